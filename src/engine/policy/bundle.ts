@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto'
+import { readFile, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createCasbinEvaluator } from './casbin-evaluator.js'
+import type { PolicyEvaluator } from './evaluator.js'
+import { PolicyFileError, parseModelFile, parsePolicyFile } from './policy-files.js'
+
+export const MODEL_FILE = 'model.conf'
+export const POLICY_FILE = 'policy.csv'
+
+/** Everything loaded from one policy directory, swapped in as a unit on reload. */
+export interface PolicyBundle {
+  /** Hash of the loaded files' names and contents. */
+  version: string
+  dir: string
+  evaluator: PolicyEvaluator
+}
+
+async function readRequired(dir: string, name: string): Promise<string> {
+  try {
+    return await readFile(join(dir, name), 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new PolicyFileError(name, undefined, code === 'ENOENT' ? `missing from ${dir}` : `cannot be read (${code ?? 'error'})`)
+  }
+}
+
+export function hashFiles(files: ReadonlyMap<string, string>): string {
+  const hash = createHash('sha256')
+  for (const name of [...files.keys()].sort()) {
+    hash.update(name).update('\u0000').update(files.get(name)!).update('\u0000')
+  }
+  return hash.digest('hex').slice(0, 16)
+}
+
+/** Loads and validates every policy file in `dir`; throws a PolicyFileError naming file and line. */
+export async function loadPolicyBundle(dir: string): Promise<PolicyBundle> {
+  try {
+    await readdir(dir)
+  } catch {
+    throw new PolicyFileError(dir, undefined, 'policy directory cannot be read')
+  }
+  const files = new Map<string, string>()
+  files.set(MODEL_FILE, await readRequired(dir, MODEL_FILE))
+  files.set(POLICY_FILE, await readRequired(dir, POLICY_FILE))
+
+  const model = parseModelFile(files.get(MODEL_FILE)!, MODEL_FILE)
+  const lines = parsePolicyFile(files.get(POLICY_FILE)!, model, POLICY_FILE)
+  const evaluator = await createCasbinEvaluator(model, lines, POLICY_FILE)
+  return { version: hashFiles(files), dir, evaluator }
+}

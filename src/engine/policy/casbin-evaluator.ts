@@ -1,0 +1,114 @@
+import { newEnforcer, type Enforcer, type RoleManager } from 'casbin'
+import type { MatchedRule } from '../types.js'
+import type { PolicyEvaluator, PolicyQuery, PolicyResult } from './evaluator.js'
+import { ANY_DOMAIN, PolicyFileError, type ModelFile, type PolicyLine } from './policy-files.js'
+import { RoleGraph } from './role-graph.js'
+
+/** What each request token of the model receives; operators name their request fields from this list. */
+export const REQUEST_FIELDS = ['sub', 'dom', 'obj', 'act', 'env'] as const
+type RequestField = (typeof REQUEST_FIELDS)[number]
+
+export function requestFieldsOf(model: ModelFile, file = 'model.conf'): RequestField[] {
+  const tokens = model.requestTokens.get('r') ?? []
+  for (const token of tokens) {
+    if (!(REQUEST_FIELDS as readonly string[]).includes(token)) {
+      throw new PolicyFileError(file, undefined, `request field "r.${token}" is not one the PDP supplies (${REQUEST_FIELDS.join(', ')})`)
+    }
+  }
+  return tokens as RequestField[]
+}
+
+export function requestValues(fields: readonly RequestField[], q: PolicyQuery): unknown[] {
+  return fields.map((field) => {
+    switch (field) {
+      case 'sub':
+        return q.subject
+      case 'dom':
+        return q.domain
+      case 'obj':
+        return q.resource
+      case 'act':
+        return q.action
+      case 'env':
+        return q.env
+    }
+  })
+}
+
+export function ruleKey(ptype: string, values: readonly string[]): string {
+  return `${ptype}\u0000${values.join('\u0000')}`
+}
+
+export function domainMatches(requested: string, pattern: string): boolean {
+  return pattern === ANY_DOMAIN || pattern === requested
+}
+
+/**
+ * The reference evaluator: node-casbin's own enforcer, built once per policy load.
+ * It scans every policy line per request, so it serves models the indexed path cannot compile,
+ * and is the oracle the indexed path is tested against.
+ */
+export async function createCasbinEvaluator(model: ModelFile, lines: readonly PolicyLine[], file = 'policy.csv'): Promise<PolicyEvaluator> {
+  const fields = requestFieldsOf(model)
+  const enforcer: Enforcer = await newEnforcer(model.model)
+  for (const line of lines) {
+    model.model.model.get(line.ptype.charAt(0))!.get(line.ptype)!.policy.push([...line.values])
+  }
+  for (const [ptype, arity] of model.roleArity) {
+    if (arity >= 3) await enforcer.addNamedDomainMatchingFunc(ptype, domainMatches)
+  }
+  await enforcer.buildRoleLinks()
+
+  const sources = new Map<string, string>()
+  for (const line of lines) sources.set(ruleKey(line.ptype, line.values), `${file}:${line.line}`)
+  const graph = new RoleGraph(lines)
+
+  // Roles asserted in the request (and JIT grants) are links that exist for this one request only.
+  // enforceExSync runs to completion without yielding, so a per-call overlay on the role manager
+  // is never seen by another request.
+  let overlay: { subject: string; roles: readonly string[] } | undefined
+  const rm = enforcer.getRoleManager() as RoleManager & { syncedHasLink(a: string, b: string, ...d: string[]): boolean }
+  const baseHasLink = rm.syncedHasLink.bind(rm)
+  rm.syncedHasLink = (a: string, b: string, ...domain: string[]) => {
+    if (baseHasLink(a, b, ...domain)) return true
+    if (!overlay || a !== overlay.subject) return false
+    return overlay.roles.some((role) => role === b || baseHasLink(role, b, ...domain))
+  }
+
+  const ruleCount = lines.length
+  const roles = new Set<string>(graph.names)
+  const ptypes = [...model.policyTokens.keys()]
+  const subIndex = model.policyTokens.get('p')?.indexOf('sub') ?? -1
+  if (subIndex >= 0) for (const line of lines) if (line.ptype === 'p') roles.add(line.values[subIndex]!)
+
+  return {
+    engine: 'casbin',
+    ruleCount,
+    roles,
+    evaluate(query: PolicyQuery, explain: boolean): PolicyResult {
+      let allowed: boolean
+      let rule: string[]
+      overlay = query.subject.roles.length > 0 ? { subject: query.subject.id, roles: query.subject.roles } : undefined
+      try {
+        ;[allowed, rule] = enforcer.enforceExSync(...requestValues(fields, query))
+      } catch (err) {
+        return { effect: 'error', matched: [], error: (err as Error).message }
+      } finally {
+        overlay = undefined
+      }
+      const matched: MatchedRule[] = []
+      if (rule.length > 0) {
+        const ptype = ptypes.find((p) => sources.has(ruleKey(p, rule))) ?? 'p'
+        const source = sources.get(ruleKey(ptype, rule))
+        matched.push(source ? { ptype, rule: [...rule], source } : { ptype, rule: [...rule] })
+      }
+      const effect = allowed ? 'allow' : matched.length > 0 ? 'deny' : 'none'
+      const result: PolicyResult = { effect, matched }
+      if (explain) {
+        result.roles = graph.closure([query.subject.id, ...query.subject.roles], query.domain)
+        for (const role of query.subject.roles) if (!result.roles.includes(role)) result.roles.unshift(role)
+      }
+      return result
+    },
+  }
+}

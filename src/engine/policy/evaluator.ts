@@ -1,0 +1,56 @@
+import type { Attributes, MatchedRule, Resource } from '../types.js'
+
+/** Request-time facts a policy condition may read as `r.env.*`. */
+export interface PolicyEnv {
+  /** Epoch seconds. */
+  time: number
+  /** Hour of day, 0-23, UTC. */
+  hour: number
+  /** Day of week, 0 (Sunday) - 6, UTC. */
+  weekday: number
+  ip: string
+}
+
+/** The subject as policy conditions see it (`r.sub.id`, `r.sub.attributes.team`, ...). */
+export interface PolicySubject {
+  id: string
+  /** Roles the caller asserted plus any just-in-time grants; merged with the policy's own assignments. */
+  roles: readonly string[]
+  tenant: string
+  attributes: Attributes
+}
+
+export interface PolicyQuery {
+  subject: PolicySubject
+  /** The Casbin domain: the subject's tenant, or the default domain. */
+  domain: string
+  resource: Required<Pick<Resource, 'type'>> & { id: string; attributes: Attributes }
+  action: string
+  env: PolicyEnv
+}
+
+export type PolicyEffect = 'allow' | 'deny' | 'none' | 'error'
+
+export interface PolicyResult {
+  effect: PolicyEffect
+  /** The rule(s) that decided the effect; empty for `none`. */
+  matched: MatchedRule[]
+  /** Effective roles (transitive), filled when explanation was asked for. */
+  roles?: string[]
+  /** Why evaluation failed, for `error` (never shown to callers, logged). */
+  error?: string
+}
+
+/**
+ * One immutable, loaded policy. A reload builds a new evaluator and swaps the reference,
+ * so an evaluator never changes after construction.
+ */
+export interface PolicyEvaluator {
+  /** Which implementation answers: the indexed fast path or node-casbin's enforcer. */
+  readonly engine: string
+  /** Number of policy and role lines loaded. */
+  readonly ruleCount: number
+  /** Role names the policy knows (assigned, inherited or granted permissions). */
+  readonly roles: ReadonlySet<string>
+  evaluate(query: PolicyQuery, explain: boolean): PolicyResult
+}

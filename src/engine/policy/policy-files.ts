@@ -1,0 +1,286 @@
+import { newModelFromString, BracketAwareCsvParser, Util, type Model } from 'casbin'
+import expressionEval from '@casbin/expression-eval'
+
+/** A problem in a policy file, located precisely enough for an operator to fix it. */
+export class PolicyFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number | undefined,
+    readonly problem: string,
+  ) {
+    super(`${file}${line === undefined ? '' : `:${line}`}: ${problem}`)
+    this.name = 'PolicyFileError'
+  }
+}
+
+/** Effects node-casbin's default effector implements; anything else fails at enforce time, so we refuse it at load. */
+// CommonJS module: its named exports are only reachable through the default export under ESM.
+const parseExpression = expressionEval.parse
+
+const SUPPORTED_EFFECTS = new Set([
+  'some(where (p.eft == allow))',
+  '!some(where (p.eft == deny))',
+  'some(where (p.eft == allow)) && !some(where (p.eft == deny))',
+  'priority(p.eft) || deny',
+  'subjectPriority(p.eft) || deny',
+])
+
+/** Functions a Casbin matcher or condition may call (node-casbin built-ins plus role functions). */
+const BUILTIN_FUNCTIONS = new Set([
+  'keyMatch', 'keyMatch2', 'keyMatch3', 'keyMatch4', 'keyMatch5', 'keyGet', 'keyGet2',
+  'regexMatch', 'ipMatch', 'globMatch', 'eval',
+])
+
+const SECTIONS: Record<string, string> = {
+  request_definition: 'r',
+  policy_definition: 'p',
+  role_definition: 'g',
+  policy_effect: 'e',
+  matchers: 'm',
+}
+
+export interface ModelFile {
+  model: Model
+  /** Request tokens per request type, e.g. r → [sub, dom, obj, act, env]. */
+  requestTokens: Map<string, string[]>
+  /** Policy tokens per policy type, e.g. p → [sub, dom, obj, act, cond, eft]. */
+  policyTokens: Map<string, string[]>
+  /** Number of fields per role type, e.g. g → 3. */
+  roleArity: Map<string, number>
+  matcher: string
+  effect: string
+}
+
+export interface PolicyLine {
+  ptype: string
+  values: string[]
+  line: number
+}
+
+export function parseModelFile(text: string, file = 'model.conf'): ModelFile {
+  const keyLines = new Map<string, number>()
+  let section: string | undefined
+  const lines = text.split(/\r?\n/)
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i]!.trim()
+    if (raw === '' || raw.startsWith('#') || raw.startsWith(';')) continue
+    const header = /^\[(.+)\]$/.exec(raw)
+    if (header) {
+      section = header[1]!.trim()
+      if (!(section in SECTIONS)) throw new PolicyFileError(file, i + 1, `unknown section [${section}]`)
+      continue
+    }
+    const eq = raw.indexOf('=')
+    if (eq <= 0) throw new PolicyFileError(file, i + 1, `expected "key = value", got "${raw}"`)
+    if (section === undefined) throw new PolicyFileError(file, i + 1, 'definition outside of a section')
+    const key = raw.slice(0, eq).trim()
+    const prefix = SECTIONS[section]!
+    if (!new RegExp(`^${prefix}\\d*$`).test(key)) {
+      throw new PolicyFileError(file, i + 1, `key "${key}" does not belong in [${section}] (expected ${prefix}, ${prefix}2, ...)`)
+    }
+    keyLines.set(key, i + 1)
+  }
+  for (const required of ['r', 'p', 'e', 'm']) {
+    if (!keyLines.has(required)) {
+      const name = Object.entries(SECTIONS).find(([, v]) => v === required)![0]
+      throw new PolicyFileError(file, undefined, `missing "${required} = ..." in [${name}]`)
+    }
+  }
+
+  let model: Model
+  try {
+    model = newModelFromString(text)
+  } catch (err) {
+    throw new PolicyFileError(file, undefined, `not a valid Casbin model: ${(err as Error).message}`)
+  }
+
+  const tokensOf = (sec: string) => {
+    const out = new Map<string, string[]>()
+    for (const [key, assertion] of model.model.get(sec) ?? []) {
+      out.set(key, assertion.tokens.map((t) => t.slice(key.length + 1)))
+    }
+    return out
+  }
+  const requestTokens = tokensOf('r')
+  const policyTokens = tokensOf('p')
+  const roleArity = new Map<string, number>()
+  for (const [key, assertion] of model.model.get('g') ?? []) {
+    roleArity.set(key, assertion.value.split(',').length)
+  }
+
+  const effect = model.model.get('e')!.get('e')!.value
+  const effectRaw = effect.replace(/p_eft/g, 'p.eft')
+  if (!SUPPORTED_EFFECTS.has(effectRaw)) {
+    throw new PolicyFileError(file, keyLines.get('e'), `unsupported policy effect "${effectRaw}"`)
+  }
+  for (const [ptype, tokens] of policyTokens) {
+    if (effectRaw.includes('eft') && !tokens.includes('eft')) {
+      throw new PolicyFileError(file, keyLines.get(ptype), `the policy effect uses p.eft but ${ptype} has no "eft" field`)
+    }
+  }
+
+  const matcher = model.model.get('m')!.get('m')!.value
+  checkExpression(matcher, {
+    file,
+    line: keyLines.get('m'),
+    what: 'matcher',
+    known: knownIdentifiers(requestTokens, policyTokens, roleArity),
+  })
+  return { model, requestTokens, policyTokens, roleArity, matcher, effect }
+}
+
+function knownIdentifiers(
+  requestTokens: Map<string, string[]>,
+  policyTokens: Map<string, string[]>,
+  roleArity?: Map<string, number>,
+): Set<string> {
+  const known = new Set(BUILTIN_FUNCTIONS)
+  for (const [key, tokens] of requestTokens) for (const t of tokens) known.add(`${key}_${t}`)
+  for (const [key, tokens] of policyTokens) for (const t of tokens) known.add(`${key}_${t}`)
+  for (const key of roleArity?.keys() ?? []) known.add(key)
+  return known
+}
+
+interface ExpressionCheck {
+  file: string
+  line: number | undefined
+  what: string
+  known: Set<string>
+}
+
+type AstNode = { type: string; [k: string]: unknown }
+
+/** Parses an expression as Casbin will, and rejects names that would only fail (or silently be undefined) at request time. */
+function checkExpression(expression: string, check: ExpressionCheck): void {
+  const escaped = Util.escapeAssertion(expression)
+  let ast: AstNode
+  try {
+    ast = parseExpression(escaped) as unknown as AstNode
+  } catch (err) {
+    throw new PolicyFileError(check.file, check.line, `${check.what} does not parse: ${(err as Error).message}`)
+  }
+  const visit = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return
+    const n = node as AstNode
+    if (n.type === 'Identifier') {
+      const name = n.name as string
+      if (!check.known.has(name)) {
+        const shown = name.replace(/^([rp]\d*)_/, '$1.')
+        throw new PolicyFileError(check.file, check.line, `${check.what} refers to unknown name "${shown}"`)
+      }
+      return
+    }
+    if (n.type === 'MemberExpression') {
+      visit(n.object)
+      if (n.computed) visit(n.property)
+      return
+    }
+    for (const value of Object.values(n)) {
+      if (Array.isArray(value)) value.forEach(visit)
+      else if (value && typeof value === 'object') visit(value)
+    }
+  }
+  visit(ast)
+}
+
+/** A role link in this domain applies in every tenant. */
+export const ANY_DOMAIN = '*'
+
+const csv = new BracketAwareCsvParser()
+
+/** Splits one policy line exactly as node-casbin's loader does, so that what we validate is what Casbin sees. */
+export function splitPolicyLine(line: string): string[] | null {
+  const tokens = csv.parse(line)
+  if (!tokens || !tokens[0]) return null
+  return tokens[0].map((v, i) => {
+    let value = v
+    if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
+    return i === 0 ? value.trim() : value.replace(/""/g, '"').trim()
+  })
+}
+
+export function parsePolicyFile(text: string, model: ModelFile, file = 'policy.csv'): PolicyLine[] {
+  const out: PolicyLine[] = []
+  const lines = text.split(/\r?\n/)
+  const conditionNames = knownIdentifiers(model.requestTokens, new Map())
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i]!
+    if (raw.trim() === '' || raw.trimStart().startsWith('#')) continue
+    let fields: string[] | null
+    try {
+      fields = splitPolicyLine(raw)
+    } catch (err) {
+      throw new PolicyFileError(file, i + 1, `cannot split line: ${(err as Error).message}`)
+    }
+    if (!fields || fields.length === 0) continue
+    const [ptype, ...values] = fields as [string, ...string[]]
+    const policyTokens = model.policyTokens.get(ptype)
+    const arity = policyTokens?.length ?? model.roleArity.get(ptype)
+    if (arity === undefined) {
+      const types = [...model.policyTokens.keys(), ...model.roleArity.keys()].join(', ')
+      throw new PolicyFileError(file, i + 1, `unknown policy type "${ptype}" (the model defines ${types})`)
+    }
+    if (values.length !== arity) {
+      const expected = policyTokens ? policyTokens.join(', ') : `${arity} fields`
+      throw new PolicyFileError(file, i + 1, `"${ptype}" takes ${arity} values (${expected}), got ${values.length}`)
+    }
+    if (values.some((v) => v === '')) {
+      throw new PolicyFileError(file, i + 1, 'empty value')
+    }
+    if (policyTokens) {
+      const eft = policyTokens.indexOf('eft')
+      if (eft >= 0 && values[eft] !== 'allow' && values[eft] !== 'deny') {
+        throw new PolicyFileError(file, i + 1, `effect must be "allow" or "deny", got "${values[eft]}"`)
+      }
+      policyTokens.forEach((token, index) => {
+        if (model.matcher.includes(`eval(${ptype}.${token})`)) {
+          checkExpression(values[index]!, { file, line: i + 1, what: `condition "${values[index]}"`, known: conditionNames })
+        }
+      })
+    }
+    out.push({ ptype, values, line: i + 1 })
+  }
+  rejectRoleCycles(out, model, file)
+  return out
+}
+
+/**
+ * Casbin silently caps hierarchy depth; a cycle is always an operator mistake, so it stops the load.
+ * Links in the wildcard domain apply in every tenant, so each tenant is checked together with them.
+ */
+function rejectRoleCycles(lines: PolicyLine[], model: ModelFile, file: string): void {
+  for (const ptype of model.roleArity.keys()) {
+    const byDomain = new Map<string, PolicyLine[]>()
+    for (const l of lines) {
+      if (l.ptype !== ptype) continue
+      const domain = l.values[2] ?? ANY_DOMAIN
+      const list = byDomain.get(domain) ?? []
+      list.push(l)
+      byDomain.set(domain, list)
+    }
+    const shared = byDomain.get(ANY_DOMAIN) ?? []
+    for (const [domain, own] of byDomain) {
+      findCycle(domain === ANY_DOMAIN ? own : [...shared, ...own], file)
+    }
+  }
+}
+
+function findCycle(links: PolicyLine[], file: string): void {
+  const edges = new Map<string, { to: string; line: number }[]>()
+  for (const l of links) {
+    const list = edges.get(l.values[0]!) ?? []
+    list.push({ to: l.values[1]!, line: l.line })
+    edges.set(l.values[0]!, list)
+  }
+  const state = new Map<string, 1 | 2>()
+  const walk = (node: string): void => {
+    state.set(node, 1)
+    for (const edge of edges.get(node) ?? []) {
+      const seen = state.get(edge.to)
+      if (seen === 1) throw new PolicyFileError(file, edge.line, `role cycle: "${edge.to}" inherits itself`)
+      if (seen === undefined) walk(edge.to)
+    }
+    state.set(node, 2)
+  }
+  for (const node of edges.keys()) if (!state.has(node)) walk(node)
+}
