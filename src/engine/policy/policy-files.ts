@@ -233,7 +233,7 @@ export function parsePolicyFile(text: string, model: ModelFile, file = 'policy.c
         throw new PolicyFileError(file, i + 1, `effect must be "allow" or "deny", got "${values[eft]}"`)
       }
       policyTokens.forEach((token, index) => {
-        if (model.matcher.includes(`eval(${ptype}.${token})`)) {
+        if (model.matcher.includes(`eval(${ptype}_${token})`)) {
           checkExpression(values[index]!, { file, line: i + 1, what: `condition "${values[index]}"`, known: conditionNames })
         }
       })

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events'
 import { watch, type FSWatcher } from 'node:fs'
 import type { Clock } from '../types.js'
 import type { PolicyBundle } from './bundle.js'
@@ -18,8 +19,11 @@ export interface PolicySourceOptions {
   dir: string
   load: (dir: string) => Promise<PolicyBundle>
   now: Clock
-  /** Called after every reload attempt (file change, signal or API). */
-  onReload?: (result: ReloadResult, bundle: PolicyBundle) => void
+}
+
+export interface PolicySourceEvents {
+  /** After every reload attempt (file change, signal or API), with the bundle now active. */
+  reload: [result: ReloadResult, bundle: PolicyBundle]
 }
 
 /**
@@ -27,7 +31,7 @@ export interface PolicySourceOptions {
  * reference only when it validated, so in-flight decisions keep the bundle they started with
  * and a broken edit leaves the last good policy serving.
  */
-export class PolicySource {
+export class PolicySource extends EventEmitter<PolicySourceEvents> {
   private bundle: PolicyBundle
   private lastSuccess: number
   private lastError: { message: string; at: string } | undefined
@@ -41,6 +45,7 @@ export class PolicySource {
     private readonly options: PolicySourceOptions,
     first: PolicyBundle,
   ) {
+    super()
     this.bundle = first
     this.lastSuccess = options.now()
   }
@@ -98,7 +103,7 @@ export class PolicySource {
       this.counts.failure++
       result = { ok: false, error: message }
     }
-    this.options.onReload?.(result, this.bundle)
+    this.emit('reload', result, this.bundle)
     return result
   }
 

@@ -1,0 +1,147 @@
+import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { randomUUID } from 'node:crypto'
+import type { Config } from './config/config.js'
+import type { Clock } from './engine/types.js'
+import { ERRORS, PdpHttpError, type ErrorKind } from './errors.js'
+import pdpPlugin from './plugins/pdp.js'
+import policyPlugin from './plugins/policy.js'
+import decideRoutes from './routes/decide.js'
+import healthRoutes from './routes/health.js'
+import { checkBody } from './schemas/body-guard.js'
+
+export interface AppOptions {
+  config: Config
+  /** Clock for every time-dependent decision; tests pass a controllable one. */
+  now?: Clock
+  /** Fastify logger options; false in tests. Defaults to JSON lines at the configured level. */
+  logger?: FastifyServerOptions['logger']
+  /** Reload when policy files change (the server does; most tests do not). */
+  watchPolicies?: boolean
+}
+
+/** Headers whose values are credentials; pino replaces them before a line is written. */
+export const REDACTED_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-pdp-admin-token"]']
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+interface ErrorBody {
+  statusCode: number
+  code: string
+  error: string
+  message: string
+  field?: string
+}
+
+function errorBody(kind: ErrorKind, message: string, field?: string): ErrorBody {
+  const entry = ERRORS[kind]
+  const body: ErrorBody = { statusCode: entry.statusCode, code: entry.code, error: entry.title, message }
+  if (field !== undefined) body.field = field
+  return body
+}
+
+interface AjvError {
+  instancePath: string
+  message?: string
+  params: Record<string, unknown>
+}
+
+function validationField(error: AjvError): string {
+  const extra = error.params.missingProperty ?? error.params.additionalProperty
+  return `${error.instancePath}${typeof extra === 'string' ? `/${extra}` : ''}` || '/'
+}
+
+function describeValidation(error: AjvError): string {
+  const field = validationField(error)
+  if (typeof error.params.additionalProperty === 'string') return `${field} is not a known field`
+  if (typeof error.params.missingProperty === 'string') return `${field} is required`
+  return `${field} ${error.message ?? 'is invalid'}`
+}
+
+/** Maps anything thrown during a request to a catalogue entry; 5xx details stay in the log. */
+function toErrorBody(error: FastifyError): ErrorBody {
+  if (error instanceof PdpHttpError) return errorBody(error.kind, error.message, error.field)
+  if (error.validation && error.validation.length > 0) {
+    const first = error.validation[0] as unknown as AjvError
+    return errorBody('VALIDATION', describeValidation(first), validationField(first))
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return errorBody('BODY_TOO_LARGE', 'request body is larger than the configured limit')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return errorBody('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return errorBody('MALFORMED_JSON', 'request body is empty')
+  }
+  const status = error.statusCode ?? 500
+  if (status === 400 && (error instanceof SyntaxError || error.code?.startsWith('FST_ERR_CTP'))) {
+    return errorBody('MALFORMED_JSON', 'request body is not valid JSON')
+  }
+  if (status === 413) return errorBody('BODY_TOO_LARGE', 'request body is larger than the configured limit')
+  if (status === 429) return errorBody('RATE_LIMITED', 'too many requests')
+  if (status >= 400 && status < 500) {
+    return { statusCode: status, code: ERRORS.VALIDATION.code, error: 'Bad Request', message: 'request rejected' }
+  }
+  return errorBody('INTERNAL', 'Internal Server Error')
+}
+
+/** One line per request, written when it completes; the path without its query string, which may carry credentials. */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const line = {
+      method: request.method,
+      path: request.url.split('?')[0],
+      statusCode: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 100) / 100,
+    }
+    if (error) reply.log.error({ ...line, err: error }, 'request failed')
+    else reply.log.info(line, 'request')
+  }
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config } = options
+  const now = options.now ?? Date.now
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
+    bodyLimit: config.bodyLimit,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    logController: new OneLinePerRequest(),
+    return503OnClosing: true,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // Every body the PDP accepts is JSON; without this, Fastify's default text parser would hand strings to the routes.
+  app.removeContentTypeParser('text/plain')
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined || request.body === null || typeof request.body !== 'object') return
+    const problem = checkBody(request.body)
+    if (problem) throw new PdpHttpError('VALIDATION', `${problem.field} ${problem.message}`, problem.field)
+  })
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const body = toErrorBody(error)
+    if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
+    reply.status(body.statusCode).send(body)
+  })
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send(errorBody('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`))
+  })
+
+  const policyOptions = options.watchPolicies ? { watchDebounceMs: config.reloadDebounceMs } : {}
+  await app.register(policyPlugin, { dir: config.policyDir, now, ...policyOptions })
+  await app.register(pdpPlugin, { now, defaultTenant: config.defaultTenant })
+  await app.register(healthRoutes)
+  await app.register(decideRoutes)
+  return app
+}

@@ -1,0 +1,100 @@
+/**
+ * Process configuration from environment variables, validated once at start.
+ * Policy knobs (risk weights, thresholds, rules) live in files under the policy directory instead,
+ * because operators edit and hot-reload those; these are the settings of the process itself.
+ */
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Parser<T> = (raw: string, name: string) => T
+
+const integer =
+  (min: number, max: number): Parser<number> =>
+  (raw, name) => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `must be an integer, got "${raw}"`)
+    const value = Number(raw)
+    if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`)
+    return value
+  }
+
+const oneOf =
+  <T extends string>(...values: T[]): Parser<T> =>
+  (raw, name) => {
+    if (!(values as string[]).includes(raw)) throw new ConfigError(name, `must be one of ${values.join(', ')}, got "${raw}"`)
+    return raw as T
+  }
+
+const text: Parser<string> = (raw, name) => {
+  if (raw.trim() === '') throw new ConfigError(name, 'must not be empty')
+  return raw
+}
+
+const url: Parser<string> = (raw, name) => {
+  try {
+    new URL(raw)
+  } catch {
+    throw new ConfigError(name, 'must be a URL')
+  }
+  return raw
+}
+
+interface Variable<T> {
+  name: string
+  default: string | undefined
+  parse: Parser<T>
+  description: string
+}
+
+const variable = <T>(name: string, defaultValue: string | undefined, parse: Parser<T>, description: string): Variable<T> => ({
+  name,
+  default: defaultValue,
+  parse,
+  description,
+})
+
+/** Every variable the process reads, with its default; the README's table lists the same. */
+export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> } = {
+  port: variable('PORT', '8080', integer(0, 65535), 'TCP port to listen on'),
+  host: variable('HOST', '127.0.0.1', text, 'Address to bind (0.0.0.0 in containers)'),
+  policyDir: variable('PDP_POLICY_DIR', './policies', text, 'Directory with model.conf, policy.csv and the other policy files'),
+  logLevel: variable('LOG_LEVEL', 'info', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'pino log level'),
+  defaultTenant: variable('PDP_DEFAULT_TENANT', 'default', text, 'Casbin domain for requests that name no tenant'),
+  bodyLimit: variable('PDP_BODY_LIMIT', '1048576', integer(1024, 64 * 1024 * 1024), 'Largest accepted request body, bytes (larger → 413)'),
+  reloadDebounceMs: variable('PDP_RELOAD_DEBOUNCE_MS', '200', integer(0, 60_000), 'Quiet time after a policy file change before reloading'),
+  shutdownTimeoutMs: variable('PDP_SHUTDOWN_TIMEOUT_MS', '10000', integer(100, 600_000), 'Longest wait for in-flight requests on SIGTERM/SIGINT'),
+  redisUrl: variable('REDIS_URL', undefined, url, 'Redis for shared state between replicas; unset = embedded in-memory store'),
+}
+
+export interface Config {
+  port: number
+  host: string
+  policyDir: string
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  defaultTenant: string
+  bodyLimit: number
+  reloadDebounceMs: number
+  shutdownTimeoutMs: number
+  redisUrl: string | undefined
+}
+
+/** Reads and validates every variable; throws ConfigError naming the first bad one. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const out: Record<string, unknown> = {}
+  for (const [key, spec] of Object.entries(VARIABLES) as [string, Variable<unknown>][]) {
+    const raw = env[spec.name]
+    if (raw === undefined || raw === '') {
+      out[key] = spec.default === undefined ? undefined : spec.parse(spec.default, spec.name)
+    } else {
+      out[key] = spec.parse(raw, spec.name)
+    }
+  }
+  return out as unknown as Config
+}

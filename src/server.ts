@@ -1,0 +1,47 @@
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config/config.js'
+import { PolicyFileError } from './engine/policy/policy-files.js'
+
+/** Process entry: configuration, app, listen, and the signals an orchestrator sends. */
+async function main(): Promise<void> {
+  const config = loadConfig()
+  const app = await buildApp({ config, watchPolicies: true })
+
+  process.on('SIGHUP', () => {
+    app.log.info('SIGHUP: reloading policy')
+    void app.policy.reload()
+  })
+
+  let closing = false
+  const shutdown = (signal: string) => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+    const timer = setTimeout(() => {
+      app.log.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; exiting')
+      process.exit(1)
+    }, config.shutdownTimeoutMs)
+    timer.unref()
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        app.log.error({ err }, 'error while shutting down')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  process.on('SIGINT', () => shutdown('SIGINT'))
+
+  await app.listen({ port: config.port, host: config.host })
+}
+
+main().catch((err: unknown) => {
+  // Start-up problems are operator errors: one line naming the variable or file, no stack.
+  if (err instanceof ConfigError || err instanceof PolicyFileError) {
+    process.stderr.write(`pdp: cannot start: ${err.message}\n`)
+  } else {
+    process.stderr.write(`pdp: cannot start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  }
+  process.exit(1)
+})

@@ -1,0 +1,51 @@
+import type { FastifyInstance } from 'fastify'
+import { cp, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { buildApp, type AppOptions } from '../../src/app.js'
+import { loadConfig } from '../../src/config/config.js'
+import type { Clock } from '../../src/engine/types.js'
+
+export const ROOT = resolve(import.meta.dirname, '../..')
+export const EXAMPLE_POLICIES = join(ROOT, 'policies')
+
+interface TestLike {
+  teardown(fn: () => unknown): void
+}
+
+/** A fresh app per test, closed when the test ends. */
+export async function build(
+  t: TestLike,
+  options: { env?: Record<string, string>; now?: Clock; watchPolicies?: boolean } = {},
+): Promise<FastifyInstance> {
+  const config = loadConfig({ PDP_POLICY_DIR: EXAMPLE_POLICIES, ...options.env })
+  const appOptions: AppOptions = { config, logger: false }
+  if (options.now) appOptions.now = options.now
+  if (options.watchPolicies) appOptions.watchPolicies = true
+  const app = await buildApp(appOptions)
+  t.teardown(() => app.close())
+  await app.ready()
+  return app
+}
+
+/** A copy of a policy directory that a test may edit. */
+export async function policyCopy(t: TestLike, from = EXAMPLE_POLICIES): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pdp-policy-'))
+  await cp(from, dir, { recursive: true })
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A clock the test moves by hand. */
+export function manualClock(start = Date.parse('2026-03-01T12:00:00Z')) {
+  let now = start
+  return {
+    now: () => now,
+    set: (ms: number) => {
+      now = ms
+    },
+    advance: (ms: number) => {
+      now += ms
+    },
+  }
+}

@@ -1,0 +1,99 @@
+import t from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { appendFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { ROOT, policyCopy } from './helpers/build.js'
+
+/** The real process, as `npm start` runs it (through tsx here, so no build is needed). */
+function start(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/server.ts')], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const lines: Record<string, unknown>[] = []
+  const waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = []
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let line: Record<string, unknown>
+    try {
+      line = JSON.parse(text)
+    } catch {
+      return
+    }
+    lines.push(line)
+    for (const w of [...waiters]) {
+      if (w.match(line)) {
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve(line)
+      }
+    }
+  })
+  let stderr = ''
+  child.stderr!.on('data', (d) => (stderr += d))
+  const waitFor = (match: (l: Record<string, unknown>) => boolean) => {
+    const seen = lines.find(match)
+    if (seen) return Promise.resolve(seen)
+    return new Promise<Record<string, unknown>>((resolve) => waiters.push({ match, resolve }))
+  }
+  return { child, lines, waitFor, stderr: () => stderr }
+}
+
+async function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode
+  const [code] = await once(child, 'exit')
+  return code as number | null
+}
+
+t.test('a bad variable stops start-up with one line naming it', async (t) => {
+  const p = start({ PORT: 'eighty' })
+  t.equal(await exitOf(p.child), 1)
+  t.equal(p.stderr().trim(), 'pdp: cannot start: PORT: must be an integer, got "eighty"')
+})
+
+t.test('a broken policy stops start-up naming file and line', async (t) => {
+  const dir = await policyCopy(t)
+  await writeFile(join(dir, 'policy.csv'), 'p, employee, *, documents, read, true, allow\np, admin, *, users\n')
+  const p = start({ PDP_POLICY_DIR: dir })
+  t.equal(await exitOf(p.child), 1)
+  t.match(p.stderr().trim(), /^pdp: cannot start: policy\.csv:2: "p" takes 6 values/)
+  t.equal(p.stderr().trim().split('\n').length, 1, 'one line')
+})
+
+t.test('serves, reloads on SIGHUP, logs one line per request without secrets, exits 0 on SIGTERM', async (t) => {
+  const dir = await policyCopy(t)
+  const p = start({ PDP_POLICY_DIR: dir, PDP_RELOAD_DEBOUNCE_MS: '60000' })
+  t.teardown(() => {
+    if (p.child.exitCode === null) p.child.kill('SIGKILL')
+  })
+  const listening = await p.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at'))
+  const base = String(listening.msg).replace('Server listening at ', '')
+
+  const ask = async () => {
+    const res = await fetch(`${base}/decide`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer very-secret-token' },
+      body: JSON.stringify({ subject: { id: 'erin', tenant: 'acme' }, action: 'read', resource: { type: 'system.logs' } }),
+    })
+    return (await res.json()) as { decision: string }
+  }
+  t.equal((await ask()).decision, 'deny')
+
+  await appendFile(join(dir, 'policy.csv'), '\ng, erin, admin, acme\n')
+  const reloaded = p.waitFor((l) => l.msg === 'policy reloaded')
+  p.child.kill('SIGHUP')
+  await reloaded
+  t.equal((await ask()).decision, 'allow', 'SIGHUP applied the edit (the watcher is slowed right down here)')
+
+  let seen = 0
+  await p.waitFor((l) => l.msg === 'request' && ++seen === 2)
+  const requestLines = p.lines.filter((l) => l.msg === 'request')
+  t.equal(requestLines.length, 2, 'one line per request')
+  t.match(requestLines[0], { method: 'POST', path: '/decide', statusCode: 200 })
+  t.notMatch(JSON.stringify(p.lines), /very-secret-token/, 'the token never reaches the log')
+
+  p.child.kill('SIGTERM')
+  t.equal(await exitOf(p.child), 0)
+  t.ok(p.lines.some((l) => l.msg === 'shutting down: finishing in-flight requests'))
+})
