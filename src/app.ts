@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto'
 import type { Config } from './config/config.js'
 import type { Clock } from './engine/types.js'
 import { ERRORS, PdpHttpError, type ErrorKind } from './errors.js'
+import { PACKAGE_VERSION } from './package-info.js'
+import openapiPlugin from './plugins/openapi.js'
 import pdpPlugin from './plugins/pdp.js'
 import policyPlugin from './plugins/policy.js'
 import decideRoutes from './routes/decide.js'
@@ -141,6 +143,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const policyOptions = options.watchPolicies ? { watchDebounceMs: config.reloadDebounceMs } : {}
   await app.register(policyPlugin, { dir: config.policyDir, now, ...policyOptions })
   await app.register(pdpPlugin, { now, defaultTenant: config.defaultTenant })
+  await app.register(openapiPlugin, { version: PACKAGE_VERSION })
   await app.register(healthRoutes)
   await app.register(decideRoutes)
   return app
