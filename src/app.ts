@@ -1,10 +1,13 @@
 import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { randomUUID } from 'node:crypto'
+import type { DestinationStream } from 'pino'
 import type { Config } from './config/config.js'
 import type { Clock } from './engine/types.js'
 import { ERRORS, PdpHttpError, type ErrorKind } from './errors.js'
 import { PACKAGE_VERSION } from './package-info.js'
+import auditPlugin, { type AuditPluginOptions } from './plugins/audit.js'
+import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
 import pdpPlugin from './plugins/pdp.js'
 import policyPlugin from './plugins/policy.js'
@@ -18,6 +21,8 @@ export interface AppOptions {
   now?: Clock
   /** Fastify logger options; false in tests. Defaults to JSON lines at the configured level. */
   logger?: FastifyServerOptions['logger']
+  /** Audit lines go here instead of PDP_DECISION_LOG (tests). */
+  auditStream?: DestinationStream
   /** Reload when policy files change (the server does; most tests do not). */
   watchPolicies?: boolean
 }
@@ -142,6 +147,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   const policyOptions = options.watchPolicies ? { watchDebounceMs: config.reloadDebounceMs } : {}
   await app.register(policyPlugin, { dir: config.policyDir, now, ...policyOptions })
+  const auditOptions: AuditPluginOptions = { destination: config.decisionLog, redactPaths: config.decisionLogRedact }
+  if (options.auditStream) auditOptions.stream = options.auditStream
+  await app.register(auditPlugin, auditOptions)
+  await app.register(metricsPlugin)
   await app.register(pdpPlugin, { now, defaultTenant: config.defaultTenant })
   await app.register(openapiPlugin, { version: PACKAGE_VERSION })
   await app.register(healthRoutes)

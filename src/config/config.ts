@@ -37,6 +37,12 @@ const text: Parser<string> = (raw, name) => {
   return raw
 }
 
+const list: Parser<string[]> = (raw) =>
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+
 const url: Parser<string> = (raw, name) => {
   try {
     new URL(raw)
@@ -71,6 +77,8 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   reloadDebounceMs: variable('PDP_RELOAD_DEBOUNCE_MS', '200', integer(0, 60_000), 'Quiet time after a policy file change before reloading'),
   shutdownTimeoutMs: variable('PDP_SHUTDOWN_TIMEOUT_MS', '10000', integer(100, 600_000), 'Longest wait for in-flight requests on SIGTERM/SIGINT'),
   redisUrl: variable('REDIS_URL', undefined, url, 'Redis for shared state between replicas; unset = embedded in-memory store'),
+  decisionLog: variable('PDP_DECISION_LOG', 'stdout', text, 'Where decision and audit lines go: stdout, off, or a file path'),
+  decisionLogRedact: variable('PDP_DECISION_LOG_REDACT', '', list, 'Comma-separated input paths to redact in the decision log, e.g. subject.attributes.ssn'),
 }
 
 export interface Config {
@@ -83,6 +91,8 @@ export interface Config {
   reloadDebounceMs: number
   shutdownTimeoutMs: number
   redisUrl: string | undefined
+  decisionLog: string
+  decisionLogRedact: string[]
 }
 
 /** Reads and validates every variable; throws ConfigError naming the first bad one. */

@@ -8,7 +8,11 @@ export interface DecisionLogEntry {
   time: number
   latencyMs: number
   requestId?: string
+  /** Which front door asked: the JSON API, a gateway's forward-auth call, a batch, the CLI. */
+  source?: DecisionSource
 }
+
+export type DecisionSource = 'http' | 'forward_auth' | 'batch' | 'cli'
 
 /**
  * Where decisions are recorded. Entries are built lazily so that a disabled or sampling

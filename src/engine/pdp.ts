@@ -1,4 +1,5 @@
-import { noDecisionLog, type DecisionLog } from './decision-log.js'
+import { noDecisionLog, type DecisionLog, type DecisionLogEntry, type DecisionSource } from './decision-log.js'
+import { noMetrics, type PdpMetrics } from './metrics.js'
 import { decisionId } from './ids.js'
 import type { PolicyBundle } from './policy/bundle.js'
 import type { PolicyEnv, PolicyQuery, PolicyResult } from './policy/evaluator.js'
@@ -11,12 +12,14 @@ export interface PdpComponents {
   /** Casbin domain for requests that name no tenant. */
   defaultTenant: string
   decisionLog?: DecisionLog
+  metrics?: PdpMetrics
 }
 
 export interface DecideOptions {
   /** Evaluate as of this time (epoch ms) instead of the clock's. */
   now?: number
   requestId?: string
+  source?: DecisionSource
 }
 
 export interface Pdp {
@@ -57,6 +60,7 @@ const POLICY_OUTCOME: Record<PolicyResult['effect'], { verdict: Verdict; reason:
 
 export function createPdp(components: PdpComponents): Pdp {
   const log = components.decisionLog ?? noDecisionLog
+  const metrics = components.metrics ?? noMetrics
   return {
     async decide(request, options = {}) {
       const started = performance.now()
@@ -76,9 +80,12 @@ export function createPdp(components: PdpComponents): Pdp {
         decision.explanation = { effectiveRoles: result.roles ?? [], matchedRules: result.matched, domain: query.domain }
       }
       const latencyMs = performance.now() - started
+      metrics.decision({ verdict: decision.decision, reason: decision.reasons[0]!, seconds: latencyMs / 1000 })
       log.write(() => {
-        const entry = { request, decision, time: now, latencyMs }
-        return options.requestId === undefined ? entry : { ...entry, requestId: options.requestId }
+        const entry: DecisionLogEntry = { request, decision, time: now, latencyMs }
+        if (options.requestId !== undefined) entry.requestId = options.requestId
+        if (options.source !== undefined) entry.source = options.source
+        return entry
       })
       return decision
     },

@@ -16,7 +16,10 @@ export interface PdpPluginOptions {
 /** The decision engine, assembled from the collaborators other plugins own. */
 export default fp<PdpPluginOptions>(
   async (app, opts) => {
-    app.decorate('pdp', createPdp({ policy: app.policy, now: opts.now, defaultTenant: opts.defaultTenant }))
+    app.decorate(
+      'pdp',
+      createPdp({ policy: app.policy, now: opts.now, defaultTenant: opts.defaultTenant, decisionLog: app.audit, metrics: app.metrics }),
+    )
   },
-  { name: 'pdp', dependencies: ['policy'] },
+  { name: 'pdp', dependencies: ['policy', 'audit', 'metrics'] },
 )

@@ -22,7 +22,7 @@ const decideRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (ip !== undefined && isIP(ip) === 0) {
         throw new PdpHttpError('VALIDATION', '/context/ip must be an IPv4 or IPv6 address', '/context/ip')
       }
-      return app.pdp.decide(body, { requestId: request.id })
+      return app.pdp.decide(body, { requestId: request.id, source: 'http' })
     },
   )
 }

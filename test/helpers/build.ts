@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import type { DestinationStream } from 'pino'
 import { cp, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -16,12 +17,13 @@ interface TestLike {
 /** A fresh app per test, closed when the test ends. */
 export async function build(
   t: TestLike,
-  options: { env?: Record<string, string>; now?: Clock; watchPolicies?: boolean } = {},
+  options: { env?: Record<string, string>; now?: Clock; watchPolicies?: boolean; auditStream?: DestinationStream } = {},
 ): Promise<FastifyInstance> {
-  const config = loadConfig({ PDP_POLICY_DIR: EXAMPLE_POLICIES, ...options.env })
+  const config = loadConfig({ PDP_POLICY_DIR: EXAMPLE_POLICIES, PDP_DECISION_LOG: 'off', ...options.env })
   const appOptions: AppOptions = { config, logger: false }
   if (options.now) appOptions.now = options.now
   if (options.watchPolicies) appOptions.watchPolicies = true
+  if (options.auditStream) appOptions.auditStream = options.auditStream
   const app = await buildApp(appOptions)
   t.teardown(() => app.close())
   await app.ready()
@@ -48,4 +50,15 @@ export function manualClock(start = Date.parse('2026-03-01T12:00:00Z')) {
       now += ms
     },
   }
+}
+
+/** Collects the audit stream's lines in memory. */
+export function auditCapture() {
+  const lines: Record<string, unknown>[] = []
+  const stream: DestinationStream = {
+    write(chunk: string) {
+      for (const text of chunk.split('\n')) if (text.trim() !== '') lines.push(JSON.parse(text))
+    },
+  }
+  return { lines, stream }
 }

@@ -1,0 +1,59 @@
+import t from 'tap'
+import { auditCapture, build } from '../helpers/build.js'
+
+t.test('every decision is one audit line, field by field', async (t) => {
+  const capture = auditCapture()
+  const now = Date.parse('2026-03-01T12:00:00Z')
+  const app = await build(t, { env: { PDP_DECISION_LOG_REDACT: 'subject.attributes.ssn,resource.attributes.salary' }, now: () => now, auditStream: capture.stream })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/decide',
+    headers: { 'x-request-id': 'req-42', authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.secret.sig' },
+    payload: {
+      subject: { id: 'bob', tenant: 'acme', attributes: { team: 'sales', ssn: '123-45-6789', apiToken: 'tok-abc' } },
+      action: 'read',
+      resource: { type: 'documents', id: 'd1', attributes: { team: 'sales', salary: 100000 } },
+      context: { ip: '81.2.69.142' },
+    },
+  })
+  const decision = res.json()
+  t.equal(capture.lines.length, 1)
+  const line = capture.lines[0]!
+  t.equal(line.type, 'decision')
+  t.equal(line.v, 1)
+  t.match(line.time, /^\d{4}-\d\d-\d\dT/)
+  t.equal(line.decision_id, decision.decisionId)
+  t.equal(line.request_id, 'req-42')
+  t.equal(line.source, 'http')
+  t.equal(line.subject, 'bob')
+  t.equal(line.tenant, 'acme')
+  t.equal(line.action, 'read')
+  t.same(line.resource, { type: 'documents', id: 'd1' })
+  t.equal(line.verdict, 'allow')
+  t.same(line.reasons, ['policy_allow'])
+  t.equal(line.policy_version, decision.policyVersion)
+  t.type(line.latency_ms, 'number')
+  t.same(line.masked, ['subject.attributes.ssn', 'subject.attributes.apiToken', 'resource.attributes.salary'])
+  t.match(line.input, {
+    subject: { id: 'bob', attributes: { team: 'sales', ssn: '[redacted]', apiToken: '[redacted]' } },
+    resource: { attributes: { team: 'sales', salary: '[redacted]' } },
+    context: { ip: '81.2.69.142' },
+  })
+  const text = JSON.stringify(capture.lines)
+  t.notMatch(text, /123-45-6789|tok-abc|100000|eyJhbGci|secret\.sig/, 'no secret, redacted value or token in the stream')
+})
+
+t.test('PDP_DECISION_LOG=off writes nothing; a file destination receives lines', async (t) => {
+  const { mkdtemp, readFile, rm } = await import('node:fs/promises')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const dir = await mkdtemp(join(tmpdir(), 'pdp-log-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'sub', 'decisions.log')
+  const app = await build(t, { env: { PDP_DECISION_LOG: file } })
+  await app.inject({ method: 'POST', url: '/decide', payload: { subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' } } })
+  await app.close()
+  const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
+  t.equal(lines.length, 1)
+  t.match(lines[0], { type: 'decision', subject: 'carol', verdict: 'allow' })
+})
