@@ -4,9 +4,11 @@ import { join } from 'node:path'
 import { createCasbinEvaluator } from './casbin-evaluator.js'
 import type { PolicyEvaluator } from './evaluator.js'
 import { PolicyFileError, parseModelFile, parsePolicyFile } from './policy-files.js'
+import { EMPTY_ROUTE_MAP, parseRouteMap, type RouteMap } from '../routes/route-map.js'
 
 export const MODEL_FILE = 'model.conf'
 export const POLICY_FILE = 'policy.csv'
+export const ROUTES_FILE = 'routes.yaml'
 
 /** Everything loaded from one policy directory, swapped in as a unit on reload. */
 export interface PolicyBundle {
@@ -14,6 +16,18 @@ export interface PolicyBundle {
   version: string
   dir: string
   evaluator: PolicyEvaluator
+  /** Gateway route map for forward-auth; empty (everything unmapped) when routes.yaml is absent. */
+  routes: RouteMap
+}
+
+async function readOptional(dir: string, name: string): Promise<string | undefined> {
+  try {
+    return await readFile(join(dir, name), 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return undefined
+    throw new PolicyFileError(name, undefined, `cannot be read (${code ?? 'error'})`)
+  }
 }
 
 async function readRequired(dir: string, name: string): Promise<string> {
@@ -44,8 +58,12 @@ export async function loadPolicyBundle(dir: string): Promise<PolicyBundle> {
   files.set(MODEL_FILE, await readRequired(dir, MODEL_FILE))
   files.set(POLICY_FILE, await readRequired(dir, POLICY_FILE))
 
+  const routesText = await readOptional(dir, ROUTES_FILE)
+  if (routesText !== undefined) files.set(ROUTES_FILE, routesText)
+
   const model = parseModelFile(files.get(MODEL_FILE)!, MODEL_FILE)
   const lines = parsePolicyFile(files.get(POLICY_FILE)!, model, POLICY_FILE)
   const evaluator = await createCasbinEvaluator(model, lines, POLICY_FILE)
-  return { version: hashFiles(files), dir, evaluator }
+  const routes = routesText === undefined ? EMPTY_ROUTE_MAP : parseRouteMap(routesText, ROUTES_FILE)
+  return { version: hashFiles(files), dir, evaluator, routes }
 }
