@@ -6,11 +6,13 @@ import type { Config } from './config/config.js'
 import type { Clock } from './engine/types.js'
 import { ERRORS, PdpHttpError, type ErrorKind } from './errors.js'
 import { PACKAGE_VERSION } from './package-info.js'
+import callerAuthPlugin from './plugins/caller-auth.js'
 import auditPlugin, { type AuditPluginOptions } from './plugins/audit.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
 import pdpPlugin from './plugins/pdp.js'
 import policyPlugin from './plugins/policy.js'
+import adminPolicyRoutes from './routes/admin/policy.js'
 import decideRoutes from './routes/decide.js'
 import healthRoutes from './routes/health.js'
 import { checkBody } from './schemas/body-guard.js'
@@ -153,7 +155,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(metricsPlugin)
   await app.register(pdpPlugin, { now, defaultTenant: config.defaultTenant })
   await app.register(openapiPlugin, { version: PACKAGE_VERSION })
+  await app.register(callerAuthPlugin, config.adminToken === undefined ? {} : { adminToken: config.adminToken })
   await app.register(healthRoutes)
   await app.register(decideRoutes)
+  await app.register(adminPolicyRoutes)
   return app
 }

@@ -43,6 +43,14 @@ const list: Parser<string[]> = (raw) =>
     .map((s) => s.trim())
     .filter((s) => s !== '')
 
+const secret =
+  (minLength: number): Parser<string> =>
+  (raw, name) => {
+    // The value is a secret: the message never repeats it.
+    if (raw.length < minLength) throw new ConfigError(name, `must be at least ${minLength} characters long`)
+    return raw
+  }
+
 const url: Parser<string> = (raw, name) => {
   try {
     new URL(raw)
@@ -79,6 +87,17 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   redisUrl: variable('REDIS_URL', undefined, url, 'Redis for shared state between replicas; unset = embedded in-memory store'),
   decisionLog: variable('PDP_DECISION_LOG', 'stdout', text, 'Where decision and audit lines go: stdout, off, or a file path'),
   decisionLogRedact: variable('PDP_DECISION_LOG_REDACT', '', list, 'Comma-separated input paths to redact in the decision log, e.g. subject.attributes.ssn'),
+  jwksFile: variable('PDP_JWKS_FILE', undefined, text, 'Local JWKS file with the identity provider’s public keys'),
+  jwksUrl: variable('PDP_JWKS_URL', undefined, url, 'Remote JWKS URL (cached, with a refetch cool-down)'),
+  issuer: variable('PDP_ISSUER', undefined, text, 'Required `iss` of tokens'),
+  audience: variable('PDP_AUDIENCE', undefined, text, 'Required `aud` of tokens'),
+  jwtAlgorithms: variable('PDP_JWT_ALGORITHMS', 'RS256,PS256,ES256,EdDSA', list, 'Accepted signature algorithms (never none, never HMAC)'),
+  jwtClockToleranceSec: variable('PDP_JWT_CLOCK_TOLERANCE_S', '30', integer(0, 300), 'Clock skew tolerated on exp/nbf/iat, seconds'),
+  jwtMaxLifetimeSec: variable('PDP_JWT_MAX_LIFETIME_S', '900', integer(60, 86_400), 'Longest accepted token lifetime (exp - iat), seconds'),
+  jwtRolesClaim: variable('PDP_JWT_ROLES_CLAIM', 'roles', text, 'Dotted claim path of the roles array, e.g. realm_access.roles'),
+  jwtTenantClaim: variable('PDP_JWT_TENANT_CLAIM', 'tenant', text, 'Dotted claim path of the tenant'),
+  adminToken: variable('PDP_ADMIN_TOKEN', undefined, secret(32), 'Static bearer token for /admin and /events (at least 32 characters)'),
+  decideAuth: variable('PDP_DECIDE_AUTH', 'none', oneOf('none', 'token'), 'token: /decide also requires a caller credential (scope pdp:decide)'),
 }
 
 export interface Config {
@@ -93,6 +112,17 @@ export interface Config {
   redisUrl: string | undefined
   decisionLog: string
   decisionLogRedact: string[]
+  jwksFile: string | undefined
+  jwksUrl: string | undefined
+  issuer: string | undefined
+  audience: string | undefined
+  jwtAlgorithms: string[]
+  jwtClockToleranceSec: number
+  jwtMaxLifetimeSec: number
+  jwtRolesClaim: string
+  jwtTenantClaim: string
+  adminToken: string | undefined
+  decideAuth: 'none' | 'token'
 }
 
 /** Reads and validates every variable; throws ConfigError naming the first bad one. */

@@ -31,6 +31,7 @@ export default fp<OpenApiPluginOptions>(
         tags: [
           { name: 'decisions', description: 'Decisions for services and gateways' },
           { name: 'health', description: 'Liveness and readiness' },
+          { name: 'admin', description: 'Control plane (bearer credential with scope pdp:admin)' },
         ],
       },
       hideUntagged: true,

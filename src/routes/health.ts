@@ -1,14 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { PolicyStatusSchema } from '../schemas/policy-status.js'
 
-const PolicyStatusSchema = Type.Object({
-  activeRevision: Type.String(),
-  engine: Type.String(),
-  ruleCount: Type.Integer(),
-  lastSuccess: Type.String(),
-  lastError: Type.Optional(Type.Object({ message: Type.String(), at: Type.String() })),
-  reloads: Type.Object({ success: Type.Integer(), failure: Type.Integer() }),
-})
 
 const ReadySchema = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
