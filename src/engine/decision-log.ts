@@ -1,8 +1,11 @@
-import type { Decision, DecisionRequest } from './types.js'
+import type { Decision, DecisionRequest, Subject } from './types.js'
 
 /** One decision as the audit stream records it. */
+/** The request as decided on; without a subject when a token failed verification (the token itself is never kept). */
+export type LoggedRequest = Omit<DecisionRequest, 'subject'> & { subject?: Subject }
+
 export interface DecisionLogEntry {
-  request: DecisionRequest
+  request: LoggedRequest
   decision: Decision
   /** Epoch milliseconds when the decision was made. */
   time: number

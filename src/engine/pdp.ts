@@ -1,9 +1,74 @@
-import { noDecisionLog, type DecisionLog, type DecisionLogEntry, type DecisionSource } from './decision-log.js'
-import { noMetrics, type PdpMetrics } from './metrics.js'
+import { noDecisionLog, type DecisionLog, type DecisionLogEntry, type DecisionSource, type LoggedRequest } from './decision-log.js'
+import { noMetrics, type DecisionObservation, type PdpMetrics } from './metrics.js'
+import type { TokenVerifier, VerifiedToken } from './identity.js'
+import type { StateStore, StoreBatch } from '../store/state-store.js'
 import { decisionId } from './ids.js'
 import type { PolicyBundle } from './policy/bundle.js'
 import type { PolicyEnv, PolicyQuery, PolicyResult } from './policy/evaluator.js'
-import type { Clock, Decision, DecisionRequest, ReasonCode, Verdict } from './types.js'
+import type {
+  Clock,
+  Decision,
+  DecisionRequest,
+  ReasonCode,
+  RequestContext,
+  RiskAssessment,
+  SessionContext,
+  StepUp,
+  Subject,
+  Verdict,
+} from './types.js'
+
+/** One store-backed check that runs in the decision's single store round trip (revocation, grants, lockouts ...). */
+export interface Gate {
+  readonly name: string
+  /** Queues the reads and writes the check needs; the returned function reads their results after exec. */
+  prepare(context: GateContext, batch: StoreBatch): () => GateOutcome
+}
+
+export interface GateContext {
+  subjectId: string
+  tenant: string
+  resourceType: string
+  resourceId?: string
+  action: string
+  ip?: string
+  deviceId?: string
+  session?: SessionContext
+  token?: VerifiedToken
+  /** Epoch ms. */
+  now: number
+}
+
+export interface GateOutcome {
+  /** A hard deny (revoked token, locked account ...): the policy is not consulted. */
+  deny?: ReasonCode
+  /** Roles granted for this request only (just-in-time grants in scope). */
+  roles?: string[]
+  /** Single permissions granted for this request (resource type + action in scope). */
+  permissionGranted?: boolean
+}
+
+/** The risk engine as the PDP uses it: prepare in the shared batch, assess after it ran. */
+export interface PdpRisk {
+  prepare(input: RiskInput, batch: StoreBatch): { assess(): RiskOutcome }
+}
+
+export interface RiskInput {
+  subjectId: string
+  tenant: string
+  resourceType: string
+  action: string
+  context: RequestContext
+  now: number
+}
+
+export interface RiskOutcome {
+  verdict: Verdict
+  reasons: ReasonCode[]
+  assessment: RiskAssessment
+  stepUp?: StepUp
+  followUp?: (batch: StoreBatch) => void
+}
 
 export interface PdpComponents {
   /** The active policy; read once per decision so a reload never splits one decision across two policies. */
@@ -13,6 +78,25 @@ export interface PdpComponents {
   defaultTenant: string
   decisionLog?: DecisionLog
   metrics?: PdpMetrics
+  /** Verifies tokens sent instead of a subject; without it, token requests are denied. */
+  tokens?: TokenVerifier
+  /** State for gates and risk; without it, neither runs. */
+  store?: StateStore
+  gates?: Gate[]
+  /** The risk engine for the active policy (it follows policy reloads, so it is read per decision). */
+  risk?: () => PdpRisk | undefined
+  /** What a decision becomes when the store fails: `closed` denies, `open` keeps the policy verdict but asks for a step-up. */
+  storeFailure?: 'closed' | 'open'
+  /** The step-up demanded when the store fails open. */
+  failOpenStepUp?: StepUp
+  /** Receives errors that must not fail a decision (follow-up writes). */
+  onBackgroundError?: (error: unknown) => void
+}
+
+/** A decision request as callers send it: a trusted subject, or a token the PDP verifies itself. */
+export interface DecisionInput extends Omit<DecisionRequest, 'subject'> {
+  subject?: Subject
+  token?: string
 }
 
 export interface DecideOptions {
@@ -23,7 +107,7 @@ export interface DecideOptions {
 }
 
 export interface Pdp {
-  decide(request: DecisionRequest, options?: DecideOptions): Promise<Decision>
+  decide(input: DecisionInput, options?: DecideOptions): Promise<Decision>
 }
 
 function environment(nowMs: number, ip: string | undefined): PolicyEnv {
@@ -58,36 +142,162 @@ const POLICY_OUTCOME: Record<PolicyResult['effect'], { verdict: Verdict; reason:
   error: { verdict: 'deny', reason: 'policy_error' },
 }
 
+function withoutCredentials(input: DecisionInput): LoggedRequest {
+  const { token: _token, subject: _subject, ...rest } = input
+  return rest
+}
+
+function uniq<T>(values: T[]): T[] {
+  return [...new Set(values)]
+}
+
+/** The request the engine decides on, once a token (if any) has been verified. */
+function fromToken(input: DecisionInput, token: VerifiedToken): DecisionRequest {
+  const subject: Subject = { id: token.subject.id, roles: token.subject.roles }
+  if (token.subject.tenant !== undefined) subject.tenant = token.subject.tenant
+  const request: DecisionRequest = { subject, action: input.action, resource: input.resource }
+  // The token's authentication facts are verified; the caller's claims about the session are not.
+  request.context = { ...input.context, session: { ...token.session } }
+  if (input.explain !== undefined) request.explain = input.explain
+  return request
+}
+
 export function createPdp(components: PdpComponents): Pdp {
   const log = components.decisionLog ?? noDecisionLog
   const metrics = components.metrics ?? noMetrics
+  const gates = components.gates ?? []
+  const failure = components.storeFailure ?? 'closed'
+
+  function runFollowUp(outcome: RiskOutcome | undefined): void {
+    if (!outcome?.followUp || !components.store) return
+    const batch = components.store.batch()
+    outcome.followUp(batch)
+    batch.exec().catch((err: unknown) => components.onBackgroundError?.(err))
+  }
+
   return {
-    async decide(request, options = {}) {
+    async decide(input, options = {}) {
       const started = performance.now()
       const now = options.now ?? components.now()
       const bundle = components.policy.current
-      const explain = request.explain === true
-      const query = toPolicyQuery(request, components.defaultTenant, now)
-      const result = bundle.evaluator.evaluate(query, explain)
-      const outcome = POLICY_OUTCOME[result.effect]
-      const decision: Decision = {
-        decision: outcome.verdict,
-        decisionId: decisionId(now),
-        reasons: [outcome.reason],
-        policyVersion: bundle.version,
+      const explain = input.explain === true
+      const finish = (request: DecisionRequest | undefined, decision: Decision): Decision => {
+        const latencyMs = performance.now() - started
+        const observation: DecisionObservation = { verdict: decision.decision, reason: decision.reasons[0]!, seconds: latencyMs / 1000 }
+        if (decision.risk) observation.riskScore = decision.risk.score
+        if (decision.decision === 'step_up' && decision.stepUp) observation.stepUpLevel = decision.stepUp.level
+        metrics.decision(observation)
+        log.write(() => {
+          const entry: DecisionLogEntry = { request: request ?? withoutCredentials(input), decision, time: now, latencyMs }
+          if (options.requestId !== undefined) entry.requestId = options.requestId
+          if (options.source !== undefined) entry.source = options.source
+          return entry
+        })
+        return decision
       }
+      const base = (verdict: Verdict, reasons: ReasonCode[]): Decision => ({
+        decision: verdict,
+        decisionId: decisionId(now),
+        reasons,
+        policyVersion: bundle.version,
+      })
+
+      let request: DecisionRequest
+      let token: VerifiedToken | undefined
+      if (input.token !== undefined) {
+        if (input.subject !== undefined) throw new TypeError('send either a subject or a token, not both')
+        if (!components.tokens) return finish(undefined, base('deny', ['token_invalid']))
+        const verified = await components.tokens.verify(input.token)
+        if (!verified.ok) return finish(undefined, base('deny', [verified.reason]))
+        token = verified.token
+        request = fromToken(input, token)
+      } else if (input.subject !== undefined) {
+        request = input as DecisionRequest
+      } else {
+        throw new TypeError('a decision needs a subject or a token')
+      }
+
+      const query = toPolicyQuery(request, components.defaultTenant, now)
+      const context = request.context ?? {}
+
+      // One store round trip for every gate and the risk engine.
+      const risk = components.risk?.()
+      let gateResults: (() => GateOutcome)[] = []
+      let prepared: { assess(): RiskOutcome } | undefined
+      let storeFailed = false
+      if (components.store && (gates.length > 0 || risk)) {
+        const batch = components.store.batch()
+        const gateContext: GateContext = {
+          subjectId: query.subject.id,
+          tenant: query.domain,
+          resourceType: query.resource.type,
+          action: query.action,
+          now,
+        }
+        if (request.resource.id !== undefined) gateContext.resourceId = request.resource.id
+        if (context.ip !== undefined) gateContext.ip = context.ip
+        if (context.device?.id !== undefined) gateContext.deviceId = context.device.id
+        if (context.session !== undefined) gateContext.session = context.session
+        if (token) gateContext.token = token
+        gateResults = gates.map((gate) => gate.prepare(gateContext, batch))
+        prepared = risk?.prepare(
+          { subjectId: query.subject.id, tenant: query.domain, resourceType: query.resource.type, action: query.action, context, now },
+          batch,
+        )
+        const storeStarted = performance.now()
+        try {
+          await batch.exec()
+          metrics.storeCall((performance.now() - storeStarted) / 1000, true)
+        } catch {
+          metrics.storeCall((performance.now() - storeStarted) / 1000, false)
+          storeFailed = true
+        }
+      }
+
+      if (storeFailed && failure === 'closed') return finish(request, base('deny', ['store_unavailable']))
+
+      const extraRoles: string[] = []
+      let permissionGranted = false
+      if (!storeFailed) {
+        for (const read of gateResults) {
+          const outcome = read()
+          if (outcome.deny) return finish(request, base('deny', [outcome.deny]))
+          if (outcome.roles) extraRoles.push(...outcome.roles)
+          if (outcome.permissionGranted) permissionGranted = true
+        }
+      }
+      if (extraRoles.length > 0) query.subject = { ...query.subject, roles: uniq([...query.subject.roles, ...extraRoles]) }
+
+      const result = bundle.evaluator.evaluate(query, explain)
+      let outcome = POLICY_OUTCOME[result.effect]
+      const reasons: ReasonCode[] = []
+      if (outcome.verdict === 'allow' && extraRoles.length > 0 && result.effect === 'allow') reasons.push('jit_grant')
+      if (result.effect === 'none' && permissionGranted) {
+        outcome = { verdict: 'allow', reason: 'jit_grant' }
+      }
+      const decision = base(outcome.verdict, [outcome.reason, ...reasons])
       if (explain) {
         decision.explanation = { effectiveRoles: result.roles ?? [], matchedRules: result.matched, domain: query.domain }
       }
-      const latencyMs = performance.now() - started
-      metrics.decision({ verdict: decision.decision, reason: decision.reasons[0]!, seconds: latencyMs / 1000 })
-      log.write(() => {
-        const entry: DecisionLogEntry = { request, decision, time: now, latencyMs }
-        if (options.requestId !== undefined) entry.requestId = options.requestId
-        if (options.source !== undefined) entry.source = options.source
-        return entry
-      })
-      return decision
+      if (outcome.verdict !== 'allow') return finish(request, decision)
+
+      if (storeFailed) {
+        // Failing open: the policy allowed, but nothing about risk is known, so ask for fresh strong authentication.
+        decision.decision = 'step_up'
+        decision.reasons = ['store_unavailable', ...decision.reasons]
+        if (components.failOpenStepUp) decision.stepUp = components.failOpenStepUp
+        return finish(request, decision)
+      }
+      if (prepared) {
+        const assessed = prepared.assess()
+        decision.risk = assessed.assessment
+        decision.decision = assessed.verdict
+        decision.reasons =
+          assessed.verdict === 'allow' ? uniq([...decision.reasons, ...assessed.reasons]) : uniq([...assessed.reasons, ...decision.reasons])
+        if (assessed.stepUp) decision.stepUp = assessed.stepUp
+        runFollowUp(assessed)
+      }
+      return finish(request, decision)
     },
   }
 }

@@ -18,6 +18,12 @@ const decideRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const body = request.body
+      if (body.token !== undefined && body.subject !== undefined) {
+        throw new PdpHttpError('VALIDATION', '/token and /subject exclude each other: send one', '/token')
+      }
+      if (body.token === undefined && body.subject === undefined) {
+        throw new PdpHttpError('VALIDATION', '/subject is required (or /token)', '/subject')
+      }
       const ip = body.context?.ip
       if (ip !== undefined && isIP(ip) === 0) {
         throw new PdpHttpError('VALIDATION', '/context/ip must be an IPv4 or IPv6 address', '/context/ip')

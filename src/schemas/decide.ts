@@ -64,7 +64,10 @@ export const ContextSchema = Type.Object(
 
 export const DecideRequestSchema = Type.Object(
   {
-    subject: SubjectSchema,
+    subject: Type.Optional(SubjectSchema),
+    token: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 65536, description: 'A JWT from the configured issuer, instead of subject; the PDP verifies it' }),
+    ),
     action: Name('Action, e.g. read'),
     resource: ResourceSchema,
     context: Type.Optional(ContextSchema),

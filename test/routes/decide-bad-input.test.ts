@@ -117,3 +117,19 @@ t.test('X-Request-Id is honoured and echoed; a bad one is replaced', async (t) =
   const bad = await post(app, valid, { 'x-request-id': 'has spaces and\nnewlines' })
   t.match(bad.headers['x-request-id'], /^[0-9a-f-]{36}$/)
 })
+
+t.test('token and subject exclude each other; a token without a configured issuer is denied', async (t) => {
+  const app = await build(t)
+  const both = await post(app, { ...valid, token: 'a.b.c' })
+  t.equal(both.statusCode, 400)
+  t.match(both.json(), { code: 'PDP_ERR_VALIDATION', field: '/token' })
+
+  const { subject: _subject, ...noSubject } = valid
+  const neither = await post(app, noSubject)
+  t.equal(neither.statusCode, 400)
+  t.match(neither.json(), { field: '/subject' })
+
+  const tokenOnly = await post(app, { ...noSubject, token: 'eyJhbGciOiJub25lIn0.e30.' })
+  t.equal(tokenOnly.statusCode, 200)
+  t.match(tokenOnly.json(), { decision: 'deny', reasons: ['token_invalid'] })
+})
