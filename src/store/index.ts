@@ -1,0 +1,31 @@
+import { MemoryStateStore } from './memory-store.js'
+import { RedisStateStore } from './redis-store.js'
+import type { StateStore } from './state-store.js'
+
+export { MemoryStateStore } from './memory-store.js'
+export { RedisStateStore } from './redis-store.js'
+export { StoreUnavailableError, type Pending, type StateStore, type StoreBatch } from './state-store.js'
+
+export interface StateStoreOptions {
+  /** Redis when given; the embedded memory store otherwise. */
+  redisUrl?: string
+  prefix?: string
+  timeoutMs?: number
+  now?: () => number
+  maxKeys?: number
+  onError?: (error: Error) => void
+}
+
+export async function createStateStore(options: StateStoreOptions): Promise<StateStore> {
+  if (options.redisUrl) {
+    const redis: Parameters<typeof RedisStateStore.connect>[0] = { url: options.redisUrl }
+    if (options.prefix !== undefined) redis.prefix = options.prefix
+    if (options.timeoutMs !== undefined) redis.timeoutMs = options.timeoutMs
+    if (options.onError) redis.onError = options.onError
+    return RedisStateStore.connect(redis)
+  }
+  const memory: ConstructorParameters<typeof MemoryStateStore>[0] = {}
+  if (options.now) memory.now = options.now
+  if (options.maxKeys !== undefined) memory.maxKeys = options.maxKeys
+  return new MemoryStateStore(memory)
+}

@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto'
+import { createConnection } from 'node:net'
+
+const DEFAULT_URL = 'redis://127.0.0.1:6379/15'
+
+/** Answers whether a Redis server replies PONG at the URL, within a second. */
+function answers(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url)
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: hostname, port: Number(port || 6379) })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.on('error', () => done(false))
+    socket.on('connect', () => socket.write('PING\r\n'))
+    socket.on('data', (d) => done(d.toString().startsWith('+PONG')))
+  })
+}
+
+export interface RedisTarget {
+  url: string | undefined
+  /** Why the Redis suite does not run here, when it does not. */
+  skip: string | false
+}
+
+/**
+ * CI sets PDP_TEST_REDIS_URL and must run the Redis suites (an unreachable server fails them);
+ * a developer machine without Redis skips them and says so.
+ */
+export async function redisTarget(): Promise<RedisTarget> {
+  const configured = process.env.PDP_TEST_REDIS_URL
+  const url = configured ?? DEFAULT_URL
+  if (await answers(url)) return { url, skip: false }
+  if (configured) throw new Error(`PDP_TEST_REDIS_URL is set but no Redis answers at ${configured}`)
+  return { url: undefined, skip: `Redis suite skipped: no Redis at ${DEFAULT_URL}; set PDP_TEST_REDIS_URL to run it` }
+}
+
+/** A key prefix no other test uses. */
+export function testPrefix(): string {
+  return `pdptest:${randomBytes(6).toString('hex')}:`
+}

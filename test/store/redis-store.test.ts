@@ -1,0 +1,126 @@
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { createServer, type Server } from 'node:net'
+import { RedisStateStore } from '../../src/store/redis-store.js'
+import { StoreUnavailableError } from '../../src/store/state-store.js'
+import { redisTarget, testPrefix } from '../helpers/redis.js'
+import { stateStoreContract } from './contract.js'
+
+const target = await redisTarget()
+
+/** Deletes every key under a prefix, so tests leave the shared server as they found it. */
+async function cleanup(url: string, prefix: string): Promise<void> {
+  const raw = new Redis(url, { lazyConnect: true })
+  await raw.connect()
+  let cursor = '0'
+  do {
+    const [next, keys] = await raw.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+    if (keys.length > 0) await raw.del(...keys)
+    cursor = next
+  } while (cursor !== '0')
+  await raw.quit()
+}
+
+async function connected(t: { teardown(fn: () => unknown): void }, url: string, prefix = testPrefix(), timeoutMs = 500) {
+  const store = await RedisStateStore.connect({ url, prefix, timeoutMs })
+  t.teardown(async () => {
+    await store.close()
+    await cleanup(url, prefix)
+  })
+  return store
+}
+
+t.test('RedisStateStore', { skip: target.skip }, async (t) => {
+  const url = target.url!
+
+  t.test('contract', async (t) => {
+    stateStoreContract(t, async () => ({ store: await connected(t, url) }))
+  })
+
+  t.test('two instances on one Redis see each other\'s writes', async (t) => {
+    const prefix = testPrefix()
+    const a = await connected(t, url, prefix)
+    const b = await RedisStateStore.connect({ url, prefix, timeoutMs: 500 })
+    t.teardown(() => b.close())
+    const w = a.batch()
+    w.hSet('device:alice:d1', { trust: '70' }, 60_000)
+    const first = w.sAdd('countries:alice', 'GB', 60_000)
+    await w.exec()
+    const r = b.batch()
+    const device = r.hGetAll('device:alice:d1')
+    const again = r.sAdd('countries:alice', 'GB', 60_000)
+    await r.exec()
+    t.same(device.value, { trust: '70' })
+    t.equal(first.value, true)
+    t.equal(again.value, false, 'the second replica knows the country already')
+  })
+
+  t.test('concurrent clamped increments from two clients lose no update', async (t) => {
+    const prefix = testPrefix()
+    const a = await connected(t, url, prefix)
+    const b = await RedisStateStore.connect({ url, prefix, timeoutMs: 2000 })
+    t.teardown(() => b.close())
+    const bump = async (store: RedisStateStore) => {
+      const batch = store.batch()
+      batch.hIncrClamped('trust', 'd1', 1, 0, 0, 1000, 60_000)
+      await batch.exec()
+    }
+    await Promise.all(Array.from({ length: 100 }, (_, i) => bump(i % 2 === 0 ? a : b)))
+    const r = a.batch()
+    const all = r.hGetAll('trust')
+    await r.exec()
+    t.same(all.value, { d1: '100' })
+  })
+
+  t.test('the prefix isolates deployments', async (t) => {
+    const a = await connected(t, url)
+    const b = await connected(t, url)
+    const w = a.batch()
+    w.set('shared-name', 'a', 60_000)
+    await w.exec()
+    const r = b.batch()
+    const v = r.get('shared-name')
+    await r.exec()
+    t.equal(v.value, null)
+  })
+})
+
+t.test('a Redis that is down fails fast with StoreUnavailableError', async (t) => {
+  const errors: Error[] = []
+  const store = await RedisStateStore.connect({ url: 'redis://127.0.0.1:1', timeoutMs: 50, connectTimeoutMs: 200, onError: (e) => errors.push(e) })
+  t.teardown(() => store.close())
+  const started = performance.now()
+  const b = store.batch()
+  b.get('x')
+  await t.rejects(b.exec(), StoreUnavailableError)
+  await t.rejects(store.ping(), StoreUnavailableError)
+  t.ok(performance.now() - started < 1000, 'no waiting for reconnects')
+  t.ok(errors.length > 0, 'connection errors reach the error callback, not the process')
+})
+
+t.test('a server that stops answering times out instead of hanging', async (t) => {
+  // Answers the connection handshake (CLIENT SETINFO, INFO), then swallows every command.
+  const server: Server = createServer((socket) =>
+    socket.on('data', (data) => {
+      const text = data.toString()
+      for (const _ of text.matchAll(/\$6\r\nclient\r\n/gi)) socket.write('+OK\r\n')
+      if (/\*1\r\n\$4\r\ninfo\r\n/i.test(text)) {
+        const body = '# Server\r\nloading:0\r\n'
+        socket.write(`$${body.length}\r\n${body}\r\n`)
+      }
+    }),
+  )
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  const store = await RedisStateStore.connect({ url: `redis://127.0.0.1:${port}`, timeoutMs: 50, connectTimeoutMs: 200 })
+  t.teardown(async () => {
+    await store.close()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  const started = performance.now()
+  const b = store.batch()
+  b.get('x')
+  await t.rejects(b.exec(), { name: 'StoreUnavailableError', message: /did not answer a batch within 50 ms/ })
+  await t.rejects(store.ping(), { name: 'StoreUnavailableError', message: /did not answer PING/ })
+  t.ok(performance.now() - started < 2000, 'bounded by the time-out')
+})
