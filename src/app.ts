@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { randomUUID } from 'node:crypto'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config/config.js'
+import type { GeoLookup } from './engine/risk/geo.js'
 import type { Clock } from './engine/types.js'
 import { ERRORS, PdpHttpError, type ErrorKind } from './errors.js'
 import { PACKAGE_VERSION } from './package-info.js'
@@ -10,7 +11,8 @@ import callerAuthPlugin from './plugins/caller-auth.js'
 import auditPlugin, { type AuditPluginOptions } from './plugins/audit.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
-import pdpPlugin from './plugins/pdp.js'
+import pdpPlugin, { type PdpPluginOptions } from './plugins/pdp.js'
+import storePlugin from './plugins/store.js'
 import policyPlugin from './plugins/policy.js'
 import adminPolicyRoutes from './routes/admin/policy.js'
 import decideRoutes from './routes/decide.js'
@@ -23,6 +25,8 @@ export interface AppOptions {
   now?: Clock
   /** Fastify logger options; false in tests. Defaults to JSON lines at the configured level. */
   logger?: FastifyServerOptions['logger']
+  /** IP geolocation; geoip-lite's database by default. */
+  geo?: GeoLookup
   /** Audit lines go here instead of PDP_DECISION_LOG (tests). */
   auditStream?: DestinationStream
   /** Reload when policy files change (the server does; most tests do not). */
@@ -153,7 +157,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.auditStream) auditOptions.stream = options.auditStream
   await app.register(auditPlugin, auditOptions)
   await app.register(metricsPlugin)
-  await app.register(pdpPlugin, { now, defaultTenant: config.defaultTenant })
+  const storeOptions: Parameters<typeof storePlugin>[1] = {
+    prefix: config.redisPrefix,
+    timeoutMs: config.storeTimeoutMs,
+    maxKeys: config.storeMaxKeys,
+    now,
+  }
+  if (config.redisUrl !== undefined) storeOptions.redisUrl = config.redisUrl
+  await app.register(storePlugin, storeOptions)
+  const pdpOptions: PdpPluginOptions = { now, defaultTenant: config.defaultTenant, storeFailure: config.storeFailure }
+  if (options.geo) pdpOptions.geo = options.geo
+  await app.register(pdpPlugin, pdpOptions)
   await app.register(openapiPlugin, { version: PACKAGE_VERSION })
   await app.register(callerAuthPlugin, config.adminToken === undefined ? {} : { adminToken: config.adminToken })
   await app.register(healthRoutes)

@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { appendFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { ROOT, policyCopy } from './helpers/build.js'
+import { ROOT, policyCopy, trustedContext } from './helpers/build.js'
 
 /** The real process, as `npm start` runs it (through tsx here, so no build is needed). */
 function start(env: Record<string, string>) {
@@ -74,7 +74,7 @@ t.test('serves, reloads on SIGHUP, logs one line per request without secrets, ex
     const res = await fetch(`${base}/decide`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: 'Bearer very-secret-token' },
-      body: JSON.stringify({ subject: { id: 'erin', tenant: 'acme' }, action: 'read', resource: { type: 'system.logs' } }),
+      body: JSON.stringify({ subject: { id: 'erin', tenant: 'acme' }, action: 'read', resource: { type: 'system.logs' }, context: trustedContext(Date.now()) }),
     })
     return (await res.json()) as { decision: string }
   }

@@ -97,6 +97,10 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   jwtRolesClaim: variable('PDP_JWT_ROLES_CLAIM', 'roles', text, 'Dotted claim path of the roles array, e.g. realm_access.roles'),
   jwtTenantClaim: variable('PDP_JWT_TENANT_CLAIM', 'tenant', text, 'Dotted claim path of the tenant'),
   adminToken: variable('PDP_ADMIN_TOKEN', undefined, secret(32), 'Static bearer token for /admin and /events (at least 32 characters)'),
+  storeFailure: variable('PDP_STORE_FAILURE', 'closed', oneOf('closed', 'open'), 'When the store fails: closed denies (store_unavailable); open keeps the policy verdict but asks for a step-up'),
+  storeTimeoutMs: variable('PDP_STORE_TIMEOUT_MS', '50', integer(1, 10_000), 'Longest wait for one store round trip'),
+  redisPrefix: variable('PDP_REDIS_PREFIX', 'pdp:', text, 'Prefix of every Redis key'),
+  storeMaxKeys: variable('PDP_STORE_MAX_KEYS', '500000', integer(1000, 100_000_000), 'Keys the embedded store keeps before evicting the least recently used'),
   decideAuth: variable('PDP_DECIDE_AUTH', 'none', oneOf('none', 'token'), 'token: /decide also requires a caller credential (scope pdp:decide)'),
 }
 
@@ -123,6 +127,10 @@ export interface Config {
   jwtTenantClaim: string
   adminToken: string | undefined
   decideAuth: 'none' | 'token'
+  storeFailure: 'closed' | 'open'
+  storeTimeoutMs: number
+  redisPrefix: string
+  storeMaxKeys: number
 }
 
 /** Reads and validates every variable; throws ConfigError naming the first bad one. */

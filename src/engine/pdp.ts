@@ -83,12 +83,12 @@ export interface PdpComponents {
   /** State for gates and risk; without it, neither runs. */
   store?: StateStore
   gates?: Gate[]
-  /** The risk engine for the active policy (it follows policy reloads, so it is read per decision). */
-  risk?: () => PdpRisk | undefined
+  /** The risk engine for a policy bundle (it follows policy reloads, so it is asked per decision). */
+  risk?: (bundle: PolicyBundle) => PdpRisk | undefined
   /** What a decision becomes when the store fails: `closed` denies, `open` keeps the policy verdict but asks for a step-up. */
   storeFailure?: 'closed' | 'open'
   /** The step-up demanded when the store fails open. */
-  failOpenStepUp?: StepUp
+  failOpenStepUp?: (bundle: PolicyBundle) => StepUp
   /** Receives errors that must not fail a decision (follow-up writes). */
   onBackgroundError?: (error: unknown) => void
 }
@@ -221,7 +221,7 @@ export function createPdp(components: PdpComponents): Pdp {
       const context = request.context ?? {}
 
       // One store round trip for every gate and the risk engine.
-      const risk = components.risk?.()
+      const risk = components.risk?.(bundle)
       let gateResults: (() => GateOutcome)[] = []
       let prepared: { assess(): RiskOutcome } | undefined
       let storeFailed = false
@@ -269,6 +269,9 @@ export function createPdp(components: PdpComponents): Pdp {
       if (extraRoles.length > 0) query.subject = { ...query.subject, roles: uniq([...query.subject.roles, ...extraRoles]) }
 
       const result = bundle.evaluator.evaluate(query, explain)
+      // Baselines learn from every decision, so the risk state is read and updated even when the policy denies.
+      const assessed = prepared && !storeFailed ? prepared.assess() : undefined
+      runFollowUp(assessed)
       let outcome = POLICY_OUTCOME[result.effect]
       const reasons: ReasonCode[] = []
       if (outcome.verdict === 'allow' && extraRoles.length > 0 && result.effect === 'allow') reasons.push('jit_grant')
@@ -285,17 +288,15 @@ export function createPdp(components: PdpComponents): Pdp {
         // Failing open: the policy allowed, but nothing about risk is known, so ask for fresh strong authentication.
         decision.decision = 'step_up'
         decision.reasons = ['store_unavailable', ...decision.reasons]
-        if (components.failOpenStepUp) decision.stepUp = components.failOpenStepUp
+        if (components.failOpenStepUp) decision.stepUp = components.failOpenStepUp(bundle)
         return finish(request, decision)
       }
-      if (prepared) {
-        const assessed = prepared.assess()
+      if (assessed) {
         decision.risk = assessed.assessment
         decision.decision = assessed.verdict
         decision.reasons =
           assessed.verdict === 'allow' ? uniq([...decision.reasons, ...assessed.reasons]) : uniq([...assessed.reasons, ...decision.reasons])
         if (assessed.stepUp) decision.stepUp = assessed.stepUp
-        runFollowUp(assessed)
       }
       return finish(request, decision)
     },

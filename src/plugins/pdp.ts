@@ -1,5 +1,7 @@
 import fp from 'fastify-plugin'
-import { createPdp, type Pdp } from '../engine/pdp.js'
+import { assemblePdp, type AssembleOptions } from '../engine/assemble.js'
+import type { Pdp } from '../engine/pdp.js'
+import type { GeoLookup } from '../engine/risk/geo.js'
 import type { Clock } from '../engine/types.js'
 
 declare module 'fastify' {
@@ -11,15 +13,26 @@ declare module 'fastify' {
 export interface PdpPluginOptions {
   now: Clock
   defaultTenant: string
+  storeFailure: 'closed' | 'open'
+  /** IP geolocation; geoip-lite's database by default. */
+  geo?: GeoLookup
 }
 
 /** The decision engine, assembled from the collaborators other plugins own. */
 export default fp<PdpPluginOptions>(
   async (app, opts) => {
-    app.decorate(
-      'pdp',
-      createPdp({ policy: app.policy, now: opts.now, defaultTenant: opts.defaultTenant, decisionLog: app.audit, metrics: app.metrics }),
-    )
+    const options: AssembleOptions = {
+      policy: app.policy,
+      now: opts.now,
+      defaultTenant: opts.defaultTenant,
+      decisionLog: app.audit,
+      metrics: app.metrics,
+      store: app.store,
+      storeFailure: opts.storeFailure,
+      onBackgroundError: (err) => app.log.warn({ error: (err as Error).message }, 'background store write failed'),
+    }
+    if (opts.geo) options.geo = opts.geo
+    app.decorate('pdp', assemblePdp(options))
   },
-  { name: 'pdp', dependencies: ['policy', 'audit', 'metrics'] },
+  { name: 'pdp', dependencies: ['policy', 'audit', 'metrics', 'store'] },
 )

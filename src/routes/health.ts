@@ -6,6 +6,11 @@ import { PolicyStatusSchema } from '../schemas/policy-status.js'
 const ReadySchema = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
   policy: PolicyStatusSchema,
+  store: Type.Object({
+    kind: Type.String({ description: 'memory or redis' }),
+    ok: Type.Boolean(),
+    error: Type.Optional(Type.String()),
+  }),
 })
 
 /** Liveness and readiness for orchestrators; neither needs credentials nor touches the policy engine's hot path. */
@@ -18,7 +23,17 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/readyz',
     { schema: { tags: ['health'], summary: 'Policy loaded and dependencies reachable', response: { 200: ReadySchema, 503: ReadySchema } } },
-    async () => ({ status: 'ready' as const, policy: app.policy.status() }),
+    async (_request, reply) => {
+      const store: { kind: string; ok: boolean; error?: string } = { kind: app.store.kind, ok: true }
+      try {
+        await app.store.ping()
+      } catch (err) {
+        store.ok = false
+        store.error = (err as Error).message
+      }
+      if (!store.ok) reply.status(503)
+      return { status: store.ok ? ('ready' as const) : ('not_ready' as const), policy: app.policy.status(), store }
+    },
   )
 }
 

@@ -56,7 +56,8 @@ export class MemoryStateStore implements StateStore {
   constructor(options: MemoryStateStoreOptions = {}) {
     this.now = options.now ?? Date.now
     this.maxMembers = options.maxMembersPerKey ?? 10_000
-    this.entries = new LRUCache<string, Entry>({ max: options.maxKeys ?? 500_000 })
+    // Bounded by count through maxSize, so that lru-cache does not preallocate arrays for every possible key.
+    this.entries = new LRUCache<string, Entry>({ maxSize: options.maxKeys ?? 500_000, sizeCalculation: () => 1 })
   }
 
   /** Number of live keys (expired ones are dropped on the way). */

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { auditCapture, build } from '../helpers/build.js'
+import { auditCapture, build, trustedContext } from '../helpers/build.js'
 
 t.test('every decision is one audit line, field by field', async (t) => {
   const capture = auditCapture()
@@ -13,7 +13,7 @@ t.test('every decision is one audit line, field by field', async (t) => {
       subject: { id: 'bob', tenant: 'acme', attributes: { team: 'sales', ssn: '123-45-6789', apiToken: 'tok-abc' } },
       action: 'read',
       resource: { type: 'documents', id: 'd1', attributes: { team: 'sales', salary: 100000 } },
-      context: { ip: '81.2.69.142' },
+      context: { ip: '81.2.69.142', ...trustedContext(now) },
     },
   })
   const decision = res.json()
@@ -33,6 +33,7 @@ t.test('every decision is one audit line, field by field', async (t) => {
   t.same(line.reasons, ['policy_allow'])
   t.equal(line.policy_version, decision.policyVersion)
   t.type(line.latency_ms, 'number')
+  t.match(line.risk, { score: 0, level: 'minimal', sensitivity: 'medium', signals: [{ name: 'deviceTrust' }, { name: 'location', value: { country: 'GB' } }] })
   t.same(line.masked, ['subject.attributes.ssn', 'subject.attributes.apiToken', 'resource.attributes.salary'])
   t.match(line.input, {
     subject: { id: 'bob', attributes: { team: 'sales', ssn: '[redacted]', apiToken: '[redacted]' } },
@@ -51,7 +52,7 @@ t.test('PDP_DECISION_LOG=off writes nothing; a file destination receives lines',
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const file = join(dir, 'sub', 'decisions.log')
   const app = await build(t, { env: { PDP_DECISION_LOG: file } })
-  await app.inject({ method: 'POST', url: '/decide', payload: { subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' } } })
+  await app.inject({ method: 'POST', url: '/decide', payload: { subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' }, context: trustedContext(Date.now()) } })
   await app.close()
   const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
   t.equal(lines.length, 1)

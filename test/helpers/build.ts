@@ -62,3 +62,11 @@ export function auditCapture() {
   }
   return { lines, stream }
 }
+
+/** The context of a request from a trusted situation (managed device, authentication a minute old): no risk points. */
+export function trustedContext(nowMs: number, deviceId = 'laptop-1') {
+  return {
+    device: { id: deviceId, managed: true, encrypted: true, osUpToDate: true },
+    session: { id: 's-1', authTime: Math.floor(nowMs / 1000) - 60, amr: ['pwd', 'otp'] },
+  }
+}

@@ -1,12 +1,14 @@
 import t from 'tap'
-import { build } from '../helpers/build.js'
+import { build, trustedContext } from '../helpers/build.js'
 
 t.test('GET /metrics exposes decision, policy and process series after a few decisions', async (t) => {
   const app = await build(t)
+  const context = trustedContext(Date.now())
   const ask = (payload: object) => app.inject({ method: 'POST', url: '/decide', payload })
+  await ask({ subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' }, context })
+  await ask({ subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' }, context })
+  await ask({ subject: { id: 'carol', tenant: 'acme' }, action: 'read', resource: { type: 'users' }, context })
   await ask({ subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' } })
-  await ask({ subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' } })
-  await ask({ subject: { id: 'carol', tenant: 'acme' }, action: 'read', resource: { type: 'users' } })
   await app.policy.reload()
 
   const res = await app.inject({ method: 'GET', url: '/metrics' })
@@ -15,7 +17,11 @@ t.test('GET /metrics exposes decision, policy and process series after a few dec
   const body = res.body
   t.match(body, /pdp_decisions_total\{decision="allow",reason="policy_allow"\} 2/)
   t.match(body, /pdp_decisions_total\{decision="deny",reason="no_matching_policy"\} 1/)
-  t.match(body, /pdp_decision_duration_seconds_count 3/)
+  t.match(body, /pdp_decisions_total\{decision="step_up",reason="step_up_required"\} 1/)
+  t.match(body, /pdp_decision_duration_seconds_count 4/)
+  t.match(body, /pdp_step_up_total\{level="low"\} 1/)
+  t.match(body, /pdp_risk_score_count 3/, 'risk is scored for the requests the policy allowed')
+  t.match(body, /pdp_store_duration_seconds_count 4/)
   t.match(body, /pdp_policy_reloads_total\{result="success"\} 1/)
   t.match(body, /pdp_policy_rules 2\d/)
   t.match(body, /# TYPE pdp_risk_score histogram/)

@@ -5,10 +5,12 @@ import { createCasbinEvaluator } from './casbin-evaluator.js'
 import type { PolicyEvaluator } from './evaluator.js'
 import { PolicyFileError, parseModelFile, parsePolicyFile } from './policy-files.js'
 import { EMPTY_ROUTE_MAP, parseRouteMap, type RouteMap } from '../routes/route-map.js'
+import { DEFAULT_RISK_POLICY, parseRiskPolicy, type RiskPolicy } from '../risk/risk-policy.js'
 
 export const MODEL_FILE = 'model.conf'
 export const POLICY_FILE = 'policy.csv'
 export const ROUTES_FILE = 'routes.yaml'
+export const RISK_FILE = 'risk.yaml'
 
 /** Everything loaded from one policy directory, swapped in as a unit on reload. */
 export interface PolicyBundle {
@@ -18,6 +20,8 @@ export interface PolicyBundle {
   evaluator: PolicyEvaluator
   /** Gateway route map for forward-auth; empty (everything unmapped) when routes.yaml is absent. */
   routes: RouteMap
+  /** Risk weights, thresholds and step-up levels; the reference defaults when risk.yaml is absent. */
+  risk: RiskPolicy
 }
 
 async function readOptional(dir: string, name: string): Promise<string | undefined> {
@@ -60,10 +64,13 @@ export async function loadPolicyBundle(dir: string): Promise<PolicyBundle> {
 
   const routesText = await readOptional(dir, ROUTES_FILE)
   if (routesText !== undefined) files.set(ROUTES_FILE, routesText)
+  const riskText = await readOptional(dir, RISK_FILE)
+  if (riskText !== undefined) files.set(RISK_FILE, riskText)
 
   const model = parseModelFile(files.get(MODEL_FILE)!, MODEL_FILE)
   const lines = parsePolicyFile(files.get(POLICY_FILE)!, model, POLICY_FILE)
   const evaluator = await createCasbinEvaluator(model, lines, POLICY_FILE)
   const routes = routesText === undefined ? EMPTY_ROUTE_MAP : parseRouteMap(routesText, ROUTES_FILE)
-  return { version: hashFiles(files), dir, evaluator, routes }
+  const risk = riskText === undefined ? DEFAULT_RISK_POLICY : parseRiskPolicy(riskText, RISK_FILE)
+  return { version: hashFiles(files), dir, evaluator, routes, risk }
 }

@@ -4,7 +4,7 @@ import { appendFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { ReloadResult } from '../../../src/engine/policy/policy-source.js'
-import { build, policyCopy } from '../../helpers/build.js'
+import { build, policyCopy, trustedContext } from '../../helpers/build.js'
 
 /** Waits for the next reload event; fails the test if none comes within two seconds. */
 async function nextReload(app: FastifyInstance): Promise<ReloadResult> {
@@ -18,8 +18,13 @@ async function nextReload(app: FastifyInstance): Promise<ReloadResult> {
   }
 }
 
-const erinReadsLogs = { subject: { id: 'erin', tenant: 'acme' }, action: 'read', resource: { type: 'system.logs' } }
-const carolReadsOwn = { subject: { id: 'carol', tenant: 'acme' }, action: 'read', resource: { type: 'documents', attributes: { owner: 'carol' } } }
+const erinReadsLogs = { subject: { id: 'erin', tenant: 'acme' }, action: 'read', resource: { type: 'system.logs' }, context: trustedContext(Date.now()) }
+const carolReadsOwn = {
+  subject: { id: 'carol', tenant: 'acme' },
+  action: 'read',
+  resource: { type: 'documents', attributes: { owner: 'carol' } },
+  context: trustedContext(Date.now()),
+}
 
 async function decide(app: FastifyInstance, payload: object) {
   return (await app.inject({ method: 'POST', url: '/decide', payload })).json()

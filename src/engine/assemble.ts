@@ -1,0 +1,31 @@
+import { createPdp, type Pdp, type PdpComponents, type PdpRisk } from './pdp.js'
+import type { PolicyBundle } from './policy/bundle.js'
+import { createGeoipLookup, type GeoLookup } from './risk/geo.js'
+import { createRiskEngine } from './risk/risk-engine.js'
+import { stepUpFor } from './risk/step-up.js'
+
+export interface AssembleOptions extends Omit<PdpComponents, 'risk' | 'failOpenStepUp'> {
+  /** IP geolocation; geoip-lite's database by default. */
+  geo?: GeoLookup
+}
+
+/**
+ * The PDP as the service, the CLI and the tests run it: policy, risk engine (one per policy
+ * bundle, rebuilt after a reload), state store and the fail-open step-up.
+ */
+export function assemblePdp(options: AssembleOptions): Pdp {
+  const { geo: givenGeo, ...components } = options
+  const geo = givenGeo ?? createGeoipLookup()
+  const engines = new WeakMap<PolicyBundle, PdpRisk>()
+  const risk = (bundle: PolicyBundle) => {
+    let engine = engines.get(bundle)
+    if (!engine) engines.set(bundle, (engine = createRiskEngine(bundle.risk, geo)))
+    return engine
+  }
+  return createPdp({
+    ...components,
+    risk,
+    // Failing open, nothing is known about risk: ask for the strongest recent authentication.
+    failOpenStepUp: (bundle) => stepUpFor('high', bundle.risk, { deviceTrust: 100, locationRisk: 0 }),
+  })
+}

@@ -1,0 +1,121 @@
+import type { ReasonCode, RiskSignal } from '../types.js'
+import type { StoreBatch } from '../../store/state-store.js'
+import { classifyIp, haversineKm, type GeoFix, type GeoLookup } from './geo.js'
+import { DAY_MS, riskKeys } from './keys.js'
+import type { RiskPolicy } from './risk-policy.js'
+
+interface StoredFix extends GeoFix {
+  /** Epoch ms. */
+  at: number
+}
+
+export interface LocationObservation {
+  /** 0-1: the highest of impossible travel, high-risk country, new country, unknown location. */
+  risk: number
+  /** Outside the subject's or tenant's allowed countries: a hard deny. */
+  restricted: boolean
+  /** Name of the signal that set `risk`; the location points are credited to it. */
+  driver?: string
+  /** When travel was impossible: the time (epoch ms) of the fix it was measured from. Only an authentication after it proves the user is here. */
+  travelledSince?: number
+  signals: RiskSignal[]
+  reasons: ReasonCode[]
+}
+
+function parseFix(raw: string | null): StoredFix | undefined {
+  if (!raw) return undefined
+  try {
+    const fix = JSON.parse(raw) as StoredFix
+    return [fix.lat, fix.lon, fix.radiusKm, fix.at].every((n) => typeof n === 'number' && Number.isFinite(n)) ? fix : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Travel speed between the previous and this fix. Both fixes are only known within their accuracy
+ * radii, so the distance that must have been covered is the gap between the two circles.
+ */
+export function travel(previous: StoredFix, current: GeoFix, now: number): { distanceKm: number; hours: number; speedKmh: number } {
+  const distanceKm = Math.max(0, haversineKm(previous, current) - previous.radiusKm - current.radiusKm)
+  // Two requests in the same instant still took some time; one second keeps the speed finite.
+  const hours = Math.max(now - previous.at, 1000) / 3_600_000
+  return { distanceKm, hours, speedKmh: distanceKm / hours }
+}
+
+/** Impossible travel, allowed and high-risk countries, first use of a country, unlocatable addresses. */
+export function prepareLocation(
+  subjectId: string,
+  tenant: string,
+  ip: string | undefined,
+  now: number,
+  policy: RiskPolicy,
+  geo: GeoLookup,
+  batch: StoreBatch,
+): () => LocationObservation {
+  const fix = ip === undefined ? undefined : geo.lookup(ip)
+  const ttl = policy.device.retentionDays * DAY_MS
+  const locKey = riskKeys.lastLocation(subjectId)
+  // Only a located request moves the trail; an unlocatable one must not be able to erase it.
+  const previousRaw = fix ? batch.getSet(locKey, JSON.stringify({ ...fix, at: now }), ttl) : batch.get(locKey)
+  const countriesBefore = fix ? batch.sCard(riskKeys.countries(subjectId)) : undefined
+  const countryIsNew = fix ? batch.sAdd(riskKeys.countries(subjectId), fix.country, ttl) : undefined
+  const loc = policy.location
+
+  return () => {
+    const signals: RiskSignal[] = []
+    const reasons: ReasonCode[] = []
+    const parts: { name: string; risk: number }[] = []
+    let restricted = false
+
+    if (!fix) {
+      const cls = ip === undefined ? 'absent' : classifyIp(ip)
+      parts.push({ name: 'location', risk: loc.unknownLocationRisk })
+      signals.push({ name: 'location', value: { country: null, address: cls }, contribution: 0, detail: 'no location for this address' })
+    } else {
+      const allowed = loc.allowedCountries.subjects[subjectId] ?? loc.allowedCountries.tenants[tenant]
+      const signal: RiskSignal = { name: 'location', value: { country: fix.country, radiusKm: fix.radiusKm }, contribution: 0 }
+      if (allowed && !allowed.includes(fix.country)) {
+        restricted = true
+        signal.reason = 'country_restricted'
+        reasons.push('country_restricted')
+      } else if (loc.highRiskCountries.includes(fix.country)) {
+        signal.reason = 'high_risk_location'
+        reasons.push('high_risk_location')
+        parts.push({ name: 'location', risk: loc.highRiskCountryRisk })
+      } else if (countryIsNew!.value && countriesBefore!.value > 0) {
+        signal.reason = 'new_country'
+        reasons.push('new_country')
+        parts.push({ name: 'location', risk: loc.newCountryRisk })
+      }
+      signals.push(signal)
+
+      const previous = parseFix(previousRaw.value)
+      if (previous) {
+        const moved = travel(previous, fix, now)
+        const impossible = moved.speedKmh > loc.maxSpeedKmh
+        const value = {
+          from: previous.country,
+          to: fix.country,
+          distanceKm: Math.round(moved.distanceKm),
+          elapsedSeconds: Math.round(moved.hours * 3600),
+          speedKmh: Math.round(moved.speedKmh),
+          maxSpeedKmh: loc.maxSpeedKmh,
+        }
+        const travelSignal: RiskSignal = { name: 'impossibleTravel', value, contribution: 0 }
+        if (impossible) {
+          travelSignal.reason = 'impossible_travel'
+          reasons.push('impossible_travel')
+          parts.push({ name: 'impossibleTravel', risk: loc.impossibleTravelRisk })
+        }
+        signals.push(travelSignal)
+      }
+    }
+    const impossibleFrom = reasons.includes('impossible_travel') ? parseFix(previousRaw.value)?.at : undefined
+    const top = parts.reduce<{ name: string; risk: number } | undefined>((best, p) => (!best || p.risk > best.risk ? p : best), undefined)
+    const observation: LocationObservation = { risk: top?.risk ?? 0, restricted, signals, reasons }
+    if (top) observation.driver = top.name
+    if (impossibleFrom !== undefined) observation.travelledSince = impossibleFrom
+    return observation
+  }
+}
