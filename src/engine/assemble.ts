@@ -4,7 +4,7 @@ import { createGeoipLookup, type GeoLookup } from './risk/geo.js'
 import { createRiskEngine } from './risk/risk-engine.js'
 import { stepUpFor } from './risk/step-up.js'
 
-export interface AssembleOptions extends Omit<PdpComponents, 'risk' | 'failOpenStepUp'> {
+export interface AssembleOptions extends Omit<PdpComponents, 'risk' | 'stepUpFor'> {
   /** IP geolocation; geoip-lite's database by default. */
   geo?: GeoLookup
 }
@@ -25,7 +25,6 @@ export function assemblePdp(options: AssembleOptions): Pdp {
   return createPdp({
     ...components,
     risk,
-    // Failing open, nothing is known about risk: ask for the strongest recent authentication.
-    failOpenStepUp: (bundle) => stepUpFor('high', bundle.risk, { deviceTrust: 100, locationRisk: 0 }),
+    stepUpFor: (bundle, level) => stepUpFor(level, bundle.risk, { deviceTrust: 100, locationRisk: 0 }),
   })
 }

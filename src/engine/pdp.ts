@@ -14,9 +14,11 @@ import type {
   RiskAssessment,
   SessionContext,
   StepUp,
+  StepUpLevel,
   Subject,
   Verdict,
 } from './types.js'
+import { STEP_UP_LEVELS } from './types.js'
 
 /** One store-backed check that runs in the decision's single store round trip (revocation, grants, lockouts ...). */
 export interface Gate {
@@ -42,6 +44,10 @@ export interface GateContext {
 export interface GateOutcome {
   /** A hard deny (revoked token, locked account ...): the policy is not consulted. */
   deny?: ReasonCode
+  /** Ask for a step-up at this level (an idle session, a flagged address ...) when the policy allows. */
+  stepUp?: { reason: ReasonCode; level: StepUpLevel }
+  /** Writes to run after the decision, off the hot path (activity timestamps, lazy clean-up). */
+  followUp?: (batch: StoreBatch) => void
   /** Roles granted for this request only (just-in-time grants in scope). */
   roles?: string[]
   /** Single permissions granted for this request (resource type + action in scope). */
@@ -87,10 +93,24 @@ export interface PdpComponents {
   risk?: (bundle: PolicyBundle) => PdpRisk | undefined
   /** What a decision becomes when the store fails: `closed` denies, `open` keeps the policy verdict but asks for a step-up. */
   storeFailure?: 'closed' | 'open'
-  /** The step-up demanded when the store fails open. */
-  failOpenStepUp?: (bundle: PolicyBundle) => StepUp
+  /** The step-up for a level under a bundle's risk policy (used for store failures and gate step-ups). */
+  stepUpFor?: (bundle: PolicyBundle, level: StepUpLevel) => StepUp
   /** Receives errors that must not fail a decision (follow-up writes). */
   onBackgroundError?: (error: unknown) => void
+  /** Told about every risk assessment (after the answer is decided), e.g. for automated response to account takeover. */
+  onRiskFindings?: (findings: RiskFindings) => void
+}
+
+export interface RiskFindings {
+  subjectId: string
+  tenant: string
+  ip?: string
+  deviceId?: string
+  sessionId?: string
+  reasons: ReasonCode[]
+  assessment: RiskAssessment
+  /** Epoch ms. */
+  now: number
 }
 
 /** A decision request as callers send it: a trusted subject, or a token the PDP verifies itself. */
@@ -146,6 +166,8 @@ function withoutCredentials(input: DecisionInput): LoggedRequest {
   const { token: _token, subject: _subject, ...rest } = input
   return rest
 }
+
+const rank = (level: StepUpLevel) => STEP_UP_LEVELS.indexOf(level)
 
 function uniq<T>(values: T[]): T[] {
   return [...new Set(values)]
@@ -258,12 +280,19 @@ export function createPdp(components: PdpComponents): Pdp {
 
       const extraRoles: string[] = []
       let permissionGranted = false
+      let gateStepUp: { reason: ReasonCode; level: StepUpLevel } | undefined
       if (!storeFailed) {
-        for (const read of gateResults) {
-          const outcome = read()
+        const outcomes = gateResults.map((read) => read())
+        if (components.store && outcomes.some((o) => o.followUp)) {
+          const later = components.store.batch()
+          for (const o of outcomes) o.followUp?.(later)
+          later.exec().catch((err: unknown) => components.onBackgroundError?.(err))
+        }
+        for (const outcome of outcomes) {
           if (outcome.deny) return finish(request, base('deny', [outcome.deny]))
           if (outcome.roles) extraRoles.push(...outcome.roles)
           if (outcome.permissionGranted) permissionGranted = true
+          if (outcome.stepUp && (!gateStepUp || rank(outcome.stepUp.level) > rank(gateStepUp.level))) gateStepUp = outcome.stepUp
         }
       }
       if (extraRoles.length > 0) query.subject = { ...query.subject, roles: uniq([...query.subject.roles, ...extraRoles]) }
@@ -272,6 +301,13 @@ export function createPdp(components: PdpComponents): Pdp {
       // Baselines learn from every decision, so the risk state is read and updated even when the policy denies.
       const assessed = prepared && !storeFailed ? prepared.assess() : undefined
       runFollowUp(assessed)
+      if (assessed && components.onRiskFindings) {
+        const findings: RiskFindings = { subjectId: query.subject.id, tenant: query.domain, reasons: assessed.reasons, assessment: assessed.assessment, now }
+        if (context.ip !== undefined) findings.ip = context.ip
+        if (context.device?.id !== undefined) findings.deviceId = context.device.id
+        if (context.session?.id !== undefined) findings.sessionId = context.session.id
+        components.onRiskFindings(findings)
+      }
       let outcome = POLICY_OUTCOME[result.effect]
       const reasons: ReasonCode[] = []
       if (outcome.verdict === 'allow' && extraRoles.length > 0 && result.effect === 'allow') reasons.push('jit_grant')
@@ -288,7 +324,7 @@ export function createPdp(components: PdpComponents): Pdp {
         // Failing open: the policy allowed, but nothing about risk is known, so ask for fresh strong authentication.
         decision.decision = 'step_up'
         decision.reasons = ['store_unavailable', ...decision.reasons]
-        if (components.failOpenStepUp) decision.stepUp = components.failOpenStepUp(bundle)
+        if (components.stepUpFor) decision.stepUp = components.stepUpFor(bundle, 'high')
         return finish(request, decision)
       }
       if (assessed) {
@@ -297,6 +333,16 @@ export function createPdp(components: PdpComponents): Pdp {
         decision.reasons =
           assessed.verdict === 'allow' ? uniq([...decision.reasons, ...assessed.reasons]) : uniq([...assessed.reasons, ...decision.reasons])
         if (assessed.stepUp) decision.stepUp = assessed.stepUp
+      }
+      if (gateStepUp && decision.decision !== 'deny') {
+        const current = decision.decision === 'step_up' && decision.stepUp ? decision.stepUp.level : undefined
+        if (!current || rank(gateStepUp.level) > rank(current)) {
+          decision.decision = 'step_up'
+          decision.reasons = uniq([gateStepUp.reason, ...decision.reasons.filter((r) => r !== 'step_up_satisfied')])
+          if (components.stepUpFor) decision.stepUp = components.stepUpFor(bundle, gateStepUp.level)
+        } else {
+          decision.reasons = uniq([...decision.reasons, gateStepUp.reason])
+        }
       }
       return finish(request, decision)
     },

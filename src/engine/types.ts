@@ -86,6 +86,8 @@ export const REASON_CODES = [
   'ip_blocked',
   'account_frozen',
   'jit_grant',
+  'suspicious_ip',
+  'security_step_up',
 ] as const
 export type ReasonCode = (typeof REASON_CODES)[number]
 
