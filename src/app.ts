@@ -14,6 +14,7 @@ import openapiPlugin from './plugins/openapi.js'
 import pdpPlugin, { type PdpPluginOptions } from './plugins/pdp.js'
 import storePlugin from './plugins/store.js'
 import policyPlugin from './plugins/policy.js'
+import identityRoutes from './routes/admin/identity.js'
 import adminPolicyRoutes from './routes/admin/policy.js'
 import decideRoutes from './routes/decide.js'
 import healthRoutes from './routes/health.js'
@@ -173,5 +174,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes)
   await app.register(decideRoutes)
   await app.register(adminPolicyRoutes)
+  await app.register(identityRoutes, { now, maxTokenLifetimeSec: config.jwtMaxLifetimeSec })
   return app
 }

@@ -3,6 +3,7 @@ import type { PolicyBundle } from './policy/bundle.js'
 import { createGeoipLookup, type GeoLookup } from './risk/geo.js'
 import { createRiskEngine } from './risk/risk-engine.js'
 import { stepUpFor } from './risk/step-up.js'
+import { identityGates } from '../identity/index.js'
 
 export interface AssembleOptions extends Omit<PdpComponents, 'risk' | 'stepUpFor'> {
   /** IP geolocation; geoip-lite's database by default. */
@@ -11,7 +12,8 @@ export interface AssembleOptions extends Omit<PdpComponents, 'risk' | 'stepUpFor
 
 /**
  * The PDP as the service, the CLI and the tests run it: policy, risk engine (one per policy
- * bundle, rebuilt after a reload), state store and the fail-open step-up.
+ * bundle, rebuilt after a reload), identity gates (revocation, sessions, grants), state store and
+ * the step-ups for gates and store failures.
  */
 export function assemblePdp(options: AssembleOptions): Pdp {
   const { geo: givenGeo, ...components } = options
@@ -24,6 +26,7 @@ export function assemblePdp(options: AssembleOptions): Pdp {
   }
   return createPdp({
     ...components,
+    gates: components.gates ?? identityGates,
     risk,
     stepUpFor: (bundle, level) => stepUpFor(level, bundle.risk, { deviceTrust: 100, locationRisk: 0 }),
   })

@@ -9,6 +9,7 @@ import type {
   Clock,
   Decision,
   DecisionRequest,
+  DeviceContext,
   ReasonCode,
   RequestContext,
   RiskAssessment,
@@ -35,10 +36,14 @@ export interface GateContext {
   action: string
   ip?: string
   deviceId?: string
+  /** The device's posture as the request reports it. */
+  posture?: DeviceContext
   session?: SessionContext
   token?: VerifiedToken
   /** Epoch ms. */
   now: number
+  /** The policy this decision uses (time-outs, grant rules, risk knobs). */
+  bundle: PolicyBundle
 }
 
 export interface GateOutcome {
@@ -255,10 +260,14 @@ export function createPdp(components: PdpComponents): Pdp {
           resourceType: query.resource.type,
           action: query.action,
           now,
+          bundle,
         }
         if (request.resource.id !== undefined) gateContext.resourceId = request.resource.id
         if (context.ip !== undefined) gateContext.ip = context.ip
-        if (context.device?.id !== undefined) gateContext.deviceId = context.device.id
+        if (context.device?.id !== undefined) {
+          gateContext.deviceId = context.device.id
+          gateContext.posture = context.device
+        }
         if (context.session !== undefined) gateContext.session = context.session
         if (token) gateContext.token = token
         gateResults = gates.map((gate) => gate.prepare(gateContext, batch))

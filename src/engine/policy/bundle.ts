@@ -6,11 +6,13 @@ import type { PolicyEvaluator } from './evaluator.js'
 import { PolicyFileError, parseModelFile, parsePolicyFile } from './policy-files.js'
 import { EMPTY_ROUTE_MAP, parseRouteMap, type RouteMap } from '../routes/route-map.js'
 import { DEFAULT_RISK_POLICY, parseRiskPolicy, type RiskPolicy } from '../risk/risk-policy.js'
+import { DEFAULT_IDENTITY_POLICY, parseIdentityPolicy, type IdentityPolicy } from '../../identity/identity-policy.js'
 
 export const MODEL_FILE = 'model.conf'
 export const POLICY_FILE = 'policy.csv'
 export const ROUTES_FILE = 'routes.yaml'
 export const RISK_FILE = 'risk.yaml'
+export const IDENTITY_FILE = 'identity.yaml'
 
 /** Everything loaded from one policy directory, swapped in as a unit on reload. */
 export interface PolicyBundle {
@@ -22,6 +24,8 @@ export interface PolicyBundle {
   routes: RouteMap
   /** Risk weights, thresholds and step-up levels; the reference defaults when risk.yaml is absent. */
   risk: RiskPolicy
+  /** Session time-outs and grant rules; defaults when identity.yaml is absent. */
+  identity: IdentityPolicy
 }
 
 async function readOptional(dir: string, name: string): Promise<string | undefined> {
@@ -66,11 +70,14 @@ export async function loadPolicyBundle(dir: string): Promise<PolicyBundle> {
   if (routesText !== undefined) files.set(ROUTES_FILE, routesText)
   const riskText = await readOptional(dir, RISK_FILE)
   if (riskText !== undefined) files.set(RISK_FILE, riskText)
+  const identityText = await readOptional(dir, IDENTITY_FILE)
+  if (identityText !== undefined) files.set(IDENTITY_FILE, identityText)
 
   const model = parseModelFile(files.get(MODEL_FILE)!, MODEL_FILE)
   const lines = parsePolicyFile(files.get(POLICY_FILE)!, model, POLICY_FILE)
   const evaluator = await createCasbinEvaluator(model, lines, POLICY_FILE)
   const routes = routesText === undefined ? EMPTY_ROUTE_MAP : parseRouteMap(routesText, ROUTES_FILE)
   const risk = riskText === undefined ? DEFAULT_RISK_POLICY : parseRiskPolicy(riskText, RISK_FILE)
-  return { version: hashFiles(files), dir, evaluator, routes, risk }
+  const identity = identityText === undefined ? DEFAULT_IDENTITY_POLICY : parseIdentityPolicy(identityText, IDENTITY_FILE)
+  return { version: hashFiles(files), dir, evaluator, routes, risk, identity }
 }

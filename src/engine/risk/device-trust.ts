@@ -16,7 +16,7 @@ export interface DeviceObservation {
 
 export type DeviceEvent = 'login_success' | 'login_failure' | 'suspicious_activity' | 'step_up_satisfied'
 
-function postureAdjustment(device: DeviceContext, policy: RiskPolicy): number {
+export function postureAdjustment(device: DeviceContext, policy: RiskPolicy): number {
   let points = 0
   for (const key of ['managed', 'encrypted', 'osUpToDate'] as const) {
     if (device[key] === true) points += policy.device.posture[key].whenTrue

@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto'
+import type { Gate } from '../engine/pdp.js'
+import type { StateStore } from '../store/state-store.js'
+import type { IdentityPolicy } from './identity-policy.js'
+import { identityKeys } from './keys.js'
+
+/** A just-in-time grant: a role or one permission, for a while, optionally within a tenant and a resource. */
+export interface Grant {
+  id: string
+  subject: string
+  role?: string
+  permission?: { resourceType: string; action: string }
+  tenant?: string
+  resource?: { type: string; id?: string }
+  durationSeconds: number
+  justification: string
+  grantedBy: string
+  approvedBy?: string
+  status: 'active' | 'pending'
+  /** Epoch ms. */
+  createdAt: number
+  /** Epoch ms; set once the grant is active. */
+  expiresAt?: number
+}
+
+export type GrantInput = Pick<Grant, 'subject' | 'durationSeconds' | 'justification' | 'grantedBy'> &
+  Partial<Pick<Grant, 'role' | 'permission' | 'tenant' | 'resource'>>
+
+export class GrantError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+    readonly status: 400 | 404 | 409 = 400,
+  ) {
+    super(message)
+    this.name = 'GrantError'
+  }
+}
+
+function parseGrant(raw: string): Grant | undefined {
+  try {
+    const grant = JSON.parse(raw) as Grant
+    return typeof grant.id === 'string' && typeof grant.subject === 'string' ? grant : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function inScope(grant: Grant, tenant: string, resourceType: string, resourceId: string | undefined): boolean {
+  if (grant.tenant !== undefined && grant.tenant !== tenant) return false
+  if (grant.resource && (grant.resource.type !== resourceType || (grant.resource.id !== undefined && grant.resource.id !== resourceId))) return false
+  return true
+}
+
+/** Grants take effect on the next decision and end at their expiry: checked when deciding, cleaned lazily. */
+export const grantGate: Gate = {
+  name: 'grants',
+  prepare(context, batch) {
+    const key = identityKeys.grants(context.subjectId)
+    const all = batch.hGetAll(key)
+    return () => {
+      const roles: string[] = []
+      let permissionGranted = false
+      const stale: string[] = []
+      const pendingTtl = context.bundle.identity.grants.pendingTtlSeconds * 1000
+      for (const [id, raw] of Object.entries(all.value)) {
+        const grant = parseGrant(raw)
+        if (!grant) {
+          stale.push(id)
+          continue
+        }
+        if (grant.status === 'pending') {
+          if (context.now - grant.createdAt > pendingTtl) stale.push(id)
+          continue
+        }
+        if (grant.expiresAt === undefined || grant.expiresAt <= context.now) {
+          stale.push(id)
+          continue
+        }
+        if (!inScope(grant, context.tenant, context.resourceType, context.resourceId)) continue
+        if (grant.role) roles.push(grant.role)
+        if (grant.permission && grant.permission.resourceType === context.resourceType && grant.permission.action === context.action) {
+          permissionGranted = true
+        }
+      }
+      const outcome: ReturnType<ReturnType<Gate['prepare']>> = {}
+      if (roles.length > 0) outcome.roles = roles
+      if (permissionGranted) outcome.permissionGranted = true
+      if (stale.length > 0) outcome.followUp = (later) => stale.forEach((id) => later.hDel(key, id))
+      return outcome
+    }
+  },
+}
+
+export async function listGrants(store: StateStore, subject: string, now: number): Promise<Grant[]> {
+  const batch = store.batch()
+  const all = batch.hGetAll(identityKeys.grants(subject))
+  await batch.exec()
+  return Object.values(all.value)
+    .map(parseGrant)
+    .filter((g): g is Grant => g !== undefined && (g.status === 'pending' || (g.expiresAt ?? 0) > now))
+    .sort((a, b) => a.createdAt - b.createdAt)
+}
+
+/** Creates a grant: active at once, or pending when it confers a sensitive role. */
+export async function createGrant(store: StateStore, input: GrantInput, policy: IdentityPolicy, knownRoles: ReadonlySet<string>, now: number): Promise<Grant> {
+  if ((input.role === undefined) === (input.permission === undefined)) throw new GrantError('/role', 'a grant is either a role or a permission')
+  if (input.role !== undefined && !knownRoles.has(input.role)) throw new GrantError('/role', `role "${input.role}" is not in the policy`)
+  if (input.durationSeconds > policy.grants.maxDurationSeconds) {
+    throw new GrantError('/durationSeconds', `durationSeconds must be at most ${policy.grants.maxDurationSeconds}`)
+  }
+  const sensitive = input.role !== undefined && policy.grants.sensitiveRoles.includes(input.role)
+  const grant: Grant = { ...input, id: randomUUID(), status: sensitive ? 'pending' : 'active', createdAt: now }
+  if (!sensitive) grant.expiresAt = now + input.durationSeconds * 1000
+  const batch = store.batch()
+  batch.hSet(identityKeys.grants(input.subject), { [grant.id]: JSON.stringify(grant) }, ttlFor(grant, policy, now))
+  await batch.exec()
+  return grant
+}
+
+function ttlFor(grant: Grant, policy: IdentityPolicy, now: number): number {
+  const until = grant.expiresAt ?? now + policy.grants.pendingTtlSeconds * 1000
+  // The hash lives as long as its longest grant might; expired entries are dropped when seen.
+  return Math.max(until - now, policy.grants.maxDurationSeconds * 1000, policy.grants.pendingTtlSeconds * 1000) + 60_000
+}
+
+async function readGrant(store: StateStore, subject: string, id: string): Promise<Grant> {
+  const batch = store.batch()
+  const all = batch.hGetAll(identityKeys.grants(subject))
+  await batch.exec()
+  const raw = all.value[id]
+  const grant = raw === undefined ? undefined : parseGrant(raw)
+  if (!grant) throw new GrantError('/id', `no grant ${id} for subject ${subject}`, 404)
+  return grant
+}
+
+/** A second, different admin approves a pending grant; its time starts now. */
+export async function approveGrant(store: StateStore, subject: string, id: string, approvedBy: string, policy: IdentityPolicy, now: number): Promise<Grant> {
+  const grant = await readGrant(store, subject, id)
+  if (grant.status !== 'pending') throw new GrantError('/id', 'the grant is not pending', 409)
+  if (now - grant.createdAt > policy.grants.pendingTtlSeconds * 1000) throw new GrantError('/id', 'the grant waited too long for approval', 409)
+  if (approvedBy === grant.grantedBy) throw new GrantError('/approvedBy', 'a grant must be approved by a different admin than the one who granted it', 409)
+  const active: Grant = { ...grant, status: 'active', approvedBy, expiresAt: now + grant.durationSeconds * 1000 }
+  const batch = store.batch()
+  batch.hSet(identityKeys.grants(subject), { [id]: JSON.stringify(active) }, ttlFor(active, policy, now))
+  await batch.exec()
+  return active
+}
+
+export async function revokeGrant(store: StateStore, subject: string, id: string): Promise<Grant> {
+  const grant = await readGrant(store, subject, id)
+  const batch = store.batch()
+  batch.hDel(identityKeys.grants(subject), id)
+  await batch.exec()
+  return grant
+}

@@ -1,0 +1,47 @@
+import type { Gate } from '../engine/pdp.js'
+import type { StoreBatch } from '../store/state-store.js'
+import { identityKeys } from './keys.js'
+
+/**
+ * Instant revocation, checked on every decision in the decision's one store round trip, so every
+ * replica sees it at once: a token id, a session id, or everything a subject authenticated before a time.
+ */
+export const revocationGate: Gate = {
+  name: 'revocation',
+  prepare(context, batch) {
+    const token = context.token
+    const sessionId = token?.session.id ?? context.session?.id
+    const jti = token ? batch.get(identityKeys.revokedJti(token.jti)) : undefined
+    const sid = sessionId === undefined ? undefined : batch.get(identityKeys.revokedSession(sessionId))
+    const notBefore = batch.get(identityKeys.subjectNotBefore(context.subjectId))
+    return () => {
+      if (jti?.value) return { deny: 'token_revoked' }
+      if (sid?.value) return { deny: 'session_revoked' }
+      const cutoff = notBefore.value === null ? undefined : Number(notBefore.value)
+      if (cutoff !== undefined) {
+        if (token && token.issuedAt < cutoff) return { deny: 'token_revoked' }
+        const authTime = token?.session.authTime ?? context.session?.authTime
+        // Without a token the session's authentication time is the only clock: unknown counts as before.
+        if (!token && (authTime === undefined || authTime < cutoff)) return { deny: 'session_revoked' }
+      }
+      return {}
+    }
+  },
+}
+
+export interface Revocation {
+  jti?: { id: string; expiresAt: number }
+  sessionId?: string
+  subject?: { id: string; before: number }
+}
+
+/** Writes a revocation; `ttlMs` bounds how long the marker must outlive what it revokes. */
+export function writeRevocation(batch: StoreBatch, revocation: Revocation, now: number, sessionTtlMs: number): void {
+  if (revocation.jti) {
+    // Kept until the token would have expired anyway (plus a minute of clock tolerance).
+    const ttl = Math.max(60_000, revocation.jti.expiresAt * 1000 - now + 60_000)
+    batch.set(identityKeys.revokedJti(revocation.jti.id), String(now), ttl)
+  }
+  if (revocation.sessionId) batch.set(identityKeys.revokedSession(revocation.sessionId), String(now), sessionTtlMs)
+  if (revocation.subject) batch.set(identityKeys.subjectNotBefore(revocation.subject.id), String(revocation.subject.before), sessionTtlMs)
+}

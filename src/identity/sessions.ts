@@ -1,0 +1,90 @@
+import type { Gate, GateOutcome } from '../engine/pdp.js'
+import { postureAdjustment } from '../engine/risk/device-trust.js'
+import { riskKeys } from '../engine/risk/keys.js'
+import type { StateStore } from '../store/state-store.js'
+import type { IdentityPolicy } from './identity-policy.js'
+import { identityKeys } from './keys.js'
+
+export interface SessionRecord {
+  id: string
+  created: number
+  lastActivity: number
+  device?: string
+  ip?: string
+  revoked: boolean
+}
+
+/** How long a session may be idle: shorter on less trusted devices, never below the minimum. */
+export function idleTimeoutMs(trust: number, policy: IdentityPolicy): number {
+  const minutes = Math.max(policy.sessions.idleMinimumMinutes, (policy.sessions.idleBaseMinutes * trust) / 100)
+  return minutes * 60_000
+}
+
+export const sessionTtlMs = (policy: IdentityPolicy) => policy.sessions.absoluteHours * 3_600_000 + 3_600_000
+
+/**
+ * Tracks the sessions the PDP sees per subject and enforces their idle and absolute time-outs.
+ * Activity is recorded after the decision, and not for an expired session, so an expired session
+ * stays expired until its user authenticates again.
+ */
+export const sessionGate: Gate = {
+  name: 'sessions',
+  prepare(context, batch) {
+    const sessionId = context.token?.session.id ?? context.session?.id
+    if (sessionId === undefined) return () => ({})
+    const key = identityKeys.session(context.subjectId, sessionId)
+    const record = batch.hGetAll(key)
+    const device = context.deviceId === undefined ? undefined : batch.hGetAll(riskKeys.device(context.subjectId, context.deviceId))
+    return () => {
+      const policy = context.bundle.identity
+      const risk = context.bundle.risk
+      const ttl = sessionTtlMs(policy)
+      const { now } = context
+      const touch = (created: number): GateOutcome['followUp'] => (later) => {
+        const fields: Record<string, string> = { created: String(created), lastActivity: String(now) }
+        if (context.deviceId !== undefined) fields.device = context.deviceId
+        if (context.ip !== undefined) fields.ip = context.ip
+        later.hSet(key, fields, ttl)
+        later.sAdd(identityKeys.sessionIndex(context.subjectId), sessionId, ttl)
+      }
+      const rec = record.value
+      if (rec.created === undefined) return { followUp: touch(now) }
+      const created = Number(rec.created)
+      const lastActivity = Number(rec.lastActivity ?? rec.created)
+      if (now - created > policy.sessions.absoluteHours * 3_600_000) return { deny: 'session_expired' }
+      const stored = device?.value.trust
+      const base = stored === undefined ? (context.deviceId === undefined ? risk.device.missingTrust : risk.device.initialTrust) : Number(stored)
+      const trust = Math.min(100, Math.max(0, base + (context.posture ? postureAdjustment(context.posture, risk) : 0)))
+      if (now - lastActivity <= idleTimeoutMs(trust, policy)) return { followUp: touch(created) }
+      const authTime = context.token?.session.authTime ?? context.session?.authTime
+      // An authentication after the last activity proves the user is back.
+      if (authTime !== undefined && authTime * 1000 > lastActivity) return { followUp: touch(created) }
+      if (policy.sessions.onIdle === 'deny') return { deny: 'session_expired' }
+      return { stepUp: { reason: 'session_expired', level: policy.sessions.idleStepUpLevel } }
+    }
+  },
+}
+
+/** The subject's sessions, newest activity first (control plane; a second round trip is fine there). */
+export async function listSessions(store: StateStore, subject: string): Promise<SessionRecord[]> {
+  const index = store.batch()
+  const ids = index.sMembers(identityKeys.sessionIndex(subject))
+  await index.exec()
+  const reads = store.batch()
+  const records = ids.value.map((id) => ({
+    id,
+    fields: reads.hGetAll(identityKeys.session(subject, id)),
+    revoked: reads.get(identityKeys.revokedSession(id)),
+  }))
+  await reads.exec()
+  return records
+    .filter((r) => r.fields.value.created !== undefined)
+    .map((r) => {
+      const f = r.fields.value
+      const out: SessionRecord = { id: r.id, created: Number(f.created), lastActivity: Number(f.lastActivity ?? f.created), revoked: r.revoked.value !== null }
+      if (f.device !== undefined) out.device = f.device
+      if (f.ip !== undefined) out.ip = f.ip
+      return out
+    })
+    .sort((a, b) => b.lastActivity - a.lastActivity)
+}
