@@ -2,12 +2,14 @@ import Fastify, { LogController, type FastifyError, type FastifyReply, type Fast
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { randomUUID } from 'node:crypto'
 import type { DestinationStream } from 'pino'
-import type { Config } from './config/config.js'
 import type { GeoLookup } from './engine/risk/geo.js'
 import type { Clock } from './engine/types.js'
 import { ERRORS, PdpHttpError, type ErrorKind } from './errors.js'
 import { PACKAGE_VERSION } from './package-info.js'
-import callerAuthPlugin from './plugins/caller-auth.js'
+import callerAuthPlugin, { type CallerAuthOptions } from './plugins/caller-auth.js'
+import identityPlugin from './plugins/identity.js'
+import type { TokenVerifierOptions } from './identity/token-verifier.js'
+import { ConfigError, type Config } from './config/config.js'
 import auditPlugin, { type AuditPluginOptions } from './plugins/audit.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
@@ -114,6 +116,28 @@ class OneLinePerRequest extends LogController {
   }
 }
 
+/** Token verification is configured by an issuer, an audience and one key source, or not at all. */
+function verifierOptions(config: Config, now: Clock): { verifier?: TokenVerifierOptions } {
+  const { issuer, audience, jwksFile, jwksUrl } = config
+  if (issuer === undefined && audience === undefined && jwksFile === undefined && jwksUrl === undefined) return {}
+  if (issuer === undefined) throw new ConfigError('PDP_ISSUER', 'is required when token verification is configured')
+  if (audience === undefined) throw new ConfigError('PDP_AUDIENCE', 'is required when PDP_ISSUER is set')
+  if ((jwksFile === undefined) === (jwksUrl === undefined)) throw new ConfigError('PDP_JWKS_FILE', 'set exactly one of PDP_JWKS_FILE and PDP_JWKS_URL')
+  const verifier: TokenVerifierOptions = {
+    issuer,
+    audience,
+    algorithms: config.jwtAlgorithms,
+    clockToleranceSec: config.jwtClockToleranceSec,
+    maxLifetimeSec: config.jwtMaxLifetimeSec,
+    rolesClaim: config.jwtRolesClaim,
+    tenantClaim: config.jwtTenantClaim,
+    now,
+  }
+  if (jwksFile !== undefined) verifier.jwksFile = jwksFile
+  if (jwksUrl !== undefined) verifier.jwksUrl = jwksUrl
+  return { verifier }
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options
   const now = options.now ?? Date.now
@@ -166,11 +190,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
   if (config.redisUrl !== undefined) storeOptions.redisUrl = config.redisUrl
   await app.register(storePlugin, storeOptions)
+  await app.register(identityPlugin, verifierOptions(config, now))
   const pdpOptions: PdpPluginOptions = { now, defaultTenant: config.defaultTenant, storeFailure: config.storeFailure }
   if (options.geo) pdpOptions.geo = options.geo
   await app.register(pdpPlugin, pdpOptions)
   await app.register(openapiPlugin, { version: PACKAGE_VERSION })
-  await app.register(callerAuthPlugin, config.adminToken === undefined ? {} : { adminToken: config.adminToken })
+  const callerOptions: CallerAuthOptions = {}
+  if (config.adminToken !== undefined) callerOptions.adminToken = config.adminToken
+  if (app.tokenVerifier) callerOptions.verifier = app.tokenVerifier
+  await app.register(callerAuthPlugin, callerOptions)
   await app.register(healthRoutes)
   await app.register(decideRoutes)
   await app.register(adminPolicyRoutes)

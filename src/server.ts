@@ -1,6 +1,7 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config/config.js'
 import { PolicyFileError } from './engine/policy/policy-files.js'
+import { TokenVerifierConfigError } from './identity/token-verifier.js'
 
 /** Process entry: configuration, app, listen, and the signals an orchestrator sends. */
 async function main(): Promise<void> {
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   // Start-up problems are operator errors: one line naming the variable or file, no stack.
-  if (err instanceof ConfigError || err instanceof PolicyFileError) {
+  if (err instanceof ConfigError || err instanceof PolicyFileError || err instanceof TokenVerifierConfigError) {
     process.stderr.write(`pdp: cannot start: ${err.message}\n`)
   } else {
     process.stderr.write(`pdp: cannot start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)

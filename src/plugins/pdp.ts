@@ -28,11 +28,12 @@ export default fp<PdpPluginOptions>(
       decisionLog: app.audit,
       metrics: app.metrics,
       store: app.store,
+      ...(app.tokenVerifier ? { tokens: app.tokenVerifier } : {}),
       storeFailure: opts.storeFailure,
       onBackgroundError: (err) => app.log.warn({ error: (err as Error).message }, 'background store write failed'),
     }
     if (opts.geo) options.geo = opts.geo
     app.decorate('pdp', assemblePdp(options))
   },
-  { name: 'pdp', dependencies: ['policy', 'audit', 'metrics', 'store'] },
+  { name: 'pdp', dependencies: ['policy', 'audit', 'metrics', 'store', 'identity'] },
 )

@@ -1,0 +1,180 @@
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { LRUCache } from 'lru-cache'
+import type { TokenVerifier, VerifiedToken, VerifyResult } from '../engine/identity.js'
+
+export interface TokenVerifierOptions {
+  /** A local JWKS file with the identity provider's public keys. */
+  jwksFile?: string
+  /** A remote JWKS; fetched lazily, cached, and refetched at most once per cool-down. */
+  jwksUrl?: string
+  /** An in-memory JWKS (tests, embedding). */
+  jwks?: JSONWebKeySet
+  issuer: string | string[]
+  audience: string | string[]
+  /** Accepted algorithms; `none` and HMAC are refused at creation. */
+  algorithms?: string[]
+  clockToleranceSec?: number
+  /** Longest accepted `exp - iat`, seconds. */
+  maxLifetimeSec?: number
+  /** Dotted claim path of the roles array. */
+  rolesClaim?: string
+  tenantClaim?: string
+  /** Longer input is refused before any parsing. */
+  maxTokenBytes?: number
+  /** Verified tokens kept (keyed by a hash of the token); 0 disables the cache. */
+  cacheSize?: number
+  now?: () => number
+  /** Remote JWKS: how long fetched keys are kept, and the shortest time between two fetches, ms. */
+  jwksCacheMaxAgeMs?: number
+  jwksCooldownMs?: number
+  jwksTimeoutMs?: number
+}
+
+export interface ConfiguredTokenVerifier extends TokenVerifier {
+  /** Re-reads the JWKS file (after key rotation). */
+  reload(): Promise<void>
+}
+
+const DEFAULT_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA']
+
+export class TokenVerifierConfigError extends Error {
+  override name = 'TokenVerifierConfigError'
+}
+
+function claimAt(payload: JWTPayload, path: string): unknown {
+  let value: unknown = payload
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined
+    value = (value as Record<string, unknown>)[part]
+  }
+  return value
+}
+
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string')
+
+class ClaimError extends Error {}
+
+function toVerified(payload: JWTPayload, rolesClaim: string, tenantClaim: string): VerifiedToken {
+  if (typeof payload.sub !== 'string' || payload.sub === '') throw new ClaimError('sub must be a non-empty string')
+  if (typeof payload.jti !== 'string' || payload.jti === '') throw new ClaimError('jti must be a non-empty string')
+  const roles = claimAt(payload, rolesClaim)
+  if (roles !== undefined && !isStringArray(roles)) throw new ClaimError(`${rolesClaim} must be an array of strings`)
+  const tenant = claimAt(payload, tenantClaim)
+  if (tenant !== undefined && (typeof tenant !== 'string' || tenant === '')) throw new ClaimError(`${tenantClaim} must be a non-empty string`)
+  const amr = payload.amr
+  if (amr !== undefined && !isStringArray(amr)) throw new ClaimError('amr must be an array of strings')
+  const acr = payload.acr
+  if (acr !== undefined && typeof acr !== 'string') throw new ClaimError('acr must be a string')
+  const authTime = payload.auth_time
+  if (authTime !== undefined && (typeof authTime !== 'number' || !Number.isFinite(authTime))) throw new ClaimError('auth_time must be a number')
+  const sid = payload.sid
+  if (sid !== undefined && (typeof sid !== 'string' || sid === '')) throw new ClaimError('sid must be a non-empty string')
+
+  const verified: VerifiedToken = {
+    subject: { id: payload.sub, roles: roles ?? [] },
+    session: {},
+    jti: payload.jti,
+    issuedAt: payload.iat!,
+    expiresAt: payload.exp!,
+    claims: payload as Record<string, unknown>,
+  }
+  if (tenant !== undefined) verified.subject.tenant = tenant as string
+  if (sid !== undefined) verified.session.id = sid as string
+  if (authTime !== undefined) verified.session.authTime = authTime as number
+  if (amr !== undefined) verified.session.amr = amr
+  if (acr !== undefined) verified.session.acr = acr as string
+  return verified
+}
+
+/**
+ * Verifies tokens itself with jose, against keys it was configured with only: header fields such as
+ * `jku`, `x5u`, `x5c` or `jwk` never make it fetch or trust a key. Never throws from verify().
+ */
+export async function createTokenVerifier(options: TokenVerifierOptions): Promise<ConfiguredTokenVerifier> {
+  const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS
+  const refused = algorithms.filter((a) => a === 'none' || /^HS/i.test(a))
+  if (refused.length > 0) throw new TokenVerifierConfigError(`algorithms ${refused.join(', ')} are never accepted`)
+  if (algorithms.length === 0) throw new TokenVerifierConfigError('at least one algorithm must be accepted')
+  const sources = [options.jwksFile, options.jwksUrl, options.jwks].filter((s) => s !== undefined).length
+  if (sources !== 1) throw new TokenVerifierConfigError('configure exactly one key source: a JWKS file, a JWKS URL or a JWKS')
+
+  const now = options.now ?? Date.now
+  const tolerance = options.clockToleranceSec ?? 30
+  const maxLifetime = options.maxLifetimeSec ?? 900
+  const maxBytes = options.maxTokenBytes ?? 8192
+  const rolesClaim = options.rolesClaim ?? 'roles'
+  const tenantClaim = options.tenantClaim ?? 'tenant'
+
+  let keys: JWTVerifyGetKey
+  const loadFile = async (file: string) => {
+    let jwks: JSONWebKeySet
+    try {
+      jwks = JSON.parse(await readFile(file, 'utf8')) as JSONWebKeySet
+    } catch (err) {
+      throw new TokenVerifierConfigError(`cannot read JWKS file ${file}: ${(err as Error).message}`)
+    }
+    if (!jwks || !Array.isArray(jwks.keys)) throw new TokenVerifierConfigError(`JWKS file ${file} has no "keys" array`)
+    if (jwks.keys.some((k) => k.kty === 'oct')) throw new TokenVerifierConfigError(`JWKS file ${file} holds a symmetric key; only public keys are accepted`)
+    keys = createLocalJWKSet(jwks)
+  }
+  if (options.jwksFile !== undefined) await loadFile(options.jwksFile)
+  else if (options.jwks !== undefined) keys = createLocalJWKSet(options.jwks)
+  else {
+    keys = createRemoteJWKSet(new URL(options.jwksUrl!), {
+      cacheMaxAge: options.jwksCacheMaxAgeMs ?? 600_000,
+      cooldownDuration: options.jwksCooldownMs ?? 30_000,
+      timeoutDuration: options.jwksTimeoutMs ?? 2_000,
+    })
+  }
+
+  const cacheSize = options.cacheSize ?? 10_000
+  const cache = cacheSize > 0 ? new LRUCache<string, VerifiedToken>({ max: cacheSize }) : undefined
+
+  const fail = (reason: 'token_invalid' | 'token_expired', detail: string): VerifyResult => ({ ok: false, reason, detail })
+
+  return {
+    async reload() {
+      if (options.jwksFile !== undefined) {
+        await loadFile(options.jwksFile)
+        cache?.clear()
+      }
+    },
+    async verify(token) {
+      if (typeof token !== 'string' || token.length === 0) return fail('token_invalid', 'no token')
+      if (Buffer.byteLength(token) > maxBytes) return fail('token_invalid', `token longer than ${maxBytes} bytes`)
+      const nowMs = now()
+      const key = cache ? createHash('sha256').update(token).digest('base64url') : ''
+      const cached = cache?.get(key)
+      if (cached) {
+        // Expiry is judged on every use with the current clock, whatever the cache holds.
+        if (cached.expiresAt + tolerance <= nowMs / 1000) {
+          cache!.delete(key)
+          return fail('token_expired', 'token has expired')
+        }
+        return { ok: true, token: cached }
+      }
+      try {
+        const { payload } = await jwtVerify(token, keys, {
+          issuer: options.issuer,
+          audience: options.audience,
+          algorithms,
+          clockTolerance: tolerance,
+          currentDate: new Date(nowMs),
+          requiredClaims: ['sub', 'exp', 'iat', 'jti'],
+        })
+        if (payload.iat! > nowMs / 1000 + tolerance) return fail('token_invalid', 'token issued in the future')
+        if (payload.exp! - payload.iat! > maxLifetime) return fail('token_invalid', `token lifetime over ${maxLifetime} s`)
+        const verified = toVerified(payload, rolesClaim, tenantClaim)
+        cache?.set(key, verified)
+        return { ok: true, token: verified }
+      } catch (err) {
+        if (err instanceof errors.JWTExpired) return fail('token_expired', 'token has expired')
+        if (err instanceof ClaimError) return fail('token_invalid', err.message)
+        const code = (err as { code?: string }).code
+        return fail('token_invalid', code ? `rejected (${code})` : 'rejected')
+      }
+    },
+  }
+}
