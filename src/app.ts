@@ -17,6 +17,7 @@ import pdpPlugin, { type PdpPluginOptions } from './plugins/pdp.js'
 import storePlugin from './plugins/store.js'
 import policyPlugin from './plugins/policy.js'
 import identityRoutes from './routes/admin/identity.js'
+import authzRoutes from './routes/authz.js'
 import adminPolicyRoutes from './routes/admin/policy.js'
 import decideRoutes from './routes/decide.js'
 import healthRoutes from './routes/health.js'
@@ -200,8 +201,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (app.tokenVerifier) callerOptions.verifier = app.tokenVerifier
   await app.register(callerAuthPlugin, callerOptions)
   await app.register(healthRoutes)
-  await app.register(decideRoutes)
+  await app.register(decideRoutes, { batchMax: config.batchMax, auth: config.decideAuth })
   await app.register(adminPolicyRoutes)
   await app.register(identityRoutes, { now, maxTokenLifetimeSec: config.jwtMaxLifetimeSec })
+  await app.register(authzRoutes, { trustedProxies: config.trustedProxies, deviceHeader: config.deviceHeader })
   return app
 }

@@ -16,7 +16,13 @@ t.test('the document covers the routes and their answers', async (t) => {
   t.equal(res.statusCode, 200)
   const doc = res.json()
   t.equal(doc.openapi, '3.1.0')
-  t.same(Object.keys(doc.paths['/decide'].post.responses).sort(), ['200', '400', '413', '415'])
+  t.same(Object.keys(doc.paths['/decide'].post.responses).sort(), ['200', '400', '401', '403', '413', '415'])
+  t.same(Object.keys(doc.paths['/decide/batch'].post.responses).sort(), ['200', '400', '401', '403', '413', '415'])
+  for (const path of ['/authz', '/authz/forward', '/authz/envoy/*'].map((p) => doc.paths[p] ?? doc.paths[p.replace('*', '{*}')])) {
+    t.same(Object.keys(path.get.responses).sort(), ['200', '401', '403'], 'forward-auth answers only 200, 401 and 403')
+    t.ok(path.get.responses['200'].headers['X-Pdp-Decision-Id'], 'the allow documents its headers')
+    t.ok(path.get.responses['401'].headers['WWW-Authenticate'], 'the 401 documents its challenge')
+  }
   t.ok(doc.paths['/healthz'].get)
   t.ok(doc.paths['/readyz'].get)
   t.notOk(doc.paths['/openapi.json'], 'the document does not list itself')

@@ -4,6 +4,8 @@
  * because operators edit and hot-reload those; these are the settings of the process itself.
  */
 
+import { TrustedProxies } from '../http/client-ip.js'
+
 export class ConfigError extends Error {
   constructor(
     readonly variable: string,
@@ -42,6 +44,16 @@ const list: Parser<string[]> = (raw) =>
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '')
+
+const cidrList: Parser<string[]> = (raw, name) => {
+  const entries = list(raw, name)
+  try {
+    new TrustedProxies(entries)
+  } catch (err) {
+    throw new ConfigError(name, (err as Error).message)
+  }
+  return entries
+}
 
 const secret =
   (minLength: number): Parser<string> =>
@@ -101,6 +113,9 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   storeTimeoutMs: variable('PDP_STORE_TIMEOUT_MS', '50', integer(1, 10_000), 'Longest wait for one store round trip'),
   redisPrefix: variable('PDP_REDIS_PREFIX', 'pdp:', text, 'Prefix of every Redis key'),
   storeMaxKeys: variable('PDP_STORE_MAX_KEYS', '500000', integer(1000, 100_000_000), 'Keys the embedded store keeps before evicting the least recently used'),
+  trustedProxies: variable('PDP_TRUSTED_PROXIES', '127.0.0.1/8,::1/128', cidrList, 'Addresses or CIDR ranges of proxies whose X-Forwarded-For / X-Real-IP are believed'),
+  deviceHeader: variable('PDP_DEVICE_HEADER', 'x-device-id', text, 'Header carrying the device id on forward-auth requests'),
+  batchMax: variable('PDP_BATCH_MAX', '100', integer(1, 10_000), 'Most items in one POST /decide/batch (more → 400)'),
   decideAuth: variable('PDP_DECIDE_AUTH', 'none', oneOf('none', 'token'), 'token: /decide also requires a caller credential (scope pdp:decide)'),
 }
 
@@ -131,6 +146,9 @@ export interface Config {
   storeTimeoutMs: number
   redisPrefix: string
   storeMaxKeys: number
+  trustedProxies: string[]
+  deviceHeader: string
+  batchMax: number
 }
 
 /** Reads and validates every variable; throws ConfigError naming the first bad one. */

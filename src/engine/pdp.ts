@@ -24,8 +24,15 @@ import { STEP_UP_LEVELS } from './types.js'
 /** One store-backed check that runs in the decision's single store round trip (revocation, grants, lockouts ...). */
 export interface Gate {
   readonly name: string
-  /** Queues the reads and writes the check needs; the returned function reads their results after exec. */
-  prepare(context: GateContext, batch: StoreBatch): () => GateOutcome
+  /** Queues the reads and writes the check needs; the returned function reads their results after exec, per item asked about. */
+  prepare(context: GateContext, batch: StoreBatch): (item: GateItem) => GateOutcome
+}
+
+/** The resource and action one verdict is for (a batch asks about several with one context). */
+export interface GateItem {
+  resourceType: string
+  resourceId?: string
+  action: string
 }
 
 export interface GateContext {
@@ -61,7 +68,12 @@ export interface GateOutcome {
 
 /** The risk engine as the PDP uses it: prepare in the shared batch, assess after it ran. */
 export interface PdpRisk {
-  prepare(input: RiskInput, batch: StoreBatch): { assess(): RiskOutcome }
+  prepare(input: RiskInput, batch: StoreBatch): PreparedRisk
+}
+
+export interface PreparedRisk {
+  /** Scores the prepared request; `target` re-scores it for another resource and action (batch items). */
+  assess(target?: { resourceType: string; action: string }): RiskOutcome
 }
 
 export interface RiskInput {
@@ -133,7 +145,11 @@ export interface DecideOptions {
 
 export interface Pdp {
   decide(input: DecisionInput, options?: DecideOptions): Promise<Decision>
+  /** Many (resource, action) pairs for one subject and context; risk is assessed once. */
+  decideBatch(input: BatchInput, items: readonly BatchItem[], options?: DecideOptions): Promise<Decision[]>
 }
+
+export type BatchInput = Omit<DecisionInput, 'action' | 'resource'>
 
 function environment(nowMs: number, ip: string | undefined): PolicyEnv {
   const date = new Date(nowMs)
@@ -189,116 +205,136 @@ function fromToken(input: DecisionInput, token: VerifiedToken): DecisionRequest 
   return request
 }
 
+/** One (resource, action) question within a batch sharing subject, context, token and risk assessment. */
+export interface BatchItem {
+  action: string
+  resource: DecisionRequest['resource']
+}
+
 export function createPdp(components: PdpComponents): Pdp {
   const log = components.decisionLog ?? noDecisionLog
   const metrics = components.metrics ?? noMetrics
   const gates = components.gates ?? []
   const failure = components.storeFailure ?? 'closed'
 
-  function runFollowUp(outcome: RiskOutcome | undefined): void {
-    if (!outcome?.followUp || !components.store) return
+  function background(write: ((batch: StoreBatch) => void)[]): void {
+    if (write.length === 0 || !components.store) return
     const batch = components.store.batch()
-    outcome.followUp(batch)
+    for (const w of write) w(batch)
     batch.exec().catch((err: unknown) => components.onBackgroundError?.(err))
   }
 
-  return {
-    async decide(input, options = {}) {
-      const started = performance.now()
-      const now = options.now ?? components.now()
-      const bundle = components.policy.current
-      const explain = input.explain === true
-      const finish = (request: DecisionRequest | undefined, decision: Decision): Decision => {
-        const latencyMs = performance.now() - started
-        const observation: DecisionObservation = { verdict: decision.decision, reason: decision.reasons[0]!, seconds: latencyMs / 1000 }
-        if (decision.risk) observation.riskScore = decision.risk.score
-        if (decision.decision === 'step_up' && decision.stepUp) observation.stepUpLevel = decision.stepUp.level
-        metrics.decision(observation)
-        log.write(() => {
-          const entry: DecisionLogEntry = { request: request ?? withoutCredentials(input), decision, time: now, latencyMs }
-          if (options.requestId !== undefined) entry.requestId = options.requestId
-          if (options.source !== undefined) entry.source = options.source
-          return entry
-        })
-        return decision
-      }
-      const base = (verdict: Verdict, reasons: ReasonCode[]): Decision => ({
-        decision: verdict,
-        decisionId: decisionId(now),
-        reasons,
-        policyVersion: bundle.version,
+  /**
+   * Decides every item for one subject and context: the token is verified once, the store is read
+   * and updated in one round trip, risk is assessed once (each item applies its own sensitivity),
+   * and every item gets its own verdict, decision id and decision-log line.
+   */
+  async function decideAll(input: DecisionInput, items: readonly BatchItem[], options: DecideOptions): Promise<Decision[]> {
+    const started = performance.now()
+    const now = options.now ?? components.now()
+    const bundle = components.policy.current
+    const explain = input.explain === true
+    let subject: Decision['subject']
+
+    const finish = (request: LoggedRequest, decision: Decision): Decision => {
+      const latencyMs = performance.now() - started
+      const observation: DecisionObservation = { verdict: decision.decision, reason: decision.reasons[0]!, seconds: latencyMs / 1000 }
+      if (decision.risk) observation.riskScore = decision.risk.score
+      if (decision.decision === 'step_up' && decision.stepUp) observation.stepUpLevel = decision.stepUp.level
+      metrics.decision(observation)
+      log.write(() => {
+        const entry: DecisionLogEntry = { request, decision, time: now, latencyMs }
+        if (options.requestId !== undefined) entry.requestId = options.requestId
+        if (options.source !== undefined) entry.source = options.source
+        return entry
       })
+      return decision
+    }
+    const base = (verdict: Verdict, reasons: ReasonCode[]): Decision => {
+      const decision: Decision = { decision: verdict, decisionId: decisionId(now), reasons, policyVersion: bundle.version }
+      if (subject) decision.subject = subject
+      return decision
+    }
+    const every = (requestOf: (item: BatchItem) => LoggedRequest, verdict: Verdict, reasons: ReasonCode[]) =>
+      items.map((item) => finish(requestOf(item), base(verdict, [...reasons])))
+    const anonymous = (item: BatchItem): LoggedRequest => ({ ...withoutCredentials(input), action: item.action, resource: item.resource })
 
-      let request: DecisionRequest
-      let token: VerifiedToken | undefined
-      if (input.token !== undefined) {
-        if (input.subject !== undefined) throw new TypeError('send either a subject or a token, not both')
-        if (!components.tokens) return finish(undefined, base('deny', ['token_invalid']))
-        const verified = await components.tokens.verify(input.token)
-        if (!verified.ok) return finish(undefined, base('deny', [verified.reason]))
-        token = verified.token
-        request = fromToken(input, token)
-      } else if (input.subject !== undefined) {
-        request = input as DecisionRequest
-      } else {
-        throw new TypeError('a decision needs a subject or a token')
+    let token: VerifiedToken | undefined
+    let template: DecisionRequest
+    if (input.token !== undefined) {
+      if (input.subject !== undefined) throw new TypeError('send either a subject or a token, not both')
+      if (!components.tokens) return every(anonymous, 'deny', ['token_invalid'])
+      const verified = await components.tokens.verify(input.token)
+      if (!verified.ok) return every(anonymous, 'deny', [verified.reason])
+      token = verified.token
+      template = fromToken(input, token)
+      subject = token.subject.tenant === undefined ? { id: token.subject.id } : { id: token.subject.id, tenant: token.subject.tenant }
+    } else if (input.subject !== undefined) {
+      template = input as DecisionRequest
+    } else {
+      throw new TypeError('a decision needs a subject or a token')
+    }
+    const requestOf = (item: BatchItem): DecisionRequest => ({ ...template, action: item.action, resource: item.resource })
+    const first = toPolicyQuery(requestOf(items[0]!), components.defaultTenant, now)
+    const context = template.context ?? {}
+
+    // One store round trip for every gate and the risk engine.
+    const risk = components.risk?.(bundle)
+    let gateResults: ((item: GateItem) => GateOutcome)[] = []
+    let prepared: PreparedRisk | undefined
+    let storeFailed = false
+    if (components.store && (gates.length > 0 || risk)) {
+      const batch = components.store.batch()
+      const gateContext: GateContext = { subjectId: first.subject.id, tenant: first.domain, resourceType: first.resource.type, action: first.action, now, bundle }
+      if (items[0]!.resource.id !== undefined) gateContext.resourceId = items[0]!.resource.id
+      if (context.ip !== undefined) gateContext.ip = context.ip
+      if (context.device?.id !== undefined) {
+        gateContext.deviceId = context.device.id
+        gateContext.posture = context.device
       }
-
-      const query = toPolicyQuery(request, components.defaultTenant, now)
-      const context = request.context ?? {}
-
-      // One store round trip for every gate and the risk engine.
-      const risk = components.risk?.(bundle)
-      let gateResults: (() => GateOutcome)[] = []
-      let prepared: { assess(): RiskOutcome } | undefined
-      let storeFailed = false
-      if (components.store && (gates.length > 0 || risk)) {
-        const batch = components.store.batch()
-        const gateContext: GateContext = {
-          subjectId: query.subject.id,
-          tenant: query.domain,
-          resourceType: query.resource.type,
-          action: query.action,
-          now,
-          bundle,
-        }
-        if (request.resource.id !== undefined) gateContext.resourceId = request.resource.id
-        if (context.ip !== undefined) gateContext.ip = context.ip
-        if (context.device?.id !== undefined) {
-          gateContext.deviceId = context.device.id
-          gateContext.posture = context.device
-        }
-        if (context.session !== undefined) gateContext.session = context.session
-        if (token) gateContext.token = token
-        gateResults = gates.map((gate) => gate.prepare(gateContext, batch))
-        prepared = risk?.prepare(
-          { subjectId: query.subject.id, tenant: query.domain, resourceType: query.resource.type, action: query.action, context, now },
-          batch,
-        )
-        const storeStarted = performance.now()
-        try {
-          await batch.exec()
-          metrics.storeCall((performance.now() - storeStarted) / 1000, true)
-        } catch {
-          metrics.storeCall((performance.now() - storeStarted) / 1000, false)
-          storeFailed = true
-        }
+      if (context.session !== undefined) gateContext.session = context.session
+      if (token) gateContext.token = token
+      gateResults = gates.map((gate) => gate.prepare(gateContext, batch))
+      prepared = risk?.prepare({ subjectId: first.subject.id, tenant: first.domain, resourceType: first.resource.type, action: first.action, context, now }, batch)
+      const storeStarted = performance.now()
+      try {
+        await batch.exec()
+        metrics.storeCall((performance.now() - storeStarted) / 1000, true)
+      } catch {
+        metrics.storeCall((performance.now() - storeStarted) / 1000, false)
+        storeFailed = true
       }
+    }
+    if (storeFailed && failure === 'closed') return every(requestOf, 'deny', ['store_unavailable'])
 
-      if (storeFailed && failure === 'closed') return finish(request, base('deny', ['store_unavailable']))
+    // Baselines learn from every decision, so risk state is read and updated even when the policy denies.
+    const assessed = prepared && !storeFailed ? prepared.assess() : undefined
+    const later: ((batch: StoreBatch) => void)[] = []
+    if (assessed?.followUp) later.push(assessed.followUp)
+    if (assessed && components.onRiskFindings) {
+      const findings: RiskFindings = { subjectId: first.subject.id, tenant: first.domain, reasons: assessed.reasons, assessment: assessed.assessment, now }
+      if (context.ip !== undefined) findings.ip = context.ip
+      if (context.device?.id !== undefined) findings.deviceId = context.device.id
+      if (context.session?.id !== undefined) findings.sessionId = context.session.id
+      components.onRiskFindings(findings)
+    }
+
+    const decisions = items.map((item, index) => {
+      const request = requestOf(item)
+      const query = index === 0 ? first : toPolicyQuery(request, components.defaultTenant, now)
+      const gateItem: GateItem = { resourceType: query.resource.type, action: query.action }
+      if (item.resource.id !== undefined) gateItem.resourceId = item.resource.id
 
       const extraRoles: string[] = []
       let permissionGranted = false
       let gateStepUp: { reason: ReasonCode; level: StepUpLevel } | undefined
       if (!storeFailed) {
-        const outcomes = gateResults.map((read) => read())
-        if (components.store && outcomes.some((o) => o.followUp)) {
-          const later = components.store.batch()
-          for (const o of outcomes) o.followUp?.(later)
-          later.exec().catch((err: unknown) => components.onBackgroundError?.(err))
-        }
+        const outcomes = gateResults.map((read) => read(gateItem))
+        // Gate writes (activity, clean-up) do not depend on the item: the first item's are enough.
+        if (index === 0) for (const o of outcomes) if (o.followUp) later.push(o.followUp)
+        const denied = outcomes.find((o) => o.deny)
+        if (denied) return finish(request, base('deny', [denied.deny!]))
         for (const outcome of outcomes) {
-          if (outcome.deny) return finish(request, base('deny', [outcome.deny]))
           if (outcome.roles) extraRoles.push(...outcome.roles)
           if (outcome.permissionGranted) permissionGranted = true
           if (outcome.stepUp && (!gateStepUp || rank(outcome.stepUp.level) > rank(gateStepUp.level))) gateStepUp = outcome.stepUp
@@ -307,26 +343,12 @@ export function createPdp(components: PdpComponents): Pdp {
       if (extraRoles.length > 0) query.subject = { ...query.subject, roles: uniq([...query.subject.roles, ...extraRoles]) }
 
       const result = bundle.evaluator.evaluate(query, explain)
-      // Baselines learn from every decision, so the risk state is read and updated even when the policy denies.
-      const assessed = prepared && !storeFailed ? prepared.assess() : undefined
-      runFollowUp(assessed)
-      if (assessed && components.onRiskFindings) {
-        const findings: RiskFindings = { subjectId: query.subject.id, tenant: query.domain, reasons: assessed.reasons, assessment: assessed.assessment, now }
-        if (context.ip !== undefined) findings.ip = context.ip
-        if (context.device?.id !== undefined) findings.deviceId = context.device.id
-        if (context.session?.id !== undefined) findings.sessionId = context.session.id
-        components.onRiskFindings(findings)
-      }
       let outcome = POLICY_OUTCOME[result.effect]
       const reasons: ReasonCode[] = []
-      if (outcome.verdict === 'allow' && extraRoles.length > 0 && result.effect === 'allow') reasons.push('jit_grant')
-      if (result.effect === 'none' && permissionGranted) {
-        outcome = { verdict: 'allow', reason: 'jit_grant' }
-      }
+      if (outcome.verdict === 'allow' && extraRoles.length > 0) reasons.push('jit_grant')
+      if (result.effect === 'none' && permissionGranted) outcome = { verdict: 'allow', reason: 'jit_grant' }
       const decision = base(outcome.verdict, [outcome.reason, ...reasons])
-      if (explain) {
-        decision.explanation = { effectiveRoles: result.roles ?? [], matchedRules: result.matched, domain: query.domain }
-      }
+      if (explain) decision.explanation = { effectiveRoles: result.roles ?? [], matchedRules: result.matched, domain: query.domain }
       if (outcome.verdict !== 'allow') return finish(request, decision)
 
       if (storeFailed) {
@@ -336,12 +358,12 @@ export function createPdp(components: PdpComponents): Pdp {
         if (components.stepUpFor) decision.stepUp = components.stepUpFor(bundle, 'high')
         return finish(request, decision)
       }
-      if (assessed) {
-        decision.risk = assessed.assessment
-        decision.decision = assessed.verdict
-        decision.reasons =
-          assessed.verdict === 'allow' ? uniq([...decision.reasons, ...assessed.reasons]) : uniq([...assessed.reasons, ...decision.reasons])
-        if (assessed.stepUp) decision.stepUp = assessed.stepUp
+      const scored = assessed && (index === 0 ? assessed : prepared!.assess({ resourceType: query.resource.type, action: query.action }))
+      if (scored) {
+        decision.risk = scored.assessment
+        decision.decision = scored.verdict
+        decision.reasons = scored.verdict === 'allow' ? uniq([...decision.reasons, ...scored.reasons]) : uniq([...scored.reasons, ...decision.reasons])
+        if (scored.stepUp) decision.stepUp = scored.stepUp
       }
       if (gateStepUp && decision.decision !== 'deny') {
         const current = decision.decision === 'step_up' && decision.stepUp ? decision.stepUp.level : undefined
@@ -354,6 +376,19 @@ export function createPdp(components: PdpComponents): Pdp {
         }
       }
       return finish(request, decision)
+    })
+    background(later)
+    return decisions
+  }
+
+  return {
+    async decide(input, options = {}) {
+      const [decision] = await decideAll(input, [{ action: input.action, resource: input.resource }], options)
+      return decision!
+    },
+    async decideBatch(input, items, options = {}) {
+      if (items.length === 0) return []
+      return decideAll({ ...input, action: items[0]!.action, resource: items[0]!.resource }, items, options)
     },
   }
 }

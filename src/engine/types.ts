@@ -88,6 +88,10 @@ export const REASON_CODES = [
   'jit_grant',
   'suspicious_ip',
   'security_step_up',
+  'unmapped_route',
+  'bad_request',
+  'token_missing',
+  'internal_error',
 ] as const
 export type ReasonCode = (typeof REASON_CODES)[number]
 
@@ -143,6 +147,8 @@ export interface RiskAssessment {
 export interface Decision {
   decision: Verdict
   decisionId: string
+  /** The subject decided for, when it came from a verified token. */
+  subject?: { id: string; tenant?: string }
   reasons: ReasonCode[]
   policyVersion: string
   stepUp?: StepUp

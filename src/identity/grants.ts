@@ -58,7 +58,7 @@ export const grantGate: Gate = {
   prepare(context, batch) {
     const key = identityKeys.grants(context.subjectId)
     const all = batch.hGetAll(key)
-    return () => {
+    return (item) => {
       const roles: string[] = []
       let permissionGranted = false
       const stale: string[] = []
@@ -77,9 +77,9 @@ export const grantGate: Gate = {
           stale.push(id)
           continue
         }
-        if (!inScope(grant, context.tenant, context.resourceType, context.resourceId)) continue
+        if (!inScope(grant, context.tenant, item.resourceType, item.resourceId)) continue
         if (grant.role) roles.push(grant.role)
-        if (grant.permission && grant.permission.resourceType === context.resourceType && grant.permission.action === context.action) {
+        if (grant.permission && grant.permission.resourceType === item.resourceType && grant.permission.action === item.action) {
           permissionGranted = true
         }
       }

@@ -32,6 +32,7 @@ export default fp<OpenApiPluginOptions>(
           { name: 'decisions', description: 'Decisions for services and gateways' },
           { name: 'health', description: 'Liveness and readiness' },
           { name: 'admin', description: 'Control plane (bearer credential with scope pdp:admin)' },
+          { name: 'forward-auth', description: 'Gateway adapters: NGINX auth_request, Traefik ForwardAuth, Envoy ext_authz' },
         ],
       },
       hideUntagged: true,

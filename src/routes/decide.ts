@@ -1,34 +1,81 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { onRequestHookHandler } from 'fastify'
 import { isIP } from 'node:net'
 import { PdpHttpError } from '../errors.js'
 import { ErrorSchema } from '../schemas/common.js'
-import { DecideRequestSchema, DecideResponseSchema } from '../schemas/decide.js'
+import { DecideBatchRequestSchema, DecideBatchResponseSchema, DecideRequestSchema, DecideResponseSchema } from '../schemas/decide.js'
 
-/** POST /decide: translate the body into a DecisionRequest, ask the engine, return its answer. */
-const decideRoutes: FastifyPluginAsyncTypebox = async (app) => {
+export interface DecideRoutesOptions {
+  /** Most items in one batch. */
+  batchMax: number
+  /** `token`: callers must present a credential with scope `pdp:decide`. */
+  auth: 'none' | 'token'
+}
+
+interface Identifies {
+  token?: string | undefined
+  subject?: unknown
+  context?: { ip?: string | undefined } | undefined
+}
+
+/** Checks the body rules the schema cannot express; throws a 400 naming the field. */
+function checkInput(body: Identifies): void {
+  if (body.token !== undefined && body.subject !== undefined) {
+    throw new PdpHttpError('VALIDATION', '/token and /subject exclude each other: send one', '/token')
+  }
+  if (body.token === undefined && body.subject === undefined) {
+    throw new PdpHttpError('VALIDATION', '/subject is required (or /token)', '/subject')
+  }
+  const ip = body.context?.ip
+  if (ip !== undefined && isIP(ip) === 0) {
+    throw new PdpHttpError('VALIDATION', '/context/ip must be an IPv4 or IPv6 address', '/context/ip')
+  }
+}
+
+/** POST /decide and /decide/batch: translate the body into decision requests, ask the engine, return its answers. */
+const decideRoutes: FastifyPluginAsyncTypebox<DecideRoutesOptions> = async (app, opts) => {
+  const onRequest: onRequestHookHandler[] = opts.auth === 'token' ? [app.requireScope('pdp:decide')] : []
+  const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema }
+
   app.post(
     '/decide',
     {
+      onRequest,
       schema: {
         tags: ['decisions'],
         summary: 'Decide whether a subject may perform an action on a resource',
         body: DecideRequestSchema,
-        response: { 200: DecideResponseSchema, 400: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema },
+        response: { 200: DecideResponseSchema, ...errors },
       },
     },
     async (request) => {
-      const body = request.body
-      if (body.token !== undefined && body.subject !== undefined) {
-        throw new PdpHttpError('VALIDATION', '/token and /subject exclude each other: send one', '/token')
+      checkInput(request.body)
+      return app.pdp.decide(request.body, { requestId: request.id, source: 'http' })
+    },
+  )
+
+  app.post(
+    '/decide/batch',
+    {
+      onRequest,
+      schema: {
+        tags: ['decisions'],
+        summary: 'Decide many (action, resource) pairs for one subject and context',
+        description:
+          'The token is verified once, state is read once and risk is assessed once; every item gets its own verdict, ' +
+          'decision id and decision-log line. Answers are in the order of the items.',
+        body: DecideBatchRequestSchema,
+        response: { 200: DecideBatchResponseSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const { items, ...input } = request.body
+      checkInput(input)
+      if (items.length > opts.batchMax) {
+        throw new PdpHttpError('VALIDATION', `/items has ${items.length} entries; at most ${opts.batchMax} are allowed (PDP_BATCH_MAX)`, '/items')
       }
-      if (body.token === undefined && body.subject === undefined) {
-        throw new PdpHttpError('VALIDATION', '/subject is required (or /token)', '/subject')
-      }
-      const ip = body.context?.ip
-      if (ip !== undefined && isIP(ip) === 0) {
-        throw new PdpHttpError('VALIDATION', '/context/ip must be an IPv4 or IPv6 address', '/context/ip')
-      }
-      return app.pdp.decide(body, { requestId: request.id, source: 'http' })
+      const decisions = await app.pdp.decideBatch(input, items, { requestId: request.id, source: 'batch' })
+      return { decisions }
     },
   )
 }

@@ -115,6 +115,7 @@ const ExplanationSchema = Type.Object({
 export const DecideResponseSchema = Type.Object({
   decision: literals(['allow', 'deny', 'step_up'] as const),
   decisionId: Type.String({ description: 'UUIDv7, sortable by time' }),
+  subject: Type.Optional(Type.Object({ id: Type.String(), tenant: Type.Optional(Type.String()) }, { description: 'Who was decided for, when a token named them' })),
   reasons: Type.Array(literals(REASON_CODES)),
   policyVersion: Type.String({ description: 'Hash of the loaded policy files' }),
   stepUp: Type.Optional(StepUpSchema),
@@ -125,3 +126,36 @@ export const DecideResponseSchema = Type.Object({
 // Compile-time guard: the engine's Decision must always fit the response schema.
 const fitsSchema: (d: Decision) => Static<typeof DecideResponseSchema> = (d) => d
 void fitsSchema
+
+export const BatchItemSchema = Type.Object(
+  {
+    action: Name('Action, e.g. read'),
+    resource: ResourceSchema,
+  },
+  { additionalProperties: false },
+)
+
+/** The hard ceiling of the schema; PDP_BATCH_MAX (at most this) is the operator's limit. */
+export const BATCH_CEILING = 10_000
+
+export const DecideBatchRequestSchema = Type.Object(
+  {
+    subject: Type.Optional(SubjectSchema),
+    token: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 65536, description: 'A JWT from the configured issuer, instead of subject; the PDP verifies it' }),
+    ),
+    items: Type.Array(BatchItemSchema, {
+      minItems: 1,
+      maxItems: BATCH_CEILING,
+      description: 'The (action, resource) pairs to decide; at most PDP_BATCH_MAX (default 100)',
+    }),
+    context: Type.Optional(ContextSchema),
+    explain: Type.Optional(Type.Boolean({ description: 'Include matched rules and effective roles' })),
+  },
+  { additionalProperties: false },
+)
+export type DecideBatchRequestBody = Static<typeof DecideBatchRequestSchema>
+
+export const DecideBatchResponseSchema = Type.Object({
+  decisions: Type.Array(DecideResponseSchema, { description: 'One decision per item, in the order of the items' }),
+})

@@ -35,12 +35,12 @@ export function createRiskEngine(policy: RiskPolicy, geo: GeoLookup): PdpRisk {
       const behaviour = prepareBehaviour(subjectId, input.resourceType, now, policy, batch)
 
       return {
-        assess(): RiskOutcome {
+        assess(target?: { resourceType: string; action: string }): RiskOutcome {
           const dev = device()
           const loc = location()
           const beh = behaviour()
           const age = authAgeSignal(context.session, now, policy)
-          const sensitivity = sensitivityOf(context.sensitivity, input.resourceType, input.action, policy)
+          const sensitivity = sensitivityOf(context.sensitivity, target?.resourceType ?? input.resourceType, target?.action ?? input.action, policy)
           const multiplier = policy.sensitivity.multipliers[sensitivity]
 
           const locationPoints = stepPoints(policy.scoring.locationRisk, loc.risk, 'above')

@@ -1,0 +1,188 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { DecisionInput } from '../engine/pdp.js'
+import { UnsafePathError } from '../engine/routes/route-map.js'
+import type { Decision, ReasonCode } from '../engine/types.js'
+import { invalidTokenChallenge, stepUpChallenge } from '../http/challenge.js'
+import { TrustedProxies, clientIp } from '../http/client-ip.js'
+
+export interface AuthzRoutesOptions {
+  trustedProxies: readonly string[]
+  deviceHeader: string
+}
+
+/** Reasons that mean "this credential is no good" rather than "this request is not allowed". */
+const CREDENTIAL_REASONS: ReadonlySet<ReasonCode> = new Set(['token_invalid', 'token_expired', 'token_revoked', 'session_revoked', 'session_expired'])
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+
+/** Header values come from tokens and policies: anything outside visible ASCII is percent-encoded. */
+const headerSafe = (value: string) => value.replace(/[^\x20-\x7e]|%/g, (c) => encodeURIComponent(c))
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
+interface Original {
+  method: string
+  uri: string
+}
+
+/** NGINX sends X-Original-*, Traefik X-Forwarded-*; Envoy forwards the original method and path under a prefix. */
+function originalOf(request: FastifyRequest, envoyPath: string | undefined): Original | undefined {
+  if (envoyPath !== undefined) {
+    const query = request.url.indexOf('?')
+    return { method: request.method, uri: `/${envoyPath}${query >= 0 ? request.url.slice(query) : ''}` }
+  }
+  const h = request.headers
+  const method = single(h['x-forwarded-method']) ?? single(h['x-original-method']) ?? request.method
+  const uri = single(h['x-forwarded-uri']) ?? single(h['x-original-uri'])
+  if (uri === undefined) return undefined
+  return { method: method.toUpperCase(), uri }
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = single(request.headers.authorization)
+  const match = header === undefined ? null : /^Bearer +([^\s]+) *$/i.exec(header)
+  return match?.[1]
+}
+
+/**
+ * Forward-auth for NGINX auth_request, Traefik ForwardAuth and Envoy ext_authz (HTTP service).
+ * Gateways treat anything but 200, 401 and 403 as an error of their own, so every outcome here,
+ * a failure inside the PDP included, is one of those three, with the reason in X-Pdp-Reason.
+ */
+export default async function authzRoutes(app: FastifyInstance, opts: AuthzRoutesOptions): Promise<void> {
+  const trusted = new TrustedProxies(opts.trustedProxies)
+  const deviceHeader = opts.deviceHeader.toLowerCase()
+
+  const refuse = (reply: FastifyReply, status: 401 | 403, reason: ReasonCode | string, extra: Record<string, unknown> = {}) => {
+    reply.status(status).header('x-pdp-decision', 'deny').header('x-pdp-reason', reason)
+    return { decision: 'deny', reasons: [reason], ...extra }
+  }
+
+  const answer = (reply: FastifyReply, decision: Decision) => {
+    reply.header('x-pdp-decision-id', decision.decisionId).header('x-pdp-decision', decision.decision)
+    const reason = decision.reasons[0] ?? 'no_matching_policy'
+    const body = { decision: decision.decision, reasons: decision.reasons, decisionId: decision.decisionId }
+    if (decision.decision === 'allow') {
+      if (decision.subject) {
+        reply.header('x-pdp-subject', headerSafe(decision.subject.id))
+        if (decision.subject.tenant !== undefined) reply.header('x-pdp-tenant', headerSafe(decision.subject.tenant))
+      }
+      reply.status(200)
+      return body
+    }
+    reply.header('x-pdp-reason', reason)
+    if (decision.decision === 'step_up' && decision.stepUp) {
+      reply.status(401).header('www-authenticate', stepUpChallenge(decision.stepUp))
+      return { ...body, stepUp: decision.stepUp }
+    }
+    if (CREDENTIAL_REASONS.has(reason)) {
+      reply.status(401).header('www-authenticate', invalidTokenChallenge(reason.replace(/_/g, ' ')))
+      return body
+    }
+    reply.status(403)
+    return body
+  }
+
+  const handle = async (request: FastifyRequest, reply: FastifyReply, envoyPath: string | undefined) => {
+    const original = originalOf(request, envoyPath)
+    if (!original || !(METHODS as readonly string[]).includes(original.method)) return refuse(reply, 403, 'bad_request')
+    let target
+    try {
+      target = app.policy.current.routes.match(original.method, original.uri)
+    } catch (err) {
+      if (err instanceof UnsafePathError) return refuse(reply, 403, 'bad_request')
+      throw err
+    }
+    if (!target) {
+      if (app.policy.current.routes.unmapped === 'allow') {
+        reply.header('x-pdp-decision', 'allow').header('x-pdp-reason', 'unmapped_route')
+        return { decision: 'allow', reasons: ['unmapped_route'] }
+      }
+      return refuse(reply, 403, 'unmapped_route')
+    }
+    const token = bearer(request)
+    if (token === undefined) {
+      reply.header('www-authenticate', 'Bearer realm="pdp"')
+      return refuse(reply, 401, 'token_missing')
+    }
+    const input: DecisionInput = {
+      token,
+      action: target.action,
+      resource: target.resourceId === undefined ? { type: target.resourceType } : { type: target.resourceType, id: target.resourceId },
+      context: { ip: clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], request.headers['x-real-ip'], trusted) },
+    }
+    const context = input.context!
+    const device = single(request.headers[deviceHeader])
+    if (device !== undefined && device !== '' && device.length <= 256) context.device = { id: device }
+    const agent = single(request.headers['user-agent'])
+    if (agent !== undefined) context.userAgent = agent.slice(0, 1024)
+    if (target.sensitivity) context.sensitivity = target.sensitivity
+    return answer(reply, await app.pdp.decide(input, { requestId: request.id, source: 'forward_auth' }))
+  }
+
+  await app.register(async (scope) => {
+    // Whatever goes wrong in here (a body that does not parse, a failure inside the PDP) is a 403, never a 5xx.
+    scope.setErrorHandler((error, request, reply) => {
+      const status = (error as { statusCode?: number }).statusCode ?? 500
+      if (status >= 500) request.log.error({ err: error }, 'forward-auth failed; denied')
+      reply.status(403).header('x-pdp-decision', 'deny').header('x-pdp-reason', status >= 500 ? 'internal_error' : 'bad_request')
+      reply.send({ decision: 'deny', reasons: [status >= 500 ? 'internal_error' : 'bad_request'] })
+    })
+    scope.removeAllContentTypeParsers()
+    // Forward-auth requests carry no body the PDP reads; whatever arrives is drained and ignored.
+    scope.addContentTypeParser('*', { bodyLimit: 65_536 }, (_request, payload, done) => {
+      payload.resume()
+      payload.on('end', () => done(null, undefined))
+      payload.on('error', (err) => done(err))
+    })
+    const header = (description: string) => ({ type: 'string', description })
+    const common = {
+      'X-Pdp-Decision': header('allow, deny or step_up'),
+      'X-Pdp-Decision-Id': header('The decision id (absent when the request never reached the engine)'),
+    }
+    const answer = (description: string, headers: Record<string, object>) => ({
+      description,
+      type: 'object',
+      properties: {
+        decision: { type: 'string' },
+        reasons: { type: 'array', items: { type: 'string' } },
+        decisionId: { type: 'string' },
+        stepUp: { type: 'object', additionalProperties: true },
+      },
+      headers: { ...common, ...headers },
+    })
+    const reason = header('The deciding reason code')
+    const schema = {
+      tags: ['forward-auth'],
+      response: {
+        200: answer('Allowed: forward the request', {
+          'X-Pdp-Subject': header('The subject the token named (percent-encoded outside visible ASCII)'),
+          'X-Pdp-Tenant': header('The subject\'s tenant'),
+        }),
+        401: answer('Authenticate (no or bad token) or step up (RFC 9470)', {
+          'WWW-Authenticate': header(
+            'Bearer error="insufficient_user_authentication" with acr_values and max_age (RFC 9470), Bearer error="invalid_token" (RFC 6750), or Bearer realm="pdp" when no token came',
+          ),
+          'X-Pdp-Reason': reason,
+        }),
+        403: answer('Denied; also for unmapped routes, unparseable forwarded requests, store outages and internal failures', { 'X-Pdp-Reason': reason }),
+      },
+    }
+    for (const url of ['/authz', '/authz/forward']) {
+      scope.route({
+        method: [...METHODS],
+        url,
+        schema: { ...schema, summary: 'NGINX auth_request / Traefik ForwardAuth: 200 allow, 401 authenticate or step up, 403 deny' },
+        handler: (request, reply) => handle(request, reply, undefined),
+      })
+    }
+    scope.route({
+      method: [...METHODS],
+      url: '/authz/envoy/*',
+      schema: { ...schema, summary: 'Envoy ext_authz (HTTP service, path_prefix /authz/envoy): 200 allow, 401, 403' },
+      handler: (request, reply) => handle(request, reply, (request.params as { '*': string })['*']),
+    })
+  })
+}
