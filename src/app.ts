@@ -13,7 +13,13 @@ import { ConfigError, type Config } from './config/config.js'
 import auditPlugin, { type AuditPluginOptions } from './plugins/audit.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
-import pdpPlugin, { type PdpPluginOptions } from './plugins/pdp.js'
+import pdpPlugin from './plugins/pdp.js'
+import responsePlugin, { type ResponsePluginOptions } from './plugins/response.js'
+import rateLimit from '@fastify/rate-limit'
+import { createGeoipLookup } from './engine/risk/geo.js'
+import { RedisStateStore } from './store/redis-store.js'
+import eventRoutes from './routes/events.js'
+import responseRoutes from './routes/admin/response.js'
 import storePlugin from './plugins/store.js'
 import policyPlugin from './plugins/policy.js'
 import identityRoutes from './routes/admin/identity.js'
@@ -22,6 +28,7 @@ import adminPolicyRoutes from './routes/admin/policy.js'
 import decideRoutes from './routes/decide.js'
 import healthRoutes from './routes/health.js'
 import { checkBody } from './schemas/body-guard.js'
+import { StoreUnavailableError } from './store/state-store.js'
 
 export interface AppOptions {
   config: Config
@@ -35,6 +42,8 @@ export interface AppOptions {
   auditStream?: DestinationStream
   /** Reload when policy files change (the server does; most tests do not). */
   watchPolicies?: boolean
+  /** First retry delay of webhook deliveries (tests shorten it). */
+  webhookBackoffMs?: number
 }
 
 /** Headers whose values are credentials; pino replaces them before a line is written. */
@@ -78,6 +87,8 @@ function describeValidation(error: AjvError): string {
 /** Maps anything thrown during a request to a catalogue entry; 5xx details stay in the log. */
 function toErrorBody(error: FastifyError): ErrorBody {
   if (error instanceof PdpHttpError) return errorBody(error.kind, error.message, error.field)
+  // The control plane's writes need the store; when it is down, say so (503) rather than fail obscurely.
+  if ((error as Error) instanceof StoreUnavailableError) return errorBody('NOT_READY', 'the state store is unavailable; nothing was changed')
   if (error.validation && error.validation.length > 0) {
     const first = error.validation[0] as unknown as AjvError
     return errorBody('VALIDATION', describeValidation(first), validationField(first))
@@ -192,9 +203,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (config.redisUrl !== undefined) storeOptions.redisUrl = config.redisUrl
   await app.register(storePlugin, storeOptions)
   await app.register(identityPlugin, verifierOptions(config, now))
-  const pdpOptions: PdpPluginOptions = { now, defaultTenant: config.defaultTenant, storeFailure: config.storeFailure }
-  if (options.geo) pdpOptions.geo = options.geo
-  await app.register(pdpPlugin, pdpOptions)
+  const geo = options.geo ?? createGeoipLookup()
+  const responseOptions: ResponsePluginOptions = { now, geo }
+  if (config.webhookUrl !== undefined && config.webhookSecret !== undefined) {
+    responseOptions.webhook = { url: config.webhookUrl, secret: config.webhookSecret, timeoutMs: config.webhookTimeoutMs, retries: config.webhookRetries }
+    if (options.webhookBackoffMs !== undefined) responseOptions.webhook.backoffMs = options.webhookBackoffMs
+  }
+  await app.register(responsePlugin, responseOptions)
+  await app.register(pdpPlugin, { now, defaultTenant: config.defaultTenant, storeFailure: config.storeFailure, geo })
   await app.register(openapiPlugin, { version: PACKAGE_VERSION })
   const callerOptions: CallerAuthOptions = {}
   if (config.adminToken !== undefined) callerOptions.adminToken = config.adminToken
@@ -202,8 +218,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(callerAuthPlugin, callerOptions)
   await app.register(healthRoutes)
   await app.register(decideRoutes, { batchMax: config.batchMax, auth: config.decideAuth })
-  await app.register(adminPolicyRoutes)
-  await app.register(identityRoutes, { now, maxTokenLifetimeSec: config.jwtMaxLifetimeSec })
+  // The control plane, rate limited per caller (shared through Redis when replicas share one).
+  await app.register(async (plane) => {
+    await plane.register(rateLimit, {
+      global: true,
+      max: config.rateLimitAdmin,
+      timeWindow: 60_000,
+      // After authentication, so that the limit is per caller rather than per address.
+      hook: 'preHandler',
+      keyGenerator: (request) => (request.caller ? `caller:${request.caller.id}` : `ip:${request.ip}`),
+      nameSpace: `${config.redisPrefix}ratelimit:`,
+      // A Redis hiccup must not shut the control plane; authentication still applies.
+      skipOnError: true,
+      ...(app.store instanceof RedisStateStore ? { redis: app.store.client } : {}),
+    })
+    await plane.register(adminPolicyRoutes)
+    await plane.register(identityRoutes, { now, maxTokenLifetimeSec: config.jwtMaxLifetimeSec })
+    await plane.register(responseRoutes, { now })
+    await plane.register(eventRoutes, { now, rateLimit: config.rateLimitEvents })
+  })
   await app.register(authzRoutes, { trustedProxies: config.trustedProxies, deviceHeader: config.deviceHeader })
   return app
 }

@@ -115,6 +115,12 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   storeMaxKeys: variable('PDP_STORE_MAX_KEYS', '500000', integer(1000, 100_000_000), 'Keys the embedded store keeps before evicting the least recently used'),
   trustedProxies: variable('PDP_TRUSTED_PROXIES', '127.0.0.1/8,::1/128', cidrList, 'Addresses or CIDR ranges of proxies whose X-Forwarded-For / X-Real-IP are believed'),
   deviceHeader: variable('PDP_DEVICE_HEADER', 'x-device-id', text, 'Header carrying the device id on forward-auth requests'),
+  webhookUrl: variable('PDP_WEBHOOK_URL', undefined, url, 'Where notify actions POST their signed JSON (unset: notify does nothing)'),
+  webhookSecret: variable('PDP_WEBHOOK_SECRET', undefined, secret(32), 'HMAC-SHA256 key of the webhook signature (at least 32 characters; required with PDP_WEBHOOK_URL)'),
+  webhookTimeoutMs: variable('PDP_WEBHOOK_TIMEOUT_MS', '2000', integer(100, 60_000), 'Time-out of one webhook attempt'),
+  webhookRetries: variable('PDP_WEBHOOK_RETRIES', '3', integer(0, 10), 'Webhook attempts after the first, with exponential back-off'),
+  rateLimitEvents: variable('PDP_RATE_LIMIT_EVENTS', '1200', integer(1, 1_000_000), 'Requests per minute per caller on /events'),
+  rateLimitAdmin: variable('PDP_RATE_LIMIT_ADMIN', '120', integer(1, 1_000_000), 'Requests per minute per caller on /admin/*'),
   batchMax: variable('PDP_BATCH_MAX', '100', integer(1, 10_000), 'Most items in one POST /decide/batch (more → 400)'),
   decideAuth: variable('PDP_DECIDE_AUTH', 'none', oneOf('none', 'token'), 'token: /decide also requires a caller credential (scope pdp:decide)'),
 }
@@ -149,6 +155,12 @@ export interface Config {
   trustedProxies: string[]
   deviceHeader: string
   batchMax: number
+  webhookUrl: string | undefined
+  webhookSecret: string | undefined
+  webhookTimeoutMs: number
+  webhookRetries: number
+  rateLimitEvents: number
+  rateLimitAdmin: number
 }
 
 /** Reads and validates every variable; throws ConfigError naming the first bad one. */
@@ -162,5 +174,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       out[key] = spec.parse(raw, spec.name)
     }
   }
-  return out as unknown as Config
+  const config = out as unknown as Config
+  // A webhook nobody can verify would teach receivers to trust unsigned calls.
+  if (config.webhookUrl !== undefined && config.webhookSecret === undefined) throw new ConfigError('PDP_WEBHOOK_SECRET', 'is required when PDP_WEBHOOK_URL is set')
+  return config
 }

@@ -4,6 +4,7 @@ import { createGeoipLookup, type GeoLookup } from './risk/geo.js'
 import { createRiskEngine } from './risk/risk-engine.js'
 import { stepUpFor } from './risk/step-up.js'
 import { identityGates } from '../identity/index.js'
+import { responseGate } from '../response/gate.js'
 
 export interface AssembleOptions extends Omit<PdpComponents, 'risk' | 'stepUpFor'> {
   /** IP geolocation; geoip-lite's database by default. */
@@ -12,7 +13,8 @@ export interface AssembleOptions extends Omit<PdpComponents, 'risk' | 'stepUpFor
 
 /**
  * The PDP as the service, the CLI and the tests run it: policy, risk engine (one per policy
- * bundle, rebuilt after a reload), identity gates (revocation, sessions, grants), state store and
+ * bundle, rebuilt after a reload), identity gates (revocation, sessions, grants), the response gate
+ * (lockouts, freezes, blocked addresses), state store and
  * the step-ups for gates and store failures.
  */
 export function assemblePdp(options: AssembleOptions): Pdp {
@@ -26,7 +28,7 @@ export function assemblePdp(options: AssembleOptions): Pdp {
   }
   return createPdp({
     ...components,
-    gates: components.gates ?? identityGates,
+    gates: components.gates ?? [...identityGates, responseGate],
     risk,
     stepUpFor: (bundle, level) => stepUpFor(level, bundle.risk, { deviceTrust: 100, locationRisk: 0 }),
   })

@@ -1,11 +1,15 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, Registry } from 'prom-client'
 import type { PdpMetrics } from '../engine/metrics.js'
 import type { PolicySource } from '../engine/policy/policy-source.js'
+import type { ResponderMetrics } from '../response/responder.js'
 
 export interface PrometheusMetrics extends PdpMetrics {
   registry: Registry
   /** Follows a policy source's reloads and rule count. */
   watchPolicy(source: PolicySource): void
+  /** Security events and the response actions they set off. */
+  response: ResponderMetrics
+  webhook(result: 'delivered' | 'failed'): void
 }
 
 /**
@@ -54,6 +58,15 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     registers: [registry],
   })
   const rules = new Gauge({ name: 'pdp_policy_rules', help: 'Policy and role lines in the active policy', registers: [registry] })
+  const events = new Counter({ name: 'pdp_security_events_total', help: 'Security events received, by type', labelNames: ['type'], registers: [registry] })
+  // Rule names come from response.yaml, a closed set the operator controls.
+  const actions = new Counter({
+    name: 'pdp_response_actions_total',
+    help: 'Automated response actions taken, by rule and action',
+    labelNames: ['rule', 'action'],
+    registers: [registry],
+  })
+  const webhooks = new Counter({ name: 'pdp_webhook_deliveries_total', help: 'Webhook deliveries, by result', labelNames: ['result'], registers: [registry] })
 
   return {
     registry,
@@ -66,6 +79,13 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     storeCall(seconds, ok) {
       storeDuration.observe(seconds)
       if (!ok) storeErrors.inc()
+    },
+    response: {
+      event: (type) => events.inc({ type }),
+      action: (rule, action) => actions.inc({ rule, action }),
+    },
+    webhook(result) {
+      webhooks.inc({ result })
     },
     watchPolicy(source) {
       rules.set(source.current.evaluator.ruleCount)

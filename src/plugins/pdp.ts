@@ -14,8 +14,7 @@ export interface PdpPluginOptions {
   now: Clock
   defaultTenant: string
   storeFailure: 'closed' | 'open'
-  /** IP geolocation; geoip-lite's database by default. */
-  geo?: GeoLookup
+  geo: GeoLookup
 }
 
 /** The decision engine, assembled from the collaborators other plugins own. */
@@ -31,9 +30,10 @@ export default fp<PdpPluginOptions>(
       ...(app.tokenVerifier ? { tokens: app.tokenVerifier } : {}),
       storeFailure: opts.storeFailure,
       onBackgroundError: (err) => app.log.warn({ error: (err as Error).message }, 'background store write failed'),
+      onRiskFindings: (findings) => app.responder.onRiskFindings(findings),
+      geo: opts.geo,
     }
-    if (opts.geo) options.geo = opts.geo
     app.decorate('pdp', assemblePdp(options))
   },
-  { name: 'pdp', dependencies: ['policy', 'audit', 'metrics', 'store', 'identity'] },
+  { name: 'pdp', dependencies: ['policy', 'audit', 'metrics', 'store', 'identity', 'response'] },
 )

@@ -17,13 +17,14 @@ interface TestLike {
 /** A fresh app per test, closed when the test ends. */
 export async function build(
   t: TestLike,
-  options: { env?: Record<string, string>; now?: Clock; watchPolicies?: boolean; auditStream?: DestinationStream } = {},
+  options: { env?: Record<string, string>; now?: Clock; watchPolicies?: boolean; auditStream?: DestinationStream; webhookBackoffMs?: number } = {},
 ): Promise<FastifyInstance> {
   const config = loadConfig({ PDP_POLICY_DIR: EXAMPLE_POLICIES, PDP_DECISION_LOG: 'off', ...options.env })
   const appOptions: AppOptions = { config, logger: false }
   if (options.now) appOptions.now = options.now
   if (options.watchPolicies) appOptions.watchPolicies = true
   if (options.auditStream) appOptions.auditStream = options.auditStream
+  if (options.webhookBackoffMs !== undefined) appOptions.webhookBackoffMs = options.webhookBackoffMs
   const app = await buildApp(appOptions)
   t.teardown(() => app.close())
   await app.ready()

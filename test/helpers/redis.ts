@@ -1,3 +1,4 @@
+import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { createConnection } from 'node:net'
 
@@ -40,4 +41,24 @@ export async function redisTarget(): Promise<RedisTarget> {
 /** A key prefix no other test uses. */
 export function testPrefix(): string {
   return `pdptest:${randomBytes(6).toString('hex')}:`
+}
+
+/**
+ * Runs a suite once on the embedded store and once on Redis (skipped, saying why, without one);
+ * the suite gets the environment that selects the store.
+ */
+export async function onBothStores(name: string, suite: (t: Test, env: Record<string, string>) => Promise<void>): Promise<void> {
+  const target = await redisTarget()
+  t.test(`${name} (memory store)`, async (t) => suite(t, {}))
+  t.test(`${name} (Redis store)`, { skip: target.skip }, async (t) => {
+    const prefix = testPrefix()
+    t.teardown(async () => {
+      const { Redis } = await import('ioredis')
+      const raw = new Redis(target.url!)
+      const keys = await raw.keys(`${prefix}*`)
+      if (keys.length) await raw.del(...keys)
+      await raw.quit()
+    })
+    await suite(t, { REDIS_URL: target.url!, PDP_REDIS_PREFIX: prefix, PDP_STORE_TIMEOUT_MS: '500' })
+  })
 }

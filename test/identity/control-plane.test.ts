@@ -1,29 +1,10 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { auditCapture, build, manualClock, trustedContext } from '../helpers/build.js'
-import { redisTarget, testPrefix } from '../helpers/redis.js'
+import { onBothStores } from '../helpers/redis.js'
 
 const ADMIN = 'admin-token-for-tests-0123456789abcdef'
 const auth = { authorization: `Bearer ${ADMIN}` }
-const target = await redisTarget()
-
-/** Runs a suite once on the embedded store and once on Redis (when there is one). */
-type TestLike = Test
-function onBothStores(name: string, suite: (t: TestLike, env: Record<string, string>) => Promise<void>) {
-  t.test(`${name} (memory store)`, async (t) => suite(t, {}))
-  t.test(`${name} (Redis store)`, { skip: target.skip }, async (t) => {
-    const prefix = testPrefix()
-    t.teardown(async () => {
-      const { Redis } = await import('ioredis')
-      const raw = new Redis(target.url!)
-      const keys = await raw.keys(`${prefix}*`)
-      if (keys.length) await raw.del(...keys)
-      await raw.quit()
-    })
-    await suite(t, { REDIS_URL: target.url!, PDP_REDIS_PREFIX: prefix, PDP_STORE_TIMEOUT_MS: '500' })
-  })
-}
-
 function asker(app: FastifyInstance, clock: ReturnType<typeof manualClock>) {
   return async (subject: string, session: { id?: string; authTime?: number } = {}, extra: Record<string, unknown> = {}) => {
     const context = trustedContext(clock.now())
@@ -42,7 +23,7 @@ function asker(app: FastifyInstance, clock: ReturnType<typeof manualClock>) {
   }
 }
 
-onBothStores('revocation', async (t, env) => {
+await onBothStores('revocation', async (t, env) => {
   const clock = manualClock()
   const capture = auditCapture()
   const app = await build(t, { env: { PDP_ADMIN_TOKEN: ADMIN, ...env }, now: clock.now, auditStream: capture.stream })
@@ -69,7 +50,7 @@ onBothStores('revocation', async (t, env) => {
   t.ok(capture.lines.some((l) => l.type === 'admin' && l.action === 'revoke' && l.sessionId === 's-a'))
 })
 
-onBothStores('sessions', async (t, env) => {
+await onBothStores('sessions', async (t, env) => {
   const clock = manualClock()
   const app = await build(t, { env: { PDP_ADMIN_TOKEN: ADMIN, ...env }, now: clock.now })
   const ask = asker(app, clock)
@@ -124,7 +105,7 @@ t.test('idle time-outs adapt to device trust', async (t) => {
   t.match(res, { decision: 'step_up', reasons: ['session_expired'] }, 'trust 20: the idle limit is 6 min, floored at 5')
 })
 
-onBothStores('just-in-time grants', async (t, env) => {
+await onBothStores('just-in-time grants', async (t, env) => {
   const clock = manualClock()
   const capture = auditCapture()
   const app = await build(t, { env: { PDP_ADMIN_TOKEN: ADMIN, ...env }, now: clock.now, auditStream: capture.stream })

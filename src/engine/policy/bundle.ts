@@ -7,12 +7,14 @@ import { PolicyFileError, parseModelFile, parsePolicyFile } from './policy-files
 import { EMPTY_ROUTE_MAP, parseRouteMap, type RouteMap } from '../routes/route-map.js'
 import { DEFAULT_RISK_POLICY, parseRiskPolicy, type RiskPolicy } from '../risk/risk-policy.js'
 import { DEFAULT_IDENTITY_POLICY, parseIdentityPolicy, type IdentityPolicy } from '../../identity/identity-policy.js'
+import { DEFAULT_RESPONSE_POLICY, parseResponsePolicy, type ResponsePolicy } from '../../response/response-policy.js'
 
 export const MODEL_FILE = 'model.conf'
 export const POLICY_FILE = 'policy.csv'
 export const ROUTES_FILE = 'routes.yaml'
 export const RISK_FILE = 'risk.yaml'
 export const IDENTITY_FILE = 'identity.yaml'
+export const RESPONSE_FILE = 'response.yaml'
 
 /** Everything loaded from one policy directory, swapped in as a unit on reload. */
 export interface PolicyBundle {
@@ -26,6 +28,8 @@ export interface PolicyBundle {
   risk: RiskPolicy
   /** Session time-outs and grant rules; defaults when identity.yaml is absent. */
   identity: IdentityPolicy
+  /** Detection rules and response playbooks; the reference rules when response.yaml is absent. */
+  response: ResponsePolicy
 }
 
 async function readOptional(dir: string, name: string): Promise<string | undefined> {
@@ -72,6 +76,8 @@ export async function loadPolicyBundle(dir: string): Promise<PolicyBundle> {
   if (riskText !== undefined) files.set(RISK_FILE, riskText)
   const identityText = await readOptional(dir, IDENTITY_FILE)
   if (identityText !== undefined) files.set(IDENTITY_FILE, identityText)
+  const responseText = await readOptional(dir, RESPONSE_FILE)
+  if (responseText !== undefined) files.set(RESPONSE_FILE, responseText)
 
   const model = parseModelFile(files.get(MODEL_FILE)!, MODEL_FILE)
   const lines = parsePolicyFile(files.get(POLICY_FILE)!, model, POLICY_FILE)
@@ -79,5 +85,6 @@ export async function loadPolicyBundle(dir: string): Promise<PolicyBundle> {
   const routes = routesText === undefined ? EMPTY_ROUTE_MAP : parseRouteMap(routesText, ROUTES_FILE)
   const risk = riskText === undefined ? DEFAULT_RISK_POLICY : parseRiskPolicy(riskText, RISK_FILE)
   const identity = identityText === undefined ? DEFAULT_IDENTITY_POLICY : parseIdentityPolicy(identityText, IDENTITY_FILE)
-  return { version: hashFiles(files), dir, evaluator, routes, risk, identity }
+  const response = responseText === undefined ? DEFAULT_RESPONSE_POLICY : parseResponsePolicy(responseText, RESPONSE_FILE)
+  return { version: hashFiles(files), dir, evaluator, routes, risk, identity, response }
 }
