@@ -1,4 +1,7 @@
-import type { StepUp } from '../engine/types.js'
+import type { ReasonCode, StepUp } from '../engine/types.js'
+
+/** Reasons that mean "this credential is no good" rather than "this request is not allowed": answered with 401 invalid_token. */
+export const CREDENTIAL_REASONS: ReadonlySet<ReasonCode> = new Set(['token_invalid', 'token_expired', 'token_revoked', 'session_revoked', 'session_expired'])
 
 /** RFC 7230 quoted-string: backslash-escape quote and backslash; drop control characters. */
 function quoted(value: string): string {

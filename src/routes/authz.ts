@@ -2,16 +2,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { DecisionInput } from '../engine/pdp.js'
 import { UnsafePathError } from '../engine/routes/route-map.js'
 import type { Decision, ReasonCode } from '../engine/types.js'
-import { invalidTokenChallenge, stepUpChallenge } from '../http/challenge.js'
+import { CREDENTIAL_REASONS, invalidTokenChallenge, stepUpChallenge } from '../http/challenge.js'
 import { TrustedProxies, clientIp } from '../http/client-ip.js'
 
 export interface AuthzRoutesOptions {
   trustedProxies: readonly string[]
   deviceHeader: string
 }
-
-/** Reasons that mean "this credential is no good" rather than "this request is not allowed". */
-const CREDENTIAL_REASONS: ReadonlySet<ReasonCode> = new Set(['token_invalid', 'token_expired', 'token_revoked', 'session_revoked', 'session_expired'])
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
 

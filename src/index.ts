@@ -1,0 +1,40 @@
+/**
+ * The package's public surface: the decision engine as a library (policy bundle, engine, state stores) and
+ * the client for services. Services that only ask a running PDP import `zt-pdp/client`, which loads no engine.
+ */
+export {
+  createPdp,
+  type BatchInput,
+  type BatchItem,
+  type DecideOptions,
+  type DecisionInput,
+  type Gate,
+  type Pdp,
+  type PdpComponents,
+  type RiskFindings,
+} from './engine/pdp.js'
+export { assemblePdp, type AssembleOptions } from './engine/assemble.js'
+export { loadPolicyBundle, type PolicyBundle } from './engine/policy/bundle.js'
+export { PolicySource, type PolicySourceOptions, type PolicyStatus, type ReloadResult } from './engine/policy/policy-source.js'
+export type { DecisionLog, DecisionLogEntry, DecisionSource } from './engine/decision-log.js'
+export type { PdpMetrics } from './engine/metrics.js'
+export type { TokenVerifier, VerifiedToken, VerifyResult } from './engine/identity.js'
+export type { GeoLookup } from './engine/risk/geo.js'
+export {
+  REASON_CODES,
+  SENSITIVITIES,
+  STEP_UP_LEVELS,
+  type Clock,
+  type Decision,
+  type DecisionRequest,
+  type ReasonCode,
+  type RequestContext,
+  type Resource,
+  type Sensitivity,
+  type StepUp,
+  type StepUpLevel,
+  type Subject,
+  type Verdict,
+} from './engine/types.js'
+export { createStateStore, MemoryStateStore, RedisStateStore, StoreUnavailableError, type StateStore, type StateStoreOptions } from './store/index.js'
+export * from './client/index.js'
