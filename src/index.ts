@@ -38,3 +38,13 @@ export {
 } from './engine/types.js'
 export { createStateStore, MemoryStateStore, RedisStateStore, StoreUnavailableError, type StateStore, type StateStoreOptions } from './store/index.js'
 export * from './client/index.js'
+export {
+  createResponder,
+  responseGate,
+  SECURITY_EVENT_TYPES,
+  type EventOutcome,
+  type Responder,
+  type ResponderOptions,
+  type SecurityEvent,
+  type SecurityEventType,
+} from './response/index.js'
