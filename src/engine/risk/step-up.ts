@@ -23,13 +23,15 @@ export function stepUpFor(level: StepUpLevel, policy: RiskPolicy, facts: { devic
 
 /**
  * A session satisfies a step-up when its last active authentication is recent enough and used a
- * method the level accepts (RFC 8176 amr values, mapped per method in risk.yaml).
+ * method the level, or a higher level, accepts (RFC 8176 amr values, mapped per method in risk.yaml).
  */
 export function satisfies(session: SessionContext | undefined, stepUp: StepUp, now: number, policy: RiskPolicy): boolean {
   if (session?.authTime === undefined || !session.amr || session.amr.length === 0) return false
   const ageSeconds = now / 1000 - session.authTime
   // A little future skew is tolerated; an authentication from the future beyond it is not evidence.
   if (ageSeconds > stepUp.maxAge || ageSeconds < -60) return false
-  const accepted = new Set(stepUp.methods.flatMap((m) => policy.stepUp.amr[m] ?? []))
+  // A method good enough for a higher level is good enough for this one: a hardware key answers a TOTP prompt.
+  const stronger = STEP_UP_LEVELS.filter((l) => levelRank(l) >= levelRank(stepUp.level)).flatMap((l) => policy.stepUp.levels[l].methods)
+  const accepted = new Set([...stepUp.methods, ...stronger].flatMap((m) => policy.stepUp.amr[m] ?? []))
   return session.amr.some((value) => accepted.has(value))
 }

@@ -1,0 +1,128 @@
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { runCli } from '../../src/cli/commands.js'
+import { EXAMPLE_POLICIES, ROOT, auditCapture, build, manualClock, policyCopy, trustedContext } from '../helpers/build.js'
+
+async function cli(...argv: string[]) {
+  const out: string[] = []
+  const err: string[] = []
+  const code = await runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) })
+  return { code, out: out.join('\n'), err: err.join('\n') }
+}
+
+async function edit(dir: string, file: string, change: (text: string) => string): Promise<void> {
+  await writeFile(join(dir, file), change(await readFile(join(dir, file), 'utf8')))
+}
+
+t.test('validate and test pass on the bundled policy', async (t) => {
+  const validate = await cli('validate', EXAMPLE_POLICIES)
+  t.equal(validate.code, 0, validate.err)
+  t.match(validate.out, /valid \(policy version [0-9a-f]{16}, .* 4 response rules, 5 test suites with \d+ cases\)/)
+  const test = await cli('test', EXAMPLE_POLICIES)
+  t.equal(test.code, 0, test.out)
+  t.match(test.out, /\n(\d+) passed, 0 failed \(5 suites/)
+  t.notMatch(test.out, /FAIL/)
+})
+
+t.test('validate names the file, line and problem of a broken copy', async (t) => {
+  const broken: [string, string, (s: string) => string, RegExp][] = [
+    ['policy.csv', 'a rule with a missing field', (s) => s.replace('p, manager, *, users, read, true, allow', 'p, manager, *, users, read, allow'), /policy\.csv:12: /],
+    ['response.yaml', 'an unknown action', (s) => s.replace('      - lockout: { durationSeconds: 900 }', '      - lockdown: { durationSeconds: 900 }'), /response\.yaml:\d+: .*unknown key "lockdown"/],
+    ['risk.yaml', 'a threshold that is not a number', (s) => s.replace('low: 25 ', 'low: many '), /risk\.yaml:\d+: /],
+    ['routes.yaml', 'a misspelt key in a route', (s) => s.replace('action: create', 'act: create'), /routes\.yaml:10: routes\.1\.act: unknown key "act"/],
+    ['tests/risk.yaml', 'a test case with an impossible verdict', (s) => s.replace('expect: { decision: allow, reasons: [policy_allow] }', 'expect: { decision: maybe }'), /tests\/risk\.yaml:\d+: .*decision: must be allow, deny or step_up/],
+  ]
+  for (const [file, name, change, message] of broken) {
+    const dir = await policyCopy(t)
+    await edit(dir, file, change)
+    const res = await cli('validate', dir)
+    t.equal(res.code, 1, name)
+    t.match(res.err, message, name)
+    t.equal(res.out, '', `${name}: nothing claims it is valid`)
+  }
+})
+
+t.test('test reports each failing case with its file, line and difference, and exits 1', async (t) => {
+  const dir = await policyCopy(t)
+  // Managers lose the user directory: the suites that rely on it must say so.
+  await edit(dir, 'policy.csv', (s) => s.replace('p, manager, *, users, read, true, allow\n', ''))
+  const res = await cli('test', dir)
+  t.equal(res.code, 1)
+  t.match(res.out, /FAIL {2}.*tests\/permissions-manager\.yaml:\d+ {2}manager reads the user directory\n {8}decision: want allow, got deny/)
+  t.match(res.out, /\d+ passed, [1-9]\d* failed/)
+})
+
+t.test('test without suites is an error, not a silent pass', async (t) => {
+  const dir = await policyCopy(t, join(ROOT, 'test/fixtures/policies/deny-override'))
+  const res = await cli('test', dir)
+  t.equal(res.code, 1)
+  t.match(res.err, /no test suites/)
+})
+
+t.test('explain prints the verdict, matched rules, roles and the risk breakdown', async (t) => {
+  const dir = await policyCopy(t)
+  const request = join(dir, 'request.json')
+  const at = Date.parse('2026-03-01T12:00:00Z')
+  await writeFile(request, JSON.stringify({ subject: { id: 'alice', tenant: 'acme' }, action: 'update', resource: { type: 'system.config' }, context: { device: { id: 'new-phone' } } }))
+  const res = await cli('explain', request, '--policies', dir, '--at', '2026-03-01T12:00:00Z')
+  t.equal(res.code, 0, res.err)
+  t.match(res.out, /^decision: step_up \(step_up_required, .*policy_allow\)/)
+  t.match(res.out, /effective roles: admin, manager, employee in domain acme/)
+  t.match(res.out, /policy\.csv:22 +p, admin, \*, system\.config, update, true, allow/)
+  t.match(res.out, /risk: score 64 \(medium\), sensitivity critical ×1\.6/)
+  t.match(res.out, /deviceTrust +\+30 +new_device/)
+  t.match(res.out, /step-up: level medium, methods totp, sms/)
+  const json = await cli('explain', request, '--policies', dir, '--at', new Date(at).toISOString(), '--json')
+  t.match(JSON.parse(json.out), { decision: 'step_up', explanation: { domain: 'acme' } })
+
+  await writeFile(request, '{ not json')
+  const bad = await cli('explain', request, '--policies', dir)
+  t.equal(bad.code, 1)
+  t.match(bad.err, /request\.json: not valid JSON/)
+  const missing = await cli('explain', join(dir, 'nope.json'), '--policies', dir)
+  t.match(missing.err, /no such file/)
+})
+
+t.test('replay lists every logged verdict a candidate policy would change', async (t) => {
+  const clock = manualClock()
+  const capture = auditCapture()
+  const app = await build(t, { now: clock.now, auditStream: capture.stream })
+  const context = trustedContext(clock.now())
+  const ask = (id: string, action: string, resource: Record<string, unknown>) =>
+    app.inject({ method: 'POST', url: '/decide', payload: { subject: { id, tenant: 'acme' }, action, resource, context } })
+  await ask('bob', 'read', { type: 'users' })
+  await ask('carol', 'create', { type: 'documents' })
+  await ask('carol', 'read', { type: 'users' })
+  await app.inject({ method: 'POST', url: '/decide', payload: { token: 'not.a.token', action: 'read', resource: { type: 'users' } } })
+  const dir = await policyCopy(t)
+  const log = join(dir, 'decisions.log')
+  await writeFile(log, `${capture.lines.map((l) => JSON.stringify(l)).join('\n')}\nnot json\n`)
+
+  const same = await cli('replay', log, '--policies', EXAMPLE_POLICIES)
+  t.equal(same.code, 0)
+  t.match(same.out, /4 decisions: 0 would change, 3 unchanged, 1 decided before the policy \(not comparable\), 1 unreadable lines/)
+
+  // The candidate gives employees the user directory and takes document creation away.
+  await edit(dir, 'policy.csv', (s) => s.replace('p, employee, *, documents, create, true, allow', 'p, employee, *, users, read, true, allow'))
+  const changed = await cli('replay', log, '--policies', dir, '--fail-on-change')
+  t.equal(changed.code, 1)
+  t.match(changed.out, /carol create documents: allow → deny \(no_matching_policy\)/)
+  t.match(changed.out, /carol read users: deny → allow by policy, then risk as before by policy\.csv:8/)
+  t.match(changed.out, /4 decisions: 2 would change, 1 unchanged, 1 decided before the policy/)
+})
+
+t.test('the pdp binary runs as a program and exits with the result', async (t) => {
+  const run = promisify(execFile)
+  const ok = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'validate', EXAMPLE_POLICIES], { cwd: ROOT })
+  t.match(ok.stdout, /valid/)
+  const dir = await policyCopy(t)
+  await edit(dir, 'model.conf', (s) => s.replace('[matchers]', '[matcherz]'))
+  const failed = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'validate', dir], { cwd: ROOT }).catch((e: { code: number; stderr: string }) => e)
+  t.equal((failed as { code: number }).code, 1)
+  t.match((failed as { stderr: string }).stderr, /model\.conf/)
+  const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }
+  t.equal(pkg.bin.pdp, 'dist/src/cli/main.js', 'npx pdp runs the compiled entry')
+})
