@@ -58,3 +58,14 @@ t.test('PDP_DECISION_LOG=off writes nothing; a file destination receives lines',
   t.equal(lines.length, 1)
   t.match(lines[0], { type: 'decision', subject: 'carol', verdict: 'allow' })
 })
+
+t.test('a decision log file that cannot be written stops the start with one line naming the variable', async (t) => {
+  const { mkdtemp, rm, writeFile } = await import('node:fs/promises')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const dir = await mkdtemp(join(tmpdir(), 'pdp-log-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  // A path below a regular file can never be created, whoever runs the test (root included).
+  await writeFile(join(dir, 'plain-file'), '')
+  await t.rejects(build(t, { env: { PDP_DECISION_LOG: join(dir, 'plain-file', 'decisions.log') } }), /^PDP_DECISION_LOG: cannot append to .* \((ENOTDIR|EEXIST)\)$/)
+})
