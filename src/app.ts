@@ -189,7 +189,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   })
 
   const policyOptions = options.watchPolicies ? { watchDebounceMs: config.reloadDebounceMs } : {}
-  await app.register(policyPlugin, { dir: config.policyDir, now, ...policyOptions })
+  await app.register(policyPlugin, {
+    dir: config.policyDir,
+    now,
+    ...policyOptions,
+    ...(config.shadowPolicyDir !== undefined ? { shadowDir: config.shadowPolicyDir } : {}),
+  })
   const auditOptions: AuditPluginOptions = { destination: config.decisionLog, redactPaths: config.decisionLogRedact }
   if (options.auditStream) auditOptions.stream = options.auditStream
   await app.register(auditPlugin, auditOptions)

@@ -90,6 +90,7 @@ const variable = <T>(name: string, defaultValue: string | undefined, parse: Pars
 export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> } = {
   port: variable('PORT', '8080', integer(0, 65535), 'TCP port to listen on'),
   host: variable('HOST', '127.0.0.1', text, 'Address to bind (0.0.0.0 in containers)'),
+  shadowPolicyDir: variable('PDP_SHADOW_POLICY_DIR', undefined, text, 'A candidate policy directory evaluated beside the active one; differences are logged and counted, never returned'),
   policyDir: variable('PDP_POLICY_DIR', './policies', text, 'Directory with model.conf, policy.csv and the other policy files'),
   logLevel: variable('LOG_LEVEL', 'info', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'pino log level'),
   defaultTenant: variable('PDP_DEFAULT_TENANT', 'default', text, 'Casbin domain for requests that name no tenant'),
@@ -129,6 +130,7 @@ export interface Config {
   port: number
   host: string
   policyDir: string
+  shadowPolicyDir: string | undefined
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   defaultTenant: string
   bodyLimit: number

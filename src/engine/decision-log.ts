@@ -13,6 +13,14 @@ export interface DecisionLogEntry {
   requestId?: string
   /** Which front door asked: the JSON API, a gateway's forward-auth call, a batch, the CLI. */
   source?: DecisionSource
+  /** The shadow (candidate) policy's verdict, when it differs from the one returned. */
+  shadow?: ShadowVerdict
+}
+
+export interface ShadowVerdict {
+  policyVersion: string
+  decision: Decision['decision']
+  reasons: Decision['reasons']
 }
 
 export type DecisionSource = 'http' | 'forward_auth' | 'batch' | 'cli'

@@ -14,6 +14,8 @@ export interface PdpMetrics {
   decision(observation: DecisionObservation): void
   /** One store round trip: how long it took and whether it failed. */
   storeCall(seconds: number, ok: boolean): void
+  /** The shadow policy would have answered `to` where the active one answered `from`. */
+  shadowMismatch(from: Verdict, to: Verdict): void
 }
 
-export const noMetrics: PdpMetrics = { decision() {}, storeCall() {} }
+export const noMetrics: PdpMetrics = { decision() {}, storeCall() {}, shadowMismatch() {} }

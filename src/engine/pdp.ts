@@ -1,4 +1,4 @@
-import { noDecisionLog, type DecisionLog, type DecisionLogEntry, type DecisionSource, type LoggedRequest } from './decision-log.js'
+import { noDecisionLog, type DecisionLog, type DecisionLogEntry, type DecisionSource, type LoggedRequest, type ShadowVerdict } from './decision-log.js'
 import { noMetrics, type DecisionObservation, type PdpMetrics } from './metrics.js'
 import type { TokenVerifier, VerifiedToken } from './identity.js'
 import type { StateStore, StoreBatch } from '../store/state-store.js'
@@ -96,6 +96,12 @@ export interface RiskOutcome {
 export interface PdpComponents {
   /** The active policy; read once per decision so a reload never splits one decision across two policies. */
   policy: { readonly current: PolicyBundle }
+  /**
+   * A candidate policy evaluated beside the active one on every decision (shadow rollout): its verdict is
+   * never returned, only logged and counted when it differs. Gates and risk findings are shared with the
+   * active decision; the candidate's policy files decide its policy part.
+   */
+  shadow?: { readonly current: PolicyBundle }
   now: Clock
   /** Casbin domain for requests that name no tenant. */
   defaultTenant: string
@@ -233,10 +239,11 @@ export function createPdp(components: PdpComponents): Pdp {
     const started = performance.now()
     const now = options.now ?? components.now()
     const bundle = components.policy.current
+    const shadow = components.shadow?.current
     const explain = input.explain === true
     let subject: Decision['subject']
 
-    const finish = (request: LoggedRequest, decision: Decision): Decision => {
+    const finish = (request: LoggedRequest, decision: Decision, shadowed?: ShadowVerdict): Decision => {
       const latencyMs = performance.now() - started
       const observation: DecisionObservation = { verdict: decision.decision, reason: decision.reasons[0]!, seconds: latencyMs / 1000 }
       if (decision.risk) observation.riskScore = decision.risk.score
@@ -246,12 +253,13 @@ export function createPdp(components: PdpComponents): Pdp {
         const entry: DecisionLogEntry = { request, decision, time: now, latencyMs }
         if (options.requestId !== undefined) entry.requestId = options.requestId
         if (options.source !== undefined) entry.source = options.source
+        if (shadowed) entry.shadow = shadowed
         return entry
       })
       return decision
     }
-    const base = (verdict: Verdict, reasons: ReasonCode[]): Decision => {
-      const decision: Decision = { decision: verdict, decisionId: decisionId(now), reasons, policyVersion: bundle.version }
+    const base = (verdict: Verdict, reasons: ReasonCode[], policyVersion = bundle.version): Decision => {
+      const decision: Decision = { decision: verdict, decisionId: decisionId(now), reasons, policyVersion }
       if (subject) decision.subject = subject
       return decision
     }
@@ -342,40 +350,49 @@ export function createPdp(components: PdpComponents): Pdp {
       }
       if (extraRoles.length > 0) query.subject = { ...query.subject, roles: uniq([...query.subject.roles, ...extraRoles]) }
 
-      const result = bundle.evaluator.evaluate(query, explain)
-      let outcome = POLICY_OUTCOME[result.effect]
-      const reasons: ReasonCode[] = []
-      if (outcome.verdict === 'allow' && extraRoles.length > 0) reasons.push('jit_grant')
-      if (result.effect === 'none' && permissionGranted) outcome = { verdict: 'allow', reason: 'jit_grant' }
-      const decision = base(outcome.verdict, [outcome.reason, ...reasons])
-      if (explain) decision.explanation = { effectiveRoles: result.roles ?? [], matchedRules: result.matched, domain: query.domain }
-      if (outcome.verdict !== 'allow') return finish(request, decision)
+      // The verdict a policy gives this item once the gates' and the risk engine's findings are applied.
+      const settle = (policy: PolicyBundle, withExplanation: boolean): Decision => {
+        const result = policy.evaluator.evaluate(query, withExplanation)
+        let outcome = POLICY_OUTCOME[result.effect]
+        const reasons: ReasonCode[] = []
+        if (outcome.verdict === 'allow' && extraRoles.length > 0) reasons.push('jit_grant')
+        if (result.effect === 'none' && permissionGranted) outcome = { verdict: 'allow', reason: 'jit_grant' }
+        const decision = base(outcome.verdict, [outcome.reason, ...reasons], policy.version)
+        if (withExplanation) decision.explanation = { effectiveRoles: result.roles ?? [], matchedRules: result.matched, domain: query.domain }
+        if (outcome.verdict !== 'allow') return decision
 
-      if (storeFailed) {
-        // Failing open: the policy allowed, but nothing about risk is known, so ask for fresh strong authentication.
-        decision.decision = 'step_up'
-        decision.reasons = ['store_unavailable', ...decision.reasons]
-        if (components.stepUpFor) decision.stepUp = components.stepUpFor(bundle, 'high')
-        return finish(request, decision)
-      }
-      const scored = assessed && (index === 0 ? assessed : prepared!.assess({ resourceType: query.resource.type, action: query.action }))
-      if (scored) {
-        decision.risk = scored.assessment
-        decision.decision = scored.verdict
-        decision.reasons = scored.verdict === 'allow' ? uniq([...decision.reasons, ...scored.reasons]) : uniq([...scored.reasons, ...decision.reasons])
-        if (scored.stepUp) decision.stepUp = scored.stepUp
-      }
-      if (gateStepUp && decision.decision !== 'deny') {
-        const current = decision.decision === 'step_up' && decision.stepUp ? decision.stepUp.level : undefined
-        if (!current || rank(gateStepUp.level) > rank(current)) {
+        if (storeFailed) {
+          // Failing open: the policy allowed, but nothing about risk is known, so ask for fresh strong authentication.
           decision.decision = 'step_up'
-          decision.reasons = uniq([gateStepUp.reason, ...decision.reasons.filter((r) => r !== 'step_up_satisfied')])
-          if (components.stepUpFor) decision.stepUp = components.stepUpFor(bundle, gateStepUp.level)
-        } else {
-          decision.reasons = uniq([...decision.reasons, gateStepUp.reason])
+          decision.reasons = ['store_unavailable', ...decision.reasons]
+          if (components.stepUpFor) decision.stepUp = components.stepUpFor(bundle, 'high')
+          return decision
         }
+        const scored = assessed && (index === 0 ? assessed : prepared!.assess({ resourceType: query.resource.type, action: query.action }))
+        if (scored) {
+          decision.risk = scored.assessment
+          decision.decision = scored.verdict
+          decision.reasons = scored.verdict === 'allow' ? uniq([...decision.reasons, ...scored.reasons]) : uniq([...scored.reasons, ...decision.reasons])
+          if (scored.stepUp) decision.stepUp = scored.stepUp
+        }
+        if (gateStepUp && decision.decision !== 'deny') {
+          const current = decision.decision === 'step_up' && decision.stepUp ? decision.stepUp.level : undefined
+          if (!current || rank(gateStepUp.level) > rank(current)) {
+            decision.decision = 'step_up'
+            decision.reasons = uniq([gateStepUp.reason, ...decision.reasons.filter((r) => r !== 'step_up_satisfied')])
+            if (components.stepUpFor) decision.stepUp = components.stepUpFor(bundle, gateStepUp.level)
+          } else {
+            decision.reasons = uniq([...decision.reasons, gateStepUp.reason])
+          }
+        }
+        return decision
       }
-      return finish(request, decision)
+      const decision = settle(bundle, explain)
+      if (!shadow) return finish(request, decision)
+      const candidate = settle(shadow, false)
+      if (candidate.decision === decision.decision) return finish(request, decision)
+      metrics.shadowMismatch(decision.decision, candidate.decision)
+      return finish(request, decision, { policyVersion: shadow.version, decision: candidate.decision, reasons: candidate.reasons })
     })
     background(later)
     return decisions

@@ -66,6 +66,12 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     labelNames: ['rule', 'action'],
     registers: [registry],
   })
+  const shadowMismatches = new Counter({
+    name: 'pdp_shadow_mismatches_total',
+    help: 'Decisions where the shadow (candidate) policy would have answered differently, by active and shadow verdict',
+    labelNames: ['from', 'to'],
+    registers: [registry],
+  })
   const webhooks = new Counter({ name: 'pdp_webhook_deliveries_total', help: 'Webhook deliveries, by result', labelNames: ['result'], registers: [registry] })
 
   return {
@@ -75,6 +81,9 @@ export function createPrometheusMetrics(): PrometheusMetrics {
       duration.observe(o.seconds)
       if (o.riskScore !== undefined) riskScore.observe(o.riskScore)
       if (o.stepUpLevel !== undefined) stepUps.inc({ level: o.stepUpLevel })
+    },
+    shadowMismatch(from, to) {
+      shadowMismatches.inc({ from, to })
     },
     storeCall(seconds, ok) {
       storeDuration.observe(seconds)

@@ -22,6 +22,7 @@ export default fp<PdpPluginOptions>(
   async (app, opts) => {
     const options: AssembleOptions = {
       policy: app.policy,
+      ...(app.shadowPolicy ? { shadow: app.shadowPolicy } : {}),
       now: opts.now,
       defaultTenant: opts.defaultTenant,
       decisionLog: app.audit,
