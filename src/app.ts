@@ -206,6 +206,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     now,
   }
   if (config.redisUrl !== undefined) storeOptions.redisUrl = config.redisUrl
+  if (config.redisSentinels !== undefined) {
+    storeOptions.sentinels = config.redisSentinels
+    storeOptions.sentinelMaster = config.redisSentinelMaster
+  }
   await app.register(storePlugin, storeOptions)
   await app.register(identityPlugin, verifierOptions(config, now))
   const geo = options.geo ?? createGeoipLookup()

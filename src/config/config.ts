@@ -55,6 +55,14 @@ const cidrList: Parser<string[]> = (raw, name) => {
   return entries
 }
 
+const hostPorts: Parser<{ host: string; port: number }[]> = (raw, name) =>
+  list(raw, name).map((entry) => {
+    const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry)
+    const port = match ? Number(match[2]) : NaN
+    if (!match || port < 1 || port > 65535) throw new ConfigError(name, `"${entry}" is not host:port`)
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port }
+  })
+
 const secret =
   (minLength: number): Parser<string> =>
   (raw, name) => {
@@ -98,6 +106,8 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   reloadDebounceMs: variable('PDP_RELOAD_DEBOUNCE_MS', '200', integer(0, 60_000), 'Quiet time after a policy file change before reloading'),
   shutdownTimeoutMs: variable('PDP_SHUTDOWN_TIMEOUT_MS', '10000', integer(100, 600_000), 'Longest wait for in-flight requests on SIGTERM/SIGINT'),
   redisUrl: variable('REDIS_URL', undefined, url, 'Redis for shared state between replicas; unset = embedded in-memory store'),
+  redisSentinels: variable('PDP_REDIS_SENTINELS', undefined, hostPorts, 'Redis Sentinel addresses (host:port, comma-separated); REDIS_URL then only gives credentials, database and TLS'),
+  redisSentinelMaster: variable('PDP_REDIS_SENTINEL_MASTER', 'mymaster', text, 'Name of the master the sentinels watch'),
   decisionLog: variable('PDP_DECISION_LOG', 'stdout', text, 'Where decision and audit lines go: stdout, off, or a file path'),
   decisionLogRedact: variable('PDP_DECISION_LOG_REDACT', '', list, 'Comma-separated input paths to redact in the decision log, e.g. subject.attributes.ssn'),
   jwksFile: variable('PDP_JWKS_FILE', undefined, text, 'Local JWKS file with the identity provider’s public keys'),
@@ -131,6 +141,8 @@ export interface Config {
   host: string
   policyDir: string
   shadowPolicyDir: string | undefined
+  redisSentinels: { host: string; port: number }[] | undefined
+  redisSentinelMaster: string
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   defaultTenant: string
   bodyLimit: number

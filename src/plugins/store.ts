@@ -9,6 +9,8 @@ declare module 'fastify' {
 
 export interface StorePluginOptions {
   redisUrl?: string
+  sentinels?: { host: string; port: number }[]
+  sentinelMaster?: string
   prefix: string
   timeoutMs: number
   maxKeys: number
@@ -26,6 +28,8 @@ export default fp<StorePluginOptions>(
       onError: (err) => app.log.warn({ error: err.message }, 'state store connection problem'),
     }
     if (opts.redisUrl !== undefined) options.redisUrl = opts.redisUrl
+    if (opts.sentinels !== undefined) options.sentinels = opts.sentinels
+    if (opts.sentinelMaster !== undefined) options.sentinelMaster = opts.sentinelMaster
     const store = await createStateStore(options)
     app.decorate('store', store)
     app.addHook('onClose', () => store.close())

@@ -7,8 +7,10 @@ export { RedisStateStore } from './redis-store.js'
 export { StoreUnavailableError, type Pending, type StateStore, type StoreBatch } from './state-store.js'
 
 export interface StateStoreOptions {
-  /** Redis when given; the embedded memory store otherwise. */
+  /** Redis when given (or `sentinels`); the embedded memory store otherwise. */
   redisUrl?: string
+  sentinels?: { host: string; port: number }[]
+  sentinelMaster?: string
   prefix?: string
   timeoutMs?: number
   now?: () => number
@@ -17,8 +19,11 @@ export interface StateStoreOptions {
 }
 
 export async function createStateStore(options: StateStoreOptions): Promise<StateStore> {
-  if (options.redisUrl) {
-    const redis: Parameters<typeof RedisStateStore.connect>[0] = { url: options.redisUrl }
+  if (options.redisUrl || (options.sentinels && options.sentinels.length > 0)) {
+    const redis: Parameters<typeof RedisStateStore.connect>[0] = {}
+    if (options.redisUrl) redis.url = options.redisUrl
+    if (options.sentinels && options.sentinels.length > 0) redis.sentinels = options.sentinels
+    if (options.sentinelMaster !== undefined) redis.sentinelMaster = options.sentinelMaster
     if (options.prefix !== undefined) redis.prefix = options.prefix
     if (options.timeoutMs !== undefined) redis.timeoutMs = options.timeoutMs
     if (options.onError) redis.onError = options.onError

@@ -1,8 +1,12 @@
-import { Redis, type ChainableCommander } from 'ioredis'
+import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis'
 import { StoreUnavailableError, type Pending, type StateStore, type StoreBatch } from './state-store.js'
 
 export interface RedisStateStoreOptions {
-  url: string
+  /** The Redis server; with `sentinels`, only its credentials, database number and TLS are used. */
+  url?: string
+  /** Redis Sentinel: ask these sentinels where the master named `sentinelMaster` is, and follow fail-overs. */
+  sentinels?: { host: string; port: number }[]
+  sentinelMaster?: string
   /** Prepended to every key, so several deployments (or tests) can share one Redis. Default `pdp:`. */
   prefix?: string
   /** Longest wait for one round trip; past it the call fails with StoreUnavailableError. Default 50 ms. */
@@ -70,14 +74,28 @@ export class RedisStateStore implements StateStore {
   }
 
   static async connect(options: RedisStateStoreOptions): Promise<RedisStateStore> {
-    const client = new Redis(options.url, {
+    const common: RedisOptions = {
       keyPrefix: options.prefix ?? 'pdp:',
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: options.connectTimeoutMs ?? 2000,
       lazyConnect: true,
       retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-    })
+    }
+    let client: Redis
+    if (options.sentinels && options.sentinels.length > 0) {
+      const url = options.url === undefined ? undefined : new URL(options.url)
+      const sentinel: RedisOptions = { ...common, sentinels: options.sentinels, name: options.sentinelMaster ?? 'mymaster' }
+      if (url?.username) sentinel.username = decodeURIComponent(url.username)
+      if (url?.password) sentinel.password = decodeURIComponent(url.password)
+      if (url && url.pathname.length > 1) sentinel.db = Number(url.pathname.slice(1))
+      if (url?.protocol === 'rediss:') sentinel.tls = {}
+      client = new Redis(sentinel)
+    } else if (options.url !== undefined) {
+      client = new Redis(options.url, common)
+    } else {
+      throw new TypeError('RedisStateStore needs a url or sentinels')
+    }
     client.on('error', (err: Error) => options.onError?.(err))
     const store = new RedisStateStore(client, options.timeoutMs ?? 50, true)
     // Start-up waits a bounded time for Redis; if it is not there yet the PDP still starts (readiness
