@@ -44,6 +44,12 @@ export interface AppOptions {
   watchPolicies?: boolean
   /** First retry delay of webhook deliveries (tests shorten it). */
   webhookBackoffMs?: number
+  /**
+   * Decide on the policy files alone: the engine gets no state store, so the identity gates, the response
+   * gate and the risk engine never run. Only for measuring the policy's own cost (scripts/bench); a
+   * service built this way ignores revocations, lockouts and risk.
+   */
+  policyOnly?: boolean
 }
 
 /** Headers whose values are credentials; pino replaces them before a line is written. */
@@ -219,7 +225,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (options.webhookBackoffMs !== undefined) responseOptions.webhook.backoffMs = options.webhookBackoffMs
   }
   await app.register(responsePlugin, responseOptions)
-  await app.register(pdpPlugin, { now, defaultTenant: config.defaultTenant, storeFailure: config.storeFailure, geo })
+  await app.register(pdpPlugin, { now, defaultTenant: config.defaultTenant, storeFailure: config.storeFailure, geo, policyOnly: options.policyOnly === true })
   await app.register(openapiPlugin, { version: PACKAGE_VERSION })
   const callerOptions: CallerAuthOptions = {}
   if (config.adminToken !== undefined) callerOptions.adminToken = config.adminToken

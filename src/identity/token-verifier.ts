@@ -4,6 +4,9 @@ import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebK
 import { LRUCache } from 'lru-cache'
 import type { TokenVerifier, VerifiedToken, VerifyResult } from '../engine/identity.js'
 
+/** Verified tokens kept when TokenVerifierOptions.cacheSize is not given. */
+export const DEFAULT_TOKEN_CACHE_SIZE = 10_000
+
 export interface TokenVerifierOptions {
   /** A local JWKS file with the identity provider's public keys. */
   jwksFile?: string
@@ -129,7 +132,7 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
     })
   }
 
-  const cacheSize = options.cacheSize ?? 10_000
+  const cacheSize = options.cacheSize ?? DEFAULT_TOKEN_CACHE_SIZE
   const cache = cacheSize > 0 ? new LRUCache<string, VerifiedToken>({ max: cacheSize }) : undefined
 
   const fail = (reason: 'token_invalid' | 'token_expired', detail: string): VerifyResult => ({ ok: false, reason, detail })

@@ -15,6 +15,8 @@ export interface PdpPluginOptions {
   defaultTenant: string
   storeFailure: 'closed' | 'open'
   geo: GeoLookup
+  /** Leave the store out of the engine, so that only the policy decides (see AppOptions.policyOnly). */
+  policyOnly?: boolean
 }
 
 /** The decision engine, assembled from the collaborators other plugins own. */
@@ -27,7 +29,7 @@ export default fp<PdpPluginOptions>(
       defaultTenant: opts.defaultTenant,
       decisionLog: app.audit,
       metrics: app.metrics,
-      store: app.store,
+      ...(opts.policyOnly ? {} : { store: app.store }),
       ...(app.tokenVerifier ? { tokens: app.tokenVerifier } : {}),
       storeFailure: opts.storeFailure,
       onBackgroundError: (err) => app.log.warn({ error: (err as Error).message }, 'background store write failed'),
