@@ -2,6 +2,9 @@ import { Counter, Gauge, Histogram, collectDefaultMetrics, Registry } from 'prom
 import type { PdpMetrics } from '../engine/metrics.js'
 import type { PolicySource } from '../engine/policy/policy-source.js'
 
+/** Engines a PolicyEvaluator reports; a closed set, so it can be a label. */
+const EVALUATOR_ENGINES = ['indexed', 'casbin'] as const
+
 export interface PrometheusMetrics extends PdpMetrics {
   registry: Registry
   /** Follows a policy source's reloads and rule count. */
@@ -54,6 +57,15 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     registers: [registry],
   })
   const rules = new Gauge({ name: 'pdp_policy_rules', help: 'Policy and role lines in the active policy', registers: [registry] })
+  const evaluator = new Gauge({
+    name: 'pdp_policy_evaluator',
+    help: 'Evaluator answering for the active policy (1), by engine: indexed, or casbin when the indexed one could not take the model',
+    labelNames: ['engine'] as const,
+    registers: [registry],
+  })
+  const showEngine = (engine: string) => {
+    for (const known of EVALUATOR_ENGINES) evaluator.set({ engine: known }, known === engine ? 1 : 0)
+  }
 
   return {
     registry,
@@ -69,11 +81,13 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     },
     watchPolicy(source) {
       rules.set(source.current.evaluator.ruleCount)
+      showEngine(source.current.evaluator.engine)
       reloads.inc({ result: 'success' }, 0)
       reloads.inc({ result: 'failure' }, 0)
       source.on('reload', (result, bundle) => {
         reloads.inc({ result: result.ok ? 'success' : 'failure' })
         rules.set(bundle.evaluator.ruleCount)
+        showEngine(bundle.evaluator.engine)
       })
     },
   }
