@@ -3,6 +3,9 @@ import type { PdpMetrics } from '../engine/metrics.js'
 import type { PolicySource } from '../engine/policy/policy-source.js'
 import type { ResponderMetrics } from '../response/responder.js'
 
+/** Engines a PolicyEvaluator reports; a closed set, so it can be a label. */
+const EVALUATOR_ENGINES = ['indexed', 'casbin'] as const
+
 export interface PrometheusMetrics extends PdpMetrics {
   registry: Registry
   /** Follows a policy source's reloads and rule count. */
@@ -73,6 +76,15 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     registers: [registry],
   })
   const webhooks = new Counter({ name: 'pdp_webhook_deliveries_total', help: 'Webhook deliveries, by result', labelNames: ['result'], registers: [registry] })
+  const evaluator = new Gauge({
+    name: 'pdp_policy_evaluator',
+    help: 'Evaluator answering for the active policy (1), by engine: indexed, or casbin when the indexed one could not take the model',
+    labelNames: ['engine'] as const,
+    registers: [registry],
+  })
+  const showEngine = (engine: string) => {
+    for (const known of EVALUATOR_ENGINES) evaluator.set({ engine: known }, known === engine ? 1 : 0)
+  }
 
   return {
     registry,
@@ -98,11 +110,13 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     },
     watchPolicy(source) {
       rules.set(source.current.evaluator.ruleCount)
+      showEngine(source.current.evaluator.engine)
       reloads.inc({ result: 'success' }, 0)
       reloads.inc({ result: 'failure' }, 0)
       source.on('reload', (result, bundle) => {
         reloads.inc({ result: result.ok ? 'success' : 'failure' })
         rules.set(bundle.evaluator.ruleCount)
+        showEngine(bundle.evaluator.engine)
       })
     },
   }

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { loadPolicyBundle } from '../engine/policy/bundle.js'
+import { loadPolicyBundle, type PolicyBundle } from '../engine/policy/bundle.js'
 import { PolicySource } from '../engine/policy/policy-source.js'
 import type { Clock } from '../engine/types.js'
 
@@ -23,11 +23,18 @@ export interface PolicyPluginOptions {
 /** Loads the policy directory (start-up fails on a broken policy) and owns the watcher. */
 export default fp<PolicyPluginOptions>(
   async (app, opts) => {
+    // Once per policy version: a reload of unchanged files does not repeat the warning.
+    const warnOnFallback = (role: 'active' | 'shadow', bundle: PolicyBundle) => {
+      const reason = bundle.evaluator.fallbackReason
+      if (reason !== undefined) app.log.warn({ policy: role, policyVersion: bundle.version, reason }, 'policy evaluated by node-casbin, not the indexed evaluator')
+    }
     const open = async (dir: string, role: 'active' | 'shadow') => {
       const source = await PolicySource.open({ dir, load: loadPolicyBundle, now: opts.now })
-      source.on('reload', (result) => {
+      warnOnFallback(role, source.current)
+      source.on('reload', (result, bundle) => {
         if (result.ok) app.log.info({ policy: role, policyVersion: result.version, changed: result.changed }, 'policy reloaded')
         else app.log.error({ policy: role, error: result.error }, 'policy reload rejected; previous policy still active')
+        if (result.ok && result.changed) warnOnFallback(role, bundle)
       })
       if (opts.watchDebounceMs !== undefined) source.watch(opts.watchDebounceMs)
       app.addHook('onClose', () => source.close())

@@ -1,5 +1,9 @@
 import t from 'tap'
-import { build, trustedContext } from '../helpers/build.js'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config/config.js'
+import { build, policyCopy, trustedContext } from '../helpers/build.js'
 
 t.test('GET /metrics exposes decision, policy and process series after a few decisions', async (t) => {
   const app = await build(t)
@@ -24,6 +28,8 @@ t.test('GET /metrics exposes decision, policy and process series after a few dec
   t.match(body, /pdp_store_duration_seconds_count 4/)
   t.match(body, /pdp_policy_reloads_total\{result="success"\} 1/)
   t.match(body, /pdp_policy_rules 2\d/)
+  t.match(body, /pdp_policy_evaluator\{engine="indexed"\} 1/)
+  t.match(body, /pdp_policy_evaluator\{engine="casbin"\} 0/)
   t.match(body, /# TYPE pdp_risk_score histogram/)
   t.match(body, /# TYPE pdp_store_errors_total counter/)
   t.match(body, /# TYPE pdp_store_duration_seconds histogram/)
@@ -38,4 +44,33 @@ t.test('two apps in one process keep separate registries', async (t) => {
   await a.inject({ method: 'POST', url: '/decide', payload: { subject: { id: 'x' }, action: 'read', resource: { type: 'users' } } })
   const bm = await b.inject({ method: 'GET', url: '/metrics' })
   t.notMatch(bm.body, /pdp_decisions_total\{/, 'b saw none of a\'s decisions')
+})
+
+t.test('a model the indexed evaluator cannot take: Casbin answers, the gauge says so and one warning names the reason', async (t) => {
+  const dir = await policyCopy(t)
+  const modelPath = join(dir, 'model.conf')
+  const model = await readFile(modelPath, 'utf8')
+  await writeFile(modelPath, model.replace('r.obj.type == p.obj', 'keyMatch(r.obj.type, p.obj)'))
+  const logs: Record<string, unknown>[] = []
+  const stream = { write: (line: string) => void logs.push(JSON.parse(line)) }
+  const app = await buildApp({ config: loadConfig({ PDP_POLICY_DIR: dir, PDP_DECISION_LOG: 'off' }), logger: { level: 'warn', stream } })
+  t.teardown(() => app.close())
+  await app.ready()
+
+  const warnings = () => logs.filter((l) => l.level === 40 && String(l.msg).includes('not the indexed evaluator'))
+  t.equal(warnings().length, 1, 'warned at start-up')
+  t.match(warnings()[0], { reason: /keyMatch\(\.\.\.\)/, policyVersion: /^[0-9a-f]{16}$/ })
+  await app.policy.reload()
+  t.equal(warnings().length, 1, 'an unchanged reload does not repeat it')
+
+  const body = (await app.inject({ method: 'GET', url: '/metrics' })).body
+  t.match(body, /pdp_policy_evaluator\{engine="casbin"\} 1/)
+  t.match(body, /pdp_policy_evaluator\{engine="indexed"\} 0/)
+  const res = await app.inject({ method: 'POST', url: '/decide', payload: { subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' }, context: trustedContext(Date.now()) } })
+  t.equal(res.json().decision, 'allow', 'the fallback decides')
+
+  await writeFile(modelPath, model)
+  t.match(await app.policy.reload(), { ok: true, changed: true })
+  t.equal(warnings().length, 1, 'no warning once the indexed evaluator takes the policy')
+  t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /pdp_policy_evaluator\{engine="indexed"\} 1/)
 })

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createCasbinEvaluator } from './casbin-evaluator.js'
 import type { PolicyEvaluator } from './evaluator.js'
+import { createEvaluator } from './evaluator-factory.js'
 import { PolicyFileError, parseModelFile, parsePolicyFile } from './policy-files.js'
 import { EMPTY_ROUTE_MAP, parseRouteMap, type RouteMap } from '../routes/route-map.js'
 import { DEFAULT_RISK_POLICY, parseRiskPolicy, type RiskPolicy } from '../risk/risk-policy.js'
@@ -81,7 +81,7 @@ export async function loadPolicyBundle(dir: string): Promise<PolicyBundle> {
 
   const model = parseModelFile(files.get(MODEL_FILE)!, MODEL_FILE)
   const lines = parsePolicyFile(files.get(POLICY_FILE)!, model, POLICY_FILE)
-  const evaluator = await createCasbinEvaluator(model, lines, POLICY_FILE)
+  const evaluator = await createEvaluator(model, lines, POLICY_FILE)
   const routes = routesText === undefined ? EMPTY_ROUTE_MAP : parseRouteMap(routesText, ROUTES_FILE)
   const risk = riskText === undefined ? DEFAULT_RISK_POLICY : parseRiskPolicy(riskText, RISK_FILE)
   const identity = identityText === undefined ? DEFAULT_IDENTITY_POLICY : parseIdentityPolicy(identityText, IDENTITY_FILE)

@@ -43,6 +43,39 @@ export function domainMatches(requested: string, pattern: string): boolean {
   return pattern === ANY_DOMAIN || pattern === requested
 }
 
+/** Depth at which node-casbin's enforcer stops following role links (it builds its role managers with 10). */
+export const CASBIN_MAX_HIERARCHY = 10
+
+/**
+ * How explanations name a rule Casbin returned: the first policy type holding those exact values, and the
+ * file and line where they were written (the last line, when the same rule is written twice).
+ */
+export function ruleSourcer(model: ModelFile, lines: readonly PolicyLine[], file: string): (rule: readonly string[]) => MatchedRule {
+  const sources = new Map<string, string>()
+  for (const line of lines) sources.set(ruleKey(line.ptype, line.values), `${file}:${line.line}`)
+  const ptypes = [...model.policyTokens.keys()]
+  return (rule) => {
+    const ptype = ptypes.find((p) => sources.has(ruleKey(p, rule))) ?? 'p'
+    const source = sources.get(ruleKey(ptype, rule))
+    return source ? { ptype, rule: [...rule], source } : { ptype, rule: [...rule] }
+  }
+}
+
+/** Role names the policy knows: every role in the hierarchy and every subject of a p line. */
+export function policyRoleNames(model: ModelFile, lines: readonly PolicyLine[], graph: RoleGraph): Set<string> {
+  const roles = new Set<string>(graph.names)
+  const subIndex = model.policyTokens.get('p')?.indexOf('sub') ?? -1
+  if (subIndex >= 0) for (const line of lines) if (line.ptype === 'p') roles.add(line.values[subIndex]!)
+  return roles
+}
+
+/** The effective roles an explanation shows: what the subject and its asserted roles reach, asserted roles first. */
+export function explainedRoles(graph: RoleGraph, query: PolicyQuery): string[] {
+  const roles = graph.closure([query.subject.id, ...query.subject.roles], query.domain)
+  for (const role of query.subject.roles) if (!roles.includes(role)) roles.unshift(role)
+  return roles
+}
+
 /**
  * The reference evaluator: node-casbin's own enforcer, built once per policy load.
  * It scans every policy line per request, so it serves models the indexed path cannot compile,
@@ -59,8 +92,7 @@ export async function createCasbinEvaluator(model: ModelFile, lines: readonly Po
   }
   await enforcer.buildRoleLinks()
 
-  const sources = new Map<string, string>()
-  for (const line of lines) sources.set(ruleKey(line.ptype, line.values), `${file}:${line.line}`)
+  const matchedRule = ruleSourcer(model, lines, file)
   const graph = new RoleGraph(lines)
 
   // Roles asserted in the request (and JIT grants) are links that exist for this one request only.
@@ -75,16 +107,10 @@ export async function createCasbinEvaluator(model: ModelFile, lines: readonly Po
     return overlay.roles.some((role) => role === b || baseHasLink(role, b, ...domain))
   }
 
-  const ruleCount = lines.length
-  const roles = new Set<string>(graph.names)
-  const ptypes = [...model.policyTokens.keys()]
-  const subIndex = model.policyTokens.get('p')?.indexOf('sub') ?? -1
-  if (subIndex >= 0) for (const line of lines) if (line.ptype === 'p') roles.add(line.values[subIndex]!)
-
   return {
     engine: 'casbin',
-    ruleCount,
-    roles,
+    ruleCount: lines.length,
+    roles: policyRoleNames(model, lines, graph),
     evaluate(query: PolicyQuery, explain: boolean): PolicyResult {
       let allowed: boolean
       let rule: string[]
@@ -96,18 +122,10 @@ export async function createCasbinEvaluator(model: ModelFile, lines: readonly Po
       } finally {
         overlay = undefined
       }
-      const matched: MatchedRule[] = []
-      if (rule.length > 0) {
-        const ptype = ptypes.find((p) => sources.has(ruleKey(p, rule))) ?? 'p'
-        const source = sources.get(ruleKey(ptype, rule))
-        matched.push(source ? { ptype, rule: [...rule], source } : { ptype, rule: [...rule] })
-      }
+      const matched: MatchedRule[] = rule.length > 0 ? [matchedRule(rule)] : []
       const effect = allowed ? 'allow' : matched.length > 0 ? 'deny' : 'none'
       const result: PolicyResult = { effect, matched }
-      if (explain) {
-        result.roles = graph.closure([query.subject.id, ...query.subject.roles], query.domain)
-        for (const role of query.subject.roles) if (!result.roles.includes(role)) result.roles.unshift(role)
-      }
+      if (explain) result.roles = explainedRoles(graph, query)
       return result
     },
   }

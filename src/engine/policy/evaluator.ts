@@ -52,5 +52,7 @@ export interface PolicyEvaluator {
   readonly ruleCount: number
   /** Role names the policy knows (assigned, inherited or granted permissions). */
   readonly roles: ReadonlySet<string>
+  /** Why the indexed evaluator could not take this policy, when node-casbin's enforcer answers instead. */
+  readonly fallbackReason?: string
   evaluate(query: PolicyQuery, explain: boolean): PolicyResult
 }

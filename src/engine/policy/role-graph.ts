@@ -29,6 +29,28 @@ export class RoleGraph {
     return [...own, ...shared]
   }
 
+  /**
+   * The names themselves plus every role reachable from them in at most `maxDepth` links, which is what
+   * Casbin's role manager answers for `g(name, role, domain)` (it stops following links at its hierarchy cap).
+   */
+  holders(names: readonly string[], domain: string, maxDepth: number): Set<string> {
+    const seen = new Set<string>(names)
+    let frontier = [...seen]
+    for (let depth = 0; depth < maxDepth && frontier.length > 0; depth++) {
+      const next: string[] = []
+      for (const name of frontier) {
+        for (const role of this.direct(name, domain)) {
+          if (!seen.has(role)) {
+            seen.add(role)
+            next.push(role)
+          }
+        }
+      }
+      frontier = next
+    }
+    return seen
+  }
+
   /** Every role reachable from the given names in the domain, the names themselves excluded unless reachable. */
   closure(names: readonly string[], domain: string): string[] {
     const seen = new Set<string>()
