@@ -454,7 +454,7 @@ async function main(): Promise<void> {
     `load: autocannon in this process, ${settings.connections} connections, ${settings.rounds} round(s) of ${settings.duration} s per server and scenario, ` +
       `alternating bare/pdp after ${settings.warmup} s of warm-up each`,
   )
-  say('servers: each in its own child process (node --import tsx), PDP_DECISION_LOG=off, LOG_LEVEL=warn; CPU per request = the child\'s user+system time / responses')
+  say('servers: each in its own child process (the PDP from the compiled dist/, as npm start runs it), PDP_DECISION_LOG=off, LOG_LEVEL=warn; CPU per request = the child\'s user+system time / responses')
   say('')
 
   const bare = await ServerProcess.start('bare', [], {})

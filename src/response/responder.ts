@@ -250,6 +250,7 @@ export function createResponder(options: ResponderOptions): Responder {
 
     onRiskFindings(findings) {
       const bundle = options.policy.current
+      if (!bundle.response.rules.some((r) => r.detect.kind === 'risk_findings')) return
       const behaviour = findings.assessment.signals.find((s) => s.name === 'behaviour')?.value as { anomaly?: number } | undefined
       const anomaly = behaviour?.anomaly ?? 0
       // Signals keep their reason even when they added no points (a new but well-kept device): facts still count here.

@@ -85,11 +85,16 @@ export class MemoryStateStore implements StateStore {
   }
 
   private create<K extends Value['kind']>(key: string, kind: K, make: () => Extract<Value, { kind: K }>, ttlMs: number): Extract<Value, { kind: K }> {
-    const existing = this.typed(key, kind)
-    const data = existing ?? make()
-    // Like PEXPIRE after HSET/SADD/ZADD: a positive TTL restarts the clock, none keeps the key's current expiry.
-    const expiresAt = ttlMs > 0 ? this.expiry(ttlMs) : existing ? this.entries.get(key)?.expiresAt : undefined
-    this.entries.set(key, { data, expiresAt })
+    const entry = this.live(key)
+    if (entry) {
+      if (entry.data.kind !== kind) throw new WrongTypeError(key, kind)
+      // Like PEXPIRE after HSET/SADD/ZADD: a positive TTL restarts the clock, none keeps the key's current expiry.
+      // The entry is updated in place; live() has already marked it recently used.
+      if (ttlMs > 0) entry.expiresAt = this.now() + ttlMs
+      return entry.data as Extract<Value, { kind: K }>
+    }
+    const data = make()
+    this.entries.set(key, { data, expiresAt: this.expiry(ttlMs) })
     return data
   }
 

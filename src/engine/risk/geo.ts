@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net'
 import { createRequire } from 'node:module'
+import { LRUCache } from 'lru-cache'
 
 /** Where an IP address is, as precisely as the database knows. */
 export interface GeoFix {
@@ -79,19 +80,28 @@ interface GeoipLite {
  * geoip-lite's bundled database. It holds about 150 MB in memory, so it is loaded on the first
  * lookup rather than at import; a process that never sees an IP never pays for it.
  */
-export function createGeoipLookup(options: { defaultRadiusKm?: number } = {}): GeoLookup & { warm(): void } {
+export function createGeoipLookup(options: { defaultRadiusKm?: number; cacheSize?: number } = {}): GeoLookup & { warm(): void } {
   let db: GeoipLite | undefined
   const load = () => (db ??= createRequire(import.meta.url)('geoip-lite') as GeoipLite)
   const fallbackRadius = options.defaultRadiusKm ?? 500
+  const cache = new LRUCache<string, { fix: GeoFix | undefined }>({ max: options.cacheSize ?? 10_000 })
   return {
     warm() {
       load()
     },
     lookup(ip) {
-      if (classifyIp(ip) !== 'public') return undefined
-      const hit = load().lookup(normaliseIp(ip))
-      if (!hit || hit.ll[0] === null || hit.ll[1] === null || !hit.country) return undefined
-      return { lat: hit.ll[0], lon: hit.ll[1], radiusKm: hit.area && hit.area > 0 ? hit.area : fallbackRadius, country: hit.country }
+      // Gateways send the same few thousand addresses over and over: remember the answers, misses included.
+      const known = cache.get(ip)
+      if (known) return known.fix
+      let fix: GeoFix | undefined
+      if (classifyIp(ip) === 'public') {
+        const hit = load().lookup(normaliseIp(ip))
+        if (hit && hit.ll[0] !== null && hit.ll[1] !== null && hit.country) {
+          fix = { lat: hit.ll[0], lon: hit.ll[1], radiusKm: hit.area && hit.area > 0 ? hit.area : fallbackRadius, country: hit.country }
+        }
+      }
+      cache.set(ip, { fix })
+      return fix
     },
   }
 }
