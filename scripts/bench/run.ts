@@ -129,7 +129,8 @@ class ServerProcess {
     const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('PDP_') && key !== 'REDIS_URL'))
     const child = fork(SERVER_SCRIPT, [mode, ...args], {
       cwd: ROOT,
-      execArgv: ['--import', 'tsx'],
+      // BENCH_PROFILE_DIR: CPU profiles of the PDP servers, for finding where a scenario's time goes.
+      execArgv: ['--import', 'tsx', ...(mode === 'pdp' && process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])],
       env: { ...base, PDP_DECISION_LOG: 'off', LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     })
