@@ -1,16 +1,25 @@
-import { LRUCache } from 'lru-cache'
 import type { Pending, StateStore, StoreBatch } from './state-store.js'
 
-type Value =
-  | { kind: 'string'; value: string }
-  | { kind: 'hash'; value: Map<string, string> }
-  | { kind: 'set'; value: Set<string> }
-  | { kind: 'zset'; value: Map<string, number> }
+interface Values {
+  string: string
+  hash: Map<string, string>
+  set: Set<string>
+  zset: Map<string, number>
+}
+type Kind = keyof Values
 
-interface Entry {
-  data: Value
-  /** Epoch ms after which the key no longer exists; undefined = no expiry. */
-  expiresAt: number | undefined
+/**
+ * A key's value and, in epoch ms, when it stops existing (undefined = no expiry). One object of one shape
+ * per key keeps a subject's state small and property access monomorphic. `used` is the second-chance bit
+ * of the eviction clock.
+ */
+class Entry {
+  used = false
+  constructor(
+    readonly kind: Kind,
+    readonly value: Values[Kind],
+    public expiresAt: number | undefined,
+  ) {}
 }
 
 export interface MemoryStateStoreOptions {
@@ -50,14 +59,19 @@ export class MemoryStateStore implements StateStore {
   readonly kind = 'memory' as const
   private readonly now: () => number
   private readonly maxMembers: number
-  private readonly entries: LRUCache<string, Entry>
+  private readonly maxKeys: number
+  /**
+   * Evicted by the clock (second-chance) approximation of least-recently-used: a read only sets the entry's
+   * `used` bit, and eviction walks keys in insertion order, moving used ones to the end with the bit cleared.
+   * Reordering the map on every read would rehash it constantly.
+   */
+  private readonly entries = new Map<string, Entry>()
   private closed = false
 
   constructor(options: MemoryStateStoreOptions = {}) {
     this.now = options.now ?? Date.now
     this.maxMembers = options.maxMembersPerKey ?? 10_000
-    // Bounded by count through maxSize, so that lru-cache does not preallocate arrays for every possible key.
-    this.entries = new LRUCache<string, Entry>({ maxSize: options.maxKeys ?? 500_000, sizeCalculation: () => 1 })
+    this.maxKeys = options.maxKeys ?? 500_000
   }
 
   /** Number of live keys (expired ones are dropped on the way). */
@@ -74,28 +88,45 @@ export class MemoryStateStore implements StateStore {
       this.entries.delete(key)
       return undefined
     }
+    entry.used = true
     return entry
   }
 
-  private typed<K extends Value['kind']>(key: string, kind: K): Extract<Value, { kind: K }> | undefined {
-    const entry = this.live(key)
-    if (!entry) return undefined
-    if (entry.data.kind !== kind) throw new WrongTypeError(key, kind)
-    return entry.data as Extract<Value, { kind: K }>
+  private put(key: string, entry: Entry): void {
+    const replacing = this.entries.has(key)
+    entry.used = replacing
+    this.entries.set(key, entry)
+    if (!replacing && this.entries.size > this.maxKeys) this.evictOne()
   }
 
-  private create<K extends Value['kind']>(key: string, kind: K, make: () => Extract<Value, { kind: K }>, ttlMs: number): Extract<Value, { kind: K }> {
+  private evictOne(): void {
+    for (const [key, entry] of this.entries) {
+      this.entries.delete(key)
+      if (!entry.used) return
+      entry.used = false
+      this.entries.set(key, entry)
+    }
+  }
+
+  private typed<K extends Kind>(key: string, kind: K): { value: Values[K] } | undefined {
+    const entry = this.live(key)
+    if (!entry) return undefined
+    if (entry.kind !== kind) throw new WrongTypeError(key, kind)
+    return entry as unknown as { value: Values[K] }
+  }
+
+  private create<K extends Kind>(key: string, kind: K, make: () => Values[K], ttlMs: number): Values[K] {
     const entry = this.live(key)
     if (entry) {
-      if (entry.data.kind !== kind) throw new WrongTypeError(key, kind)
+      if (entry.kind !== kind) throw new WrongTypeError(key, kind)
       // Like PEXPIRE after HSET/SADD/ZADD: a positive TTL restarts the clock, none keeps the key's current expiry.
-      // The entry is updated in place; live() has already marked it recently used.
+      // The entry is updated in place; live() has already marked it used.
       if (ttlMs > 0) entry.expiresAt = this.now() + ttlMs
-      return entry.data as Extract<Value, { kind: K }>
+      return entry.value as Values[K]
     }
-    const data = make()
-    this.entries.set(key, { data, expiresAt: this.expiry(ttlMs) })
-    return data
+    const value = make()
+    this.put(key, new Entry(kind, value, this.expiry(ttlMs)))
+    return value
   }
 
   private expiry(ttlMs: number): number | undefined {
@@ -122,19 +153,19 @@ export class MemoryStateStore implements StateStore {
       get: (key) => queue(() => store.typed(key, 'string')?.value ?? null),
       set: (key, value, ttlMs) => {
         ops.push(() => {
-          store.entries.set(key, { data: { kind: 'string', value }, expiresAt: store.expiry(ttlMs) })
+          store.put(key, new Entry('string', value, store.expiry(ttlMs)))
         })
       },
       setIfAbsent: (key, value, ttlMs) =>
         queue(() => {
           if (store.live(key)) return false
-          store.entries.set(key, { data: { kind: 'string', value }, expiresAt: store.expiry(ttlMs) })
+          store.put(key, new Entry('string', value, store.expiry(ttlMs)))
           return true
         }),
       getSet: (key, value, ttlMs) =>
         queue(() => {
           const previous = store.typed(key, 'string')?.value ?? null
-          store.entries.set(key, { data: { kind: 'string', value }, expiresAt: store.expiry(ttlMs) })
+          store.put(key, new Entry('string', value, store.expiry(ttlMs)))
           return previous
         }),
       del: (key) => queue(() => (store.live(key) && store.entries.delete(key) ? 1 : 0)),
@@ -144,13 +175,13 @@ export class MemoryStateStore implements StateStore {
           const n = current === undefined ? 0 : Number(current.value)
           if (!Number.isFinite(n)) throw new Error(`ERR value at "${key}" is not a number`)
           const next = n + by
-          store.entries.set(key, { data: { kind: 'string', value: String(next) }, expiresAt: store.expiry(ttlMs) })
+          store.put(key, new Entry('string', String(next), store.expiry(ttlMs)))
           return next
         }),
       hGetAll: (key) => queue(() => Object.fromEntries(store.typed(key, 'hash')?.value ?? [])),
       hSet: (key, fields, ttlMs) => {
         ops.push(() => {
-          const hash = store.create(key, 'hash', () => ({ kind: 'hash', value: new Map() }), ttlMs).value
+          const hash = store.create(key, 'hash', () => new Map(), ttlMs)
           for (const [field, value] of Object.entries(fields)) {
             hash.delete(field)
             hash.set(field, value)
@@ -167,7 +198,7 @@ export class MemoryStateStore implements StateStore {
         }),
       hIncrBy: (key, field, by, ttlMs) =>
         queue(() => {
-          const hash = store.create(key, 'hash', () => ({ kind: 'hash', value: new Map() }), ttlMs).value
+          const hash = store.create(key, 'hash', () => new Map(), ttlMs)
           const next = Number(hash.get(field) ?? 0) + by
           hash.set(field, String(next))
           store.trim(hash)
@@ -175,7 +206,7 @@ export class MemoryStateStore implements StateStore {
         }),
       hIncrClamped: (key, field, by, initial, min, max, ttlMs) =>
         queue(() => {
-          const hash = store.create(key, 'hash', () => ({ kind: 'hash', value: new Map() }), ttlMs).value
+          const hash = store.create(key, 'hash', () => new Map(), ttlMs)
           const raw = hash.get(field)
           const current = raw === undefined ? initial : Number(raw)
           const next = Math.min(max, Math.max(min, current + by))
@@ -185,7 +216,7 @@ export class MemoryStateStore implements StateStore {
         }),
       sAdd: (key, member, ttlMs) =>
         queue(() => {
-          const set = store.create(key, 'set', () => ({ kind: 'set', value: new Set() }), ttlMs).value
+          const set = store.create(key, 'set', () => new Set(), ttlMs)
           const added = !set.has(member)
           set.delete(member)
           set.add(member)
@@ -203,7 +234,7 @@ export class MemoryStateStore implements StateStore {
       sCard: (key) => queue(() => store.typed(key, 'set')?.value.size ?? 0),
       zAdd: (key, score, member, ttlMs) => {
         ops.push(() => {
-          const zset = store.create(key, 'zset', () => ({ kind: 'zset', value: new Map() }), ttlMs).value
+          const zset = store.create(key, 'zset', () => new Map(), ttlMs)
           zset.delete(member)
           zset.set(member, score)
           if (zset.size > store.maxMembers) {
