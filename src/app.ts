@@ -119,10 +119,13 @@ function toErrorBody(error: FastifyError): ErrorBody {
   return errorBody('INTERNAL', 'Internal Server Error')
 }
 
+const QUIETER_THAN_INFO = new Set(['warn', 'error', 'fatal', 'silent'])
+
 /** One line per request, written when it completes; the path without its query string, which may carry credentials. */
 class OneLinePerRequest extends LogController {
   override incomingRequest(): void {}
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (!error && QUIETER_THAN_INFO.has(reply.log.level)) return
     const line = {
       method: request.method,
       path: request.url.split('?')[0],
@@ -176,13 +179,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Every body the PDP accepts is JSON; without this, Fastify's default text parser would hand strings to the routes.
   app.removeContentTypeParser('text/plain')
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback hooks: they run on every request, and an async hook costs a promise each time.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    done()
   })
-  app.addHook('preValidation', async (request) => {
-    if (request.body === undefined || request.body === null || typeof request.body !== 'object') return
-    const problem = checkBody(request.body)
-    if (problem) throw new PdpHttpError('VALIDATION', `${problem.field} ${problem.message}`, problem.field)
+  app.addHook('preValidation', (request, _reply, done) => {
+    const problem = request.body !== null && typeof request.body === 'object' ? checkBody(request.body) : undefined
+    done(problem ? new PdpHttpError('VALIDATION', `${problem.field} ${problem.message}`, problem.field) : undefined)
   })
 
   app.setErrorHandler((error: FastifyError, request, reply) => {

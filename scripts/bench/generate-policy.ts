@@ -4,13 +4,14 @@
  * resource types with the example's kinds of conditions, a few deny rules, and subjects assigned to roles
  * per tenant. Deterministic for a given seed, so two runs benchmark the same policy.
  *
- *   node --import tsx scripts/bench/generate-policy.ts <out dir> [lines] [subjects] [roles]
+ *   npx tsx scripts/bench/generate-policy.ts <out dir> [lines] [subjects] [roles]
  */
 import { copyFile, mkdir, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { ROOT } from './paths.js'
 
-export const EXAMPLE_POLICY_DIR = resolve(import.meta.dirname, '../../policies')
+export const EXAMPLE_POLICY_DIR = join(ROOT, 'policies')
 
 /** The example's roles, which every generated role inherits from. */
 export const BASE_ROLES = ['employee', 'manager', 'admin'] as const

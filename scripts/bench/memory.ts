@@ -1,9 +1,10 @@
 /**
  * Memory at scale: the PDP on a generated policy of 50,000 lines after deciding for 100,000 distinct
  * subjects on the embedded store (each with a device, a session and a location), in one process.
- * Prints the resident set size and the heap, after a full garbage collection when --expose-gc allows it.
+ * Prints the resident set size, the heap and the store's live keys, after a full garbage collection when
+ * --expose-gc allows it. `npm run bench:memory` compiles it with the PDP and runs it without a loader.
  *
- *   node --expose-gc --import tsx scripts/bench/memory.ts [--subjects 100000] [--lines 50000]
+ *   npm run bench:memory -- [--subjects 100000] [--lines 50000] [--max-keys N]
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,19 +12,22 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config/config.js'
+import type { MemoryStateStore } from '../../src/store/memory-store.js'
 import { generatePolicy, writePolicyDir } from './generate-policy.js'
 
-const { values } = parseArgs({ options: { subjects: { type: 'string' }, lines: { type: 'string' } } })
+
+const { values } = parseArgs({ options: { subjects: { type: 'string' }, lines: { type: 'string' }, 'max-keys': { type: 'string' } } })
 const subjects = Number(values.subjects ?? 100_000)
 const lines = Number(values.lines ?? 50_000)
 const IPS = ['81.2.69.142', '103.86.96.100', '8.8.8.8', '5.9.0.1', '133.242.0.1', '200.160.0.8']
 
 const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`
 const collect = () => (globalThis as { gc?: () => void }).gc?.()
+let keys = () => 0
 const report = (label: string) => {
   collect()
   const m = process.memoryUsage()
-  console.log(`${label.padEnd(44)} rss ${mb(m.rss).padStart(7)}  heap used ${mb(m.heapUsed).padStart(7)}  external ${mb(m.external).padStart(6)}`)
+  console.log(`${label.padEnd(44)} rss ${mb(m.rss).padStart(7)}  heap used ${mb(m.heapUsed).padStart(7)}  external ${mb(m.external).padStart(6)}  store keys ${String(keys()).padStart(8)}`)
 }
 
 report('process start')
@@ -31,8 +35,11 @@ const dir = await mkdtemp(join(tmpdir(), 'pdp-memory-'))
 try {
   const policy = generatePolicy({ lines, subjects: 5000, roles: 500 })
   await writePolicyDir(dir, policy)
-  const app = await buildApp({ config: loadConfig({ PDP_POLICY_DIR: dir, PDP_DECISION_LOG: 'off', LOG_LEVEL: 'warn' }), logger: false })
+  const env: Record<string, string> = { PDP_POLICY_DIR: dir, PDP_DECISION_LOG: 'off', LOG_LEVEL: 'warn' }
+  if (values['max-keys'] !== undefined) env.PDP_STORE_MAX_KEYS = values['max-keys']
+  const app = await buildApp({ config: loadConfig(env), logger: false })
   await app.ready()
+  keys = () => (app.store as MemoryStateStore).size
   report(`policy loaded (${policy.counts.lines} lines)`)
   const authTime = Math.floor(Date.now() / 1000) - 60
   for (let i = 0; i < subjects; i++) {

@@ -13,16 +13,17 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { DEFAULT_TOKEN_CACHE_SIZE } from '../../src/identity/token-verifier.js'
 import { EXAMPLE_POLICY_DIR, generatePolicy, writePolicyDir } from './generate-policy.js'
+import { ROOT } from './paths.js'
 import type { ParentMessage, ServerMessage } from './servers.js'
 import { exampleWorkload, generatedWorkload, tokenWorkload, type Workload } from './workload.js'
 
-const ROOT = resolve(import.meta.dirname, '../..')
-const SERVER_SCRIPT = join(import.meta.dirname, 'servers.ts')
+// npm run bench compiles the scripts with the PDP (tsconfig.bench.json), so that no loader runs in the servers.
+const SERVER_SCRIPT = join(import.meta.dirname, 'servers.js')
 
 const USAGE = `npm run bench -- [options]
 
@@ -130,7 +131,7 @@ class ServerProcess {
     const child = fork(SERVER_SCRIPT, [mode, ...args], {
       cwd: ROOT,
       // BENCH_PROFILE_DIR: CPU profiles of the PDP servers, for finding where a scenario's time goes.
-      execArgv: ['--import', 'tsx', ...(mode === 'pdp' && process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])],
+      execArgv: mode === 'pdp' && process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [],
       env: { ...base, PDP_DECISION_LOG: 'off', LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     })
@@ -455,7 +456,7 @@ async function main(): Promise<void> {
     `load: autocannon in this process, ${settings.connections} connections, ${settings.rounds} round(s) of ${settings.duration} s per server and scenario, ` +
       `alternating bare/pdp after ${settings.warmup} s of warm-up each`,
   )
-  say('servers: each in its own child process (the PDP from the compiled dist/, as npm start runs it), PDP_DECISION_LOG=off, LOG_LEVEL=warn; CPU per request = the child\'s user+system time / responses')
+  say('servers: each in its own child process (compiled JavaScript, no loader, as npm start runs the PDP), PDP_DECISION_LOG=off, LOG_LEVEL=warn; CPU per request = the child\'s user+system time / responses')
   say('')
 
   const bare = await ServerProcess.start('bare', [], {})

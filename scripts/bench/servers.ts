@@ -9,8 +9,6 @@
  * request without sharing a process with the load generator. It exits when the parent disconnects.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
-import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 
 export type ServerMessage =
   | { type: 'listening'; port: number }
@@ -28,11 +26,9 @@ async function bare(): Promise<FastifyInstance> {
 }
 
 async function pdp(policyOnly: boolean): Promise<FastifyInstance> {
-  // Loaded here so that the bare server's process holds nothing of the PDP. The compiled build is what
-  // `npm start` runs (`npm run bench` builds it first); tsx's transpiled source would add its own overhead.
-  const dist = (path: string) => pathToFileURL(join(import.meta.dirname, '../../dist', path)).href
-  const { buildApp } = (await import(dist('src/app.js'))) as typeof import('../../src/app.js')
-  const { loadConfig } = (await import(dist('src/config/config.js'))) as typeof import('../../src/config/config.js')
+  // Loaded here so that the bare server's process holds nothing of the PDP.
+  const { buildApp } = await import('../../src/app.js')
+  const { loadConfig } = await import('../../src/config/config.js')
   return buildApp({ config: loadConfig(), policyOnly })
 }
 

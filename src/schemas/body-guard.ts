@@ -19,25 +19,40 @@ export interface BodyProblem {
 const pointer = (path: readonly (string | number)[]) =>
   '/' + path.map((p) => String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('/')
 
+/** A value still to visit; the path to it is rebuilt from parent links only when it is reported. */
+interface Visit {
+  value: unknown
+  key: string | number | undefined
+  parent: Visit | undefined
+  depth: number
+}
+
+function pathOf(visit: Visit, last?: string): (string | number)[] {
+  const path: (string | number)[] = last === undefined ? [] : [last]
+  for (let v: Visit | undefined = visit; v?.key !== undefined; v = v.parent) path.unshift(v.key)
+  return path
+}
+
 /**
  * Walks a parsed JSON body iteratively (no recursion, so hostile nesting cannot exhaust the stack)
  * and reports the first forbidden key, over-deep value or over-large body.
  */
 export function checkBody(body: unknown, limits: BodyLimits = DEFAULT_BODY_LIMITS): BodyProblem | undefined {
-  const stack: { value: unknown; path: (string | number)[] }[] = [{ value: body, path: [] }]
+  const stack: Visit[] = [{ value: body, key: undefined, parent: undefined, depth: 0 }]
   let nodes = 0
   while (stack.length > 0) {
-    const { value, path } = stack.pop()!
+    const visit = stack.pop()!
+    const { value, depth } = visit
     if (++nodes > limits.maxNodes) return { field: '/', message: `body has more than ${limits.maxNodes} values` }
     if (value === null || typeof value !== 'object') continue
-    if (path.length >= limits.maxDepth) return { field: pointer(path), message: `nested deeper than ${limits.maxDepth} levels` }
+    if (depth >= limits.maxDepth) return { field: pointer(pathOf(visit)), message: `nested deeper than ${limits.maxDepth} levels` }
     if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: [...path, i] })
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], key: i, parent: visit, depth: depth + 1 })
       continue
     }
     for (const key of Object.keys(value)) {
-      if (FORBIDDEN_KEYS.has(key)) return { field: pointer([...path, key]), message: `key "${key}" is not allowed` }
-      stack.push({ value: (value as Record<string, unknown>)[key], path: [...path, key] })
+      if (FORBIDDEN_KEYS.has(key)) return { field: pointer(pathOf(visit, key)), message: `key "${key}" is not allowed` }
+      stack.push({ value: (value as Record<string, unknown>)[key], key, parent: visit, depth: depth + 1 })
     }
   }
   return undefined
