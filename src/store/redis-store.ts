@@ -1,4 +1,4 @@
-import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis'
+import { Redis, ReplyError, type RedisOptions } from 'ioredis'
 import { StoreUnavailableError, type Pending, type StateStore, type StoreBatch } from './state-store.js'
 
 export interface RedisStateStoreOptions {
@@ -17,25 +17,84 @@ export interface RedisStateStoreOptions {
   onError?: (error: Error) => void
 }
 
-/** Clamped increment of a hash field, atomic across replicas; returns the new value as a string (Lua numbers lose fractions). */
-const HINCR_CLAMPED = `
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-local n = tonumber(ARGV[3])
-if raw then n = tonumber(raw) or n end
-n = n + tonumber(ARGV[2])
-local lo, hi = tonumber(ARGV[4]), tonumber(ARGV[5])
-if n < lo then n = lo end
-if n > hi then n = hi end
-local s = string.format('%.17g', n)
-redis.call('HSET', KEYS[1], ARGV[1], s)
-if tonumber(ARGV[6]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
-return s
+/**
+ * Runs a whole batch as one script call: KEYS holds one key per operation, ARGV each operation's name and
+ * arguments in order. One command instead of one per operation (plus MULTI, EXEC and the PEXPIREs) is what
+ * keeps the PDP's CPU per decision down; a script is as atomic as MULTI/EXEC. Every operation appends one
+ * result, so that positions match the queued operations (false becomes a nil reply without ending the array).
+ */
+const BATCH = `
+local out = {}
+local a = 1
+local function expire(key, ttl)
+  if tonumber(ttl) > 0 then redis.call('PEXPIRE', key, ttl) end
+end
+local function setx(key, value, ttl, ...)
+  if tonumber(ttl) > 0 then return redis.call('SET', key, value, 'PX', ttl, ...) end
+  return redis.call('SET', key, value, ...)
+end
+for k = 1, #KEYS do
+  local key, op = KEYS[k], ARGV[a]
+  local r = 0
+  if op == 'get' then
+    r = redis.call('GET', key); a = a + 1
+  elseif op == 'set' then
+    setx(key, ARGV[a + 1], ARGV[a + 2]); a = a + 3
+  elseif op == 'setnx' then
+    r = setx(key, ARGV[a + 1], ARGV[a + 2], 'NX') and 1 or 0; a = a + 3
+  elseif op == 'getset' then
+    r = setx(key, ARGV[a + 1], ARGV[a + 2], 'GET'); a = a + 3
+  elseif op == 'del' then
+    r = redis.call('DEL', key); a = a + 1
+  elseif op == 'incrby' or op == 'incrbyfloat' then
+    r = redis.call(op, key, ARGV[a + 1]); expire(key, ARGV[a + 2]); a = a + 3
+  elseif op == 'hgetall' then
+    r = redis.call('HGETALL', key); a = a + 1
+  elseif op == 'hset' then
+    local n = tonumber(ARGV[a + 1])
+    redis.call('HSET', key, unpack(ARGV, a + 2, a + 1 + 2 * n)); expire(key, ARGV[a + 2 + 2 * n]); a = a + 3 + 2 * n
+  elseif op == 'hdel' then
+    r = redis.call('HDEL', key, ARGV[a + 1]); a = a + 2
+  elseif op == 'hincrby' or op == 'hincrbyfloat' then
+    r = redis.call(op, key, ARGV[a + 1], ARGV[a + 2]); expire(key, ARGV[a + 3]); a = a + 4
+  elseif op == 'hincrclamped' then
+    local field = ARGV[a + 1]
+    local raw = redis.call('HGET', key, field)
+    local n = tonumber(ARGV[a + 3])
+    if raw then n = tonumber(raw) or n end
+    n = n + tonumber(ARGV[a + 2])
+    local lo, hi = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+    if n < lo then n = lo end
+    if n > hi then n = hi end
+    -- As a string: a Lua number in the reply would lose its fraction.
+    r = string.format('%.17g', n)
+    redis.call('HSET', key, field, r); expire(key, ARGV[a + 6]); a = a + 7
+  elseif op == 'sadd' then
+    r = redis.call('SADD', key, ARGV[a + 1]); expire(key, ARGV[a + 2]); a = a + 3
+  elseif op == 'srem' then
+    r = redis.call('SREM', key, ARGV[a + 1]); a = a + 2
+  elseif op == 'smembers' then
+    r = redis.call('SMEMBERS', key); a = a + 1
+  elseif op == 'scard' then
+    r = redis.call('SCARD', key); a = a + 1
+  elseif op == 'zadd' then
+    redis.call('ZADD', key, ARGV[a + 1], ARGV[a + 2]); expire(key, ARGV[a + 3]); a = a + 4
+  elseif op == 'zremrangebyscore' or op == 'zcount' or op == 'zrangebyscore' then
+    r = redis.call(op, key, ARGV[a + 1], ARGV[a + 2]); a = a + 3
+  elseif op == 'pttl' then
+    r = redis.call('PTTL', key); a = a + 1
+  else
+    return redis.error_reply('unknown batch operation ' .. tostring(op))
+  end
+  out[k] = r
+end
+return out
 `
 
 type Parser = (raw: unknown) => unknown
 
-interface Clamped {
-  hincrclamped(key: string, field: string, by: number, initial: number, min: number, max: number, ttlMs: number): ChainableCommander
+interface BatchScript {
+  pdpbatch(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<unknown[]>
 }
 
 class Slot<T> implements Pending<T> {
@@ -53,10 +112,18 @@ class Slot<T> implements Pending<T> {
 
 const asNumber: Parser = (raw) => Number(raw)
 const asNullableString: Parser = (raw) => (raw === null || raw === undefined ? null : String(raw))
+const asStrings: Parser = (raw) => (raw as unknown[]).map(String)
+/** HGETALL inside a script answers a flat [field, value, ...] list. */
+const asRecord: Parser = (raw) => {
+  const flat = raw as unknown[]
+  const record: Record<string, string> = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) record[String(flat[i])] = String(flat[i + 1])
+  return record
+}
 
 /**
- * Shared state for replicas. A batch is one MULTI/EXEC transaction: one round trip, applied
- * atomically, each write an atomic primitive (or a Lua script), so replicas never lose updates.
+ * Shared state for replicas. A batch is one script call (BATCH above): one round trip, applied
+ * atomically, each write an atomic primitive, so replicas never lose updates.
  * A Redis that is down or slow fails the call within `timeoutMs`; commands are never queued
  * while disconnected, so nothing waits for a reconnect.
  */
@@ -70,7 +137,7 @@ export class RedisStateStore implements StateStore {
     private readonly ownsClient: boolean,
   ) {
     this.timeoutMs = timeoutMs
-    client.defineCommand('hincrclamped', { numberOfKeys: 1, lua: HINCR_CLAMPED })
+    client.defineCommand('pdpbatch', { lua: BATCH })
   }
 
   static async connect(options: RedisStateStoreOptions): Promise<RedisStateStore> {
@@ -131,83 +198,59 @@ export class RedisStateStore implements StateStore {
   }
 
   batch(): StoreBatch {
-    const multi = this.client.multi()
+    const keys: string[] = []
+    const args: (string | number)[] = []
     const slots: { slot: Slot<unknown> | undefined; parse: Parser }[] = []
-    const add = <T>(queue: () => unknown, parse: Parser = (r) => r, keep = true): Pending<T> => {
-      queue()
+    const add = <T>(key: string, op: (string | number)[], parse: Parser = (r) => r, keep = true): Pending<T> => {
+      keys.push(key)
+      for (const a of op) args.push(a)
       const slot = keep ? new Slot<unknown>() : undefined
       slots.push({ slot, parse })
       return slot as unknown as Pending<T>
     }
-    const expire = (key: string, ttlMs: number) => {
-      if (ttlMs > 0) add(() => multi.pexpire(key, Math.ceil(ttlMs)), undefined, false)
-    }
-    const incr = (key: string, by: number) => (Number.isInteger(by) ? multi.incrby(key, by) : multi.incrbyfloat(key, by))
-    const hincr = (key: string, field: string, by: number) =>
-      Number.isInteger(by) ? multi.hincrby(key, field, by) : multi.hincrbyfloat(key, field, by)
+    const ttl = (ms: number) => (ms > 0 ? Math.ceil(ms) : 0)
     const self = this
     return {
-      get: (key) => add(() => multi.get(key), asNullableString),
+      get: (key) => add(key, ['get'], asNullableString),
       set: (key, value, ttlMs) => {
-        add(() => (ttlMs > 0 ? multi.set(key, value, 'PX', Math.ceil(ttlMs)) : multi.set(key, value)), undefined, false)
+        add(key, ['set', value, ttl(ttlMs)], undefined, false)
       },
-      setIfAbsent: (key, value, ttlMs) =>
-        add(() => (ttlMs > 0 ? multi.set(key, value, 'PX', Math.ceil(ttlMs), 'NX') : multi.set(key, value, 'NX')), (r) => r === 'OK'),
-      getSet: (key, value, ttlMs) =>
-        add(() => (ttlMs > 0 ? multi.set(key, value, 'PX', Math.ceil(ttlMs), 'GET') : multi.set(key, value, 'GET')), asNullableString),
-      del: (key) => add(() => multi.del(key), asNumber),
-      incrBy: (key, by, ttlMs) => {
-        const pending = add<number>(() => incr(key, by), asNumber)
-        expire(key, ttlMs)
-        return pending
-      },
-      hGetAll: (key) => add(() => multi.hgetall(key), (r) => ({ ...(r as Record<string, string>) })),
+      setIfAbsent: (key, value, ttlMs) => add(key, ['setnx', value, ttl(ttlMs)], (r) => Number(r) === 1),
+      getSet: (key, value, ttlMs) => add(key, ['getset', value, ttl(ttlMs)], asNullableString),
+      del: (key) => add(key, ['del'], asNumber),
+      incrBy: (key, by, ttlMs) => add(key, [Number.isInteger(by) ? 'incrby' : 'incrbyfloat', by, ttl(ttlMs)], asNumber),
+      hGetAll: (key) => add(key, ['hgetall'], asRecord),
       hSet: (key, fields, ttlMs) => {
-        if (Object.keys(fields).length === 0) return
-        add(() => multi.hset(key, fields), undefined, false)
-        expire(key, ttlMs)
+        const entries = Object.entries(fields)
+        if (entries.length === 0) return
+        add(key, ['hset', entries.length, ...entries.flat(), ttl(ttlMs)], undefined, false)
       },
-      hDel: (key, field) => add(() => multi.hdel(key, field), asNumber),
-      hIncrBy: (key, field, by, ttlMs) => {
-        const pending = add<number>(() => hincr(key, field, by), asNumber)
-        expire(key, ttlMs)
-        return pending
-      },
-      hIncrClamped: (key, field, by, initial, min, max, ttlMs) =>
-        add(() => (multi as unknown as Clamped).hincrclamped(key, field, by, initial, min, max, Math.ceil(ttlMs)), asNumber),
-      sAdd: (key, member, ttlMs) => {
-        const pending = add<boolean>(() => multi.sadd(key, member), (r) => Number(r) === 1)
-        expire(key, ttlMs)
-        return pending
-      },
-      sRem: (key, member) => add(() => multi.srem(key, member), asNumber),
-      sMembers: (key) => add(() => multi.smembers(key), (r) => [...(r as string[])]),
-      sCard: (key) => add(() => multi.scard(key), asNumber),
+      hDel: (key, field) => add(key, ['hdel', field], asNumber),
+      hIncrBy: (key, field, by, ttlMs) => add(key, [Number.isInteger(by) ? 'hincrby' : 'hincrbyfloat', field, by, ttl(ttlMs)], asNumber),
+      hIncrClamped: (key, field, by, initial, min, max, ttlMs) => add(key, ['hincrclamped', field, by, initial, min, max, ttl(ttlMs)], asNumber),
+      sAdd: (key, member, ttlMs) => add(key, ['sadd', member, ttl(ttlMs)], (r) => Number(r) === 1),
+      sRem: (key, member) => add(key, ['srem', member], asNumber),
+      sMembers: (key) => add(key, ['smembers'], asStrings),
+      sCard: (key) => add(key, ['scard'], asNumber),
       zAdd: (key, score, member, ttlMs) => {
-        add(() => multi.zadd(key, score, member), undefined, false)
-        expire(key, ttlMs)
+        add(key, ['zadd', score, member, ttl(ttlMs)], undefined, false)
       },
-      zRemRangeByScore: (key, min, max) => add(() => multi.zremrangebyscore(key, min, max), asNumber),
-      zCount: (key, min, max) => add(() => multi.zcount(key, min, max), asNumber),
-      zRangeByScore: (key, min, max) => add(() => multi.zrangebyscore(key, min, max), (r) => [...(r as string[])]),
-      pTtl: (key) => add(() => multi.pttl(key), asNumber),
+      zRemRangeByScore: (key, min, max) => add(key, ['zremrangebyscore', min, max], asNumber),
+      zCount: (key, min, max) => add(key, ['zcount', min, max], asNumber),
+      zRangeByScore: (key, min, max) => add(key, ['zrangebyscore', min, max], asStrings),
+      pTtl: (key) => add(key, ['pttl'], asNumber),
       async exec() {
         if (slots.length === 0) return
-        let results: [Error | null, unknown][] | null
+        let results: unknown[]
         try {
-          results = await self.bounded(multi.exec(), 'a batch')
+          results = await self.bounded((self.client as unknown as BatchScript).pdpbatch(keys.length, ...keys, ...args), 'a batch')
         } catch (err) {
           if (err instanceof StoreUnavailableError) throw err
+          // A script error (a key of the wrong type, say) is the caller's problem, not an outage.
+          if (err instanceof ReplyError) throw new Error(`Redis batch failed: ${(err as Error).message}`)
           throw new StoreUnavailableError(`Redis batch failed: ${(err as Error).message}`, { cause: err })
         }
-        if (!results) throw new StoreUnavailableError('Redis aborted the transaction')
-        results.forEach(([err], i) => {
-          if (err) throw new Error(`Redis command ${i} failed: ${err.message}`)
-        })
-        results.forEach(([, raw], i) => {
-          const { slot, parse } = slots[i]!
-          slot?.resolve(parse(raw))
-        })
+        slots.forEach(({ slot, parse }, i) => slot?.resolve(parse(results[i])))
       },
     }
   }
