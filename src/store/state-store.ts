@@ -3,7 +3,7 @@
  * behaviour baselines, revocations, grants, lockouts, event windows.
  *
  * Everything goes through batches: callers queue the reads and writes one decision needs and run
- * them in a single round trip (a MULTI/EXEC transaction on Redis). Writes are expressed as atomic
+ * them in a single round trip (one Lua script call on Redis). Writes are expressed as atomic
  * primitives that return the previous or resulting value (getSet, incrBy, sAdd ...), so replicas
  * sharing one Redis never race on a read-modify-write.
  *
