@@ -6,7 +6,7 @@ import type { DecisionInput } from '../../src/engine/pdp.js'
 import { parseChallenge } from '../../src/http/challenge.js'
 import { manualClock } from '../helpers/build.js'
 import { livePdp } from '../helpers/live-pdp.js'
-import { listen, questions, refusedUrl } from './fixtures.js'
+import { listen, LIVE_TIMEOUT_MS, questions, refusedUrl } from './fixtures.js'
 
 const pdpClock = manualClock()
 const q = questions(pdpClock.now())
@@ -79,7 +79,7 @@ t.test('Fastify hook on a real Fastify app', async (t) => {
     return { status: res.statusCode, headers: { get: (name: string) => (res.headers[name] as string | undefined) ?? null }, body: res.json() }
   }
 
-  const live = await service(createPdpClient({ baseUrl: pdp.url }))
+  const live = await service(createPdpClient({ baseUrl: pdp.url, timeoutMs: LIVE_TIMEOUT_MS }))
   await checkMapping(t, inject(live.app), live.handled)
 
   const down = await service(createPdpClient({ baseUrl: await refusedUrl() }))
@@ -122,7 +122,7 @@ t.test('Express-style middleware on plain node:http', async (t) => {
     return { ask, handled: () => handled }
   }
 
-  const live = await service(createPdpClient({ baseUrl: pdp.url }))
+  const live = await service(createPdpClient({ baseUrl: pdp.url, timeoutMs: LIVE_TIMEOUT_MS }))
   await checkMapping(t, live.ask, live.handled)
 
   const down = await service(createPdpClient({ baseUrl: await refusedUrl() }))

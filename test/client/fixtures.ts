@@ -3,6 +3,12 @@ import type { AddressInfo } from 'node:net'
 import type { DecisionInput } from '../../src/engine/pdp.js'
 import { trustedContext } from '../helpers/build.js'
 
+/**
+ * Time-out for clients of a live PDP in tests that are not about time-outs: the first decision of a fresh
+ * process loads the geolocation data, which on a loaded CI machine can take longer than the client's default.
+ */
+export const LIVE_TIMEOUT_MS = 10_000
+
 interface TestLike {
   teardown(fn: () => unknown): void
 }

@@ -3,7 +3,7 @@ import { canonicalJson, inputKey } from '../../src/client/cache-key.js'
 import { createPdpClient, PDP_UNAVAILABLE, type ClientDecision } from '../../src/client/index.js'
 import { manualClock } from '../helpers/build.js'
 import { livePdp } from '../helpers/live-pdp.js'
-import { questions, refusedUrl, silentServer } from './fixtures.js'
+import { LIVE_TIMEOUT_MS, questions, refusedUrl, silentServer } from './fixtures.js'
 
 const pdpClock = manualClock()
 const q = questions(pdpClock.now())
@@ -16,7 +16,7 @@ const decideCalls = (pdp: { requests: { url: string }[] }) => pdp.requests.filte
 
 t.test('verdicts from a running PDP arrive typed and unchanged', async (t) => {
   const pdp = await livePdp(t, { now: pdpClock.now })
-  const client = createPdpClient({ baseUrl: pdp.url })
+  const client = createPdpClient({ baseUrl: pdp.url, timeoutMs: LIVE_TIMEOUT_MS })
 
   const allow = await client.decide(q.allow)
   t.match(allow, { decision: 'allow', reasons: ['policy_allow'], policyVersion: /^[0-9a-f]{16}$/, risk: { score: 0 } })
@@ -40,7 +40,7 @@ t.test('verdicts from a running PDP arrive typed and unchanged', async (t) => {
 
 t.test('a batch answers one verdict per item, in order, in one request', async (t) => {
   const pdp = await livePdp(t, { now: pdpClock.now })
-  const client = createPdpClient({ baseUrl: pdp.url })
+  const client = createPdpClient({ baseUrl: pdp.url, timeoutMs: LIVE_TIMEOUT_MS })
   const { subject, context } = q.allow
   const decisions = await client.decideBatch({ subject, context }, [items.allow, items.deny])
   t.same(
@@ -61,7 +61,7 @@ t.test('a batch answers one verdict per item, in order, in one request', async (
 t.test('the allow-cache answers repeated questions without asking the PDP', async (t) => {
   const pdp = await livePdp(t, { now: pdpClock.now })
   const clock = manualClock()
-  const client = createPdpClient({ baseUrl: pdp.url, cache: { ttlMs: 2_000, max: 100 }, now: clock.now })
+  const client = createPdpClient({ baseUrl: pdp.url, timeoutMs: LIVE_TIMEOUT_MS, cache: { ttlMs: 2_000, max: 100 }, now: clock.now })
 
   const first = await client.decide(q.allow)
   const second = await client.decide(q.allow)
@@ -88,14 +88,14 @@ t.test('the allow-cache answers repeated questions without asking the PDP', asyn
 
 t.test('the cache never stores deny or step_up', async (t) => {
   const pdp = await livePdp(t, { now: pdpClock.now })
-  const client = createPdpClient({ baseUrl: pdp.url, cache: { ttlMs: 60_000, max: 100 }, now: manualClock().now })
+  const client = createPdpClient({ baseUrl: pdp.url, timeoutMs: LIVE_TIMEOUT_MS, cache: { ttlMs: 60_000, max: 100 }, now: manualClock().now })
   for (const input of [q.deny, q.deny, q.stepUp, q.stepUp, q.badToken, q.badToken]) await client.decide(input)
   t.equal(decideCalls(pdp), 6, 'every refusal was asked again')
 })
 
 t.test('the cache is bounded: the least recently used entry goes first', async (t) => {
   const pdp = await livePdp(t, { now: pdpClock.now })
-  const client = createPdpClient({ baseUrl: pdp.url, cache: { ttlMs: 60_000, max: 2 }, now: manualClock().now })
+  const client = createPdpClient({ baseUrl: pdp.url, timeoutMs: LIVE_TIMEOUT_MS, cache: { ttlMs: 60_000, max: 2 }, now: manualClock().now })
   const asking = (agent: string) => ({ ...q.allow, context: { ...q.allow.context, userAgent: agent } })
   await client.decide(asking('a'))
   await client.decide(asking('b'))
@@ -110,7 +110,7 @@ t.test('the cache is bounded: the least recently used entry goes first', async (
 
 t.test('single and batch questions share the cache; a batch sends only what it misses', async (t) => {
   const pdp = await livePdp(t, { now: pdpClock.now })
-  const client = createPdpClient({ baseUrl: pdp.url, cache: { ttlMs: 60_000, max: 100 }, now: manualClock().now })
+  const client = createPdpClient({ baseUrl: pdp.url, timeoutMs: LIVE_TIMEOUT_MS, cache: { ttlMs: 60_000, max: 100 }, now: manualClock().now })
   const { subject, context } = q.allow
   const create = { action: q.allow.action, resource: q.allow.resource }
   const readOwn = { action: 'read', resource: { type: 'documents', id: 'd1', attributes: { owner: 'carol' } } }
@@ -203,7 +203,7 @@ t.test('answers that are not decisions are denies', async (t) => {
 
 t.test('input the PDP rejects is a deny carrying the PDP\'s explanation', async (t) => {
   const pdp = await livePdp(t, { now: pdpClock.now })
-  const client = createPdpClient({ baseUrl: pdp.url })
+  const client = createPdpClient({ baseUrl: pdp.url, timeoutMs: LIVE_TIMEOUT_MS })
   const decision = await client.decide({ ...q.allow, subject: { id: '' } })
   t.match(decision, { decision: 'deny', failure: { kind: 'status', status: 400, message: /^PDP answered 400 \(PDP_ERR_VALIDATION: \/subject\/id / } })
 
@@ -219,16 +219,16 @@ t.test('the caller credential is sent as a bearer token and never appears in a d
   const pdp = await livePdp(t, { now: pdpClock.now, env: { PDP_DECIDE_AUTH: 'token', PDP_ADMIN_TOKEN: secret } })
   const leaks = (d: ClientDecision | ClientDecision[]) => JSON.stringify(d).includes('caller-secret') || JSON.stringify(d).includes('wrong-secret')
 
-  const allowed = await createPdpClient({ baseUrl: pdp.url, token: secret }).decide(q.allow)
+  const allowed = await createPdpClient({ baseUrl: pdp.url, timeoutMs: LIVE_TIMEOUT_MS, token: secret }).decide(q.allow)
   t.match(allowed, { decision: 'allow' })
   t.equal(pdp.requests[0]!.authorization, `Bearer ${secret}`)
 
-  const rotating = createPdpClient({ baseUrl: pdp.url, token: async () => secret })
+  const rotating = createPdpClient({ baseUrl: pdp.url, timeoutMs: LIVE_TIMEOUT_MS, token: async () => secret })
   t.match(await rotating.decideBatch({ subject: q.allow.subject, context: q.allow.context }, [items.allow]), [{ decision: 'allow' }])
 
   const outcomes = [
-    await createPdpClient({ baseUrl: pdp.url }).decide(q.allow),
-    await createPdpClient({ baseUrl: pdp.url, token: 'wrong-secret-' + 'y'.repeat(40) }).decide(q.allow),
+    await createPdpClient({ baseUrl: pdp.url, timeoutMs: LIVE_TIMEOUT_MS }).decide(q.allow),
+    await createPdpClient({ baseUrl: pdp.url, timeoutMs: LIVE_TIMEOUT_MS, token: 'wrong-secret-' + 'y'.repeat(40) }).decide(q.allow),
     await createPdpClient({ baseUrl: await refusedUrl(), token: secret }).decide(q.allow),
     await createPdpClient({ baseUrl: await silentServer(t), token: secret, timeoutMs: 20 }).decide(q.allow),
     await createPdpClient({
