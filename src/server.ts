@@ -1,12 +1,16 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config/config.js'
+import { createGeoipLookup } from './engine/risk/geo.js'
 import { PolicyFileError } from './engine/policy/policy-files.js'
 import { TokenVerifierConfigError } from './identity/token-verifier.js'
 
 /** Process entry: configuration, app, listen, and the signals an orchestrator sends. */
 async function main(): Promise<void> {
   const config = loadConfig()
-  const app = await buildApp({ config, watchPolicies: true })
+  // The geolocation database loads before the port opens, so that the first decision does not pay for it.
+  const geo = createGeoipLookup()
+  geo.warm()
+  const app = await buildApp({ config, watchPolicies: true, geo })
 
   process.on('SIGHUP', () => {
     app.log.info('SIGHUP: reloading policy')

@@ -78,7 +78,8 @@ interface GeoipLite {
 
 /**
  * geoip-lite's bundled database. It holds about 150 MB in memory, so it is loaded on the first
- * lookup rather than at import; a process that never sees an IP never pays for it.
+ * lookup rather than at import (a process that never sees an IP never pays for it), or by warm():
+ * the server warms it before it listens, so that no decision waits for the load.
  */
 export function createGeoipLookup(options: { defaultRadiusKm?: number; cacheSize?: number } = {}): GeoLookup & { warm(): void } {
   let db: GeoipLite | undefined
