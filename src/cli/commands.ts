@@ -23,9 +23,10 @@ class Exit extends Error {
   }
 }
 
-async function bundleOrExit(dir: string, io: CliIo): Promise<PolicyBundle> {
+/** Loads something from a policy directory; a file problem is one line naming the file, then exit 1. */
+async function loadOrExit<T>(dir: string, io: CliIo, load: (dir: string) => Promise<T>): Promise<T> {
   try {
-    return await loadPolicyBundle(dir)
+    return await load(dir)
   } catch (err) {
     io.err(err instanceof PolicyFileError ? `${dir}/${err.message}` : `${dir}: ${(err as Error).message}`)
     throw new Exit(1)
@@ -33,14 +34,8 @@ async function bundleOrExit(dir: string, io: CliIo): Promise<PolicyBundle> {
 }
 
 async function validate(dir: string, io: CliIo): Promise<void> {
-  const bundle = await bundleOrExit(dir, io)
-  let suites
-  try {
-    suites = await loadPolicySuites(dir)
-  } catch (err) {
-    io.err(err instanceof PolicyFileError ? `${dir}/${err.message}` : `${dir}: ${(err as Error).message}`)
-    throw new Exit(1)
-  }
+  const bundle = await loadOrExit(dir, io, loadPolicyBundle)
+  const suites = await loadOrExit(dir, io, loadPolicySuites)
   const cases = suites.reduce((n, s) => n + s.cases.length, 0)
   io.out(
     `${dir}: valid (policy version ${bundle.version}, ${bundle.evaluator.ruleCount} policy lines, evaluator ${bundle.evaluator.engine}, ` +
@@ -49,14 +44,8 @@ async function validate(dir: string, io: CliIo): Promise<void> {
 }
 
 async function test(dir: string, io: CliIo): Promise<void> {
-  const bundle = await bundleOrExit(dir, io)
-  let suites
-  try {
-    suites = await loadPolicySuites(dir)
-  } catch (err) {
-    io.err(err instanceof PolicyFileError ? `${dir}/${err.message}` : `${dir}: ${(err as Error).message}`)
-    throw new Exit(1)
-  }
+  const bundle = await loadOrExit(dir, io, loadPolicyBundle)
+  const suites = await loadOrExit(dir, io, loadPolicySuites)
   if (suites.length === 0) {
     io.err(`${dir}/tests: no test suites (*.yaml) to run`)
     throw new Exit(1)
@@ -110,7 +99,7 @@ async function explain(file: string, options: { policies: string; at?: string; j
     io.err(`${file}: needs subject, action and resource (the body of POST /decide; tokens are not verified here)`)
     throw new Exit(1)
   }
-  const bundle = await bundleOrExit(options.policies, io)
+  const bundle = await loadOrExit(options.policies, io, loadPolicyBundle)
   const at = options.at === undefined ? Date.now() : Date.parse(options.at)
   if (Number.isNaN(at)) {
     io.err(`--at: "${options.at}" is not an ISO 8601 time`)
@@ -135,7 +124,7 @@ function loggedPolicyVerdict(reasons: readonly string[]): 'allow' | 'deny' | und
 }
 
 async function replay(logFile: string, options: { policies: string; failOnChange?: boolean }, io: CliIo): Promise<void> {
-  const bundle = await bundleOrExit(options.policies, io)
+  const bundle = await loadOrExit(options.policies, io, loadPolicyBundle)
   const lines = createInterface({ input: createReadStream(logFile), crlfDelay: Infinity })
   const counts = { decisions: 0, same: 0, changed: 0, skipped: 0, unreadable: 0 }
   const opened = new Promise<void>((resolve, reject) => {

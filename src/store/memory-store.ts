@@ -1,4 +1,4 @@
-import type { Pending, StateStore, StoreBatch } from './state-store.js'
+import { PendingSlot, type Pending, type StateStore, type StoreBatch } from './state-store.js'
 
 interface Values {
   string: string
@@ -34,19 +34,6 @@ class WrongTypeError extends Error {
   constructor(key: string, expected: string) {
     super(`WRONGTYPE: key "${key}" does not hold a ${expected}`)
     this.name = 'WrongTypeError'
-  }
-}
-
-class Slot<T> implements Pending<T> {
-  private set = false
-  private result: T | undefined
-  resolve(value: T): void {
-    this.result = value
-    this.set = true
-  }
-  get value(): T {
-    if (!this.set) throw new Error('store value read before its batch ran (await batch.exec() first)')
-    return this.result as T
   }
 }
 
@@ -144,7 +131,7 @@ export class MemoryStateStore implements StateStore {
   batch(): StoreBatch {
     const ops: (() => void)[] = []
     const queue = <T>(run: () => T): Pending<T> => {
-      const slot = new Slot<T>()
+      const slot = new PendingSlot<T>()
       ops.push(() => slot.resolve(run()))
       return slot
     }

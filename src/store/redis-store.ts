@@ -1,5 +1,5 @@
 import { Redis, ReplyError, type RedisOptions } from 'ioredis'
-import { StoreUnavailableError, type Pending, type StateStore, type StoreBatch } from './state-store.js'
+import { PendingSlot, StoreUnavailableError, type Pending, type StateStore, type StoreBatch } from './state-store.js'
 
 export interface RedisStateStoreOptions {
   /** The Redis server; with `sentinels`, only its credentials, database number and TLS are used. */
@@ -97,19 +97,6 @@ interface BatchScript {
   pdpbatch(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<unknown[]>
 }
 
-class Slot<T> implements Pending<T> {
-  private set = false
-  private result: T | undefined
-  resolve(value: T): void {
-    this.result = value
-    this.set = true
-  }
-  get value(): T {
-    if (!this.set) throw new Error('store value read before its batch ran (await batch.exec() first)')
-    return this.result as T
-  }
-}
-
 const asNumber: Parser = (raw) => Number(raw)
 const asNullableString: Parser = (raw) => (raw === null || raw === undefined ? null : String(raw))
 const asStrings: Parser = (raw) => (raw as unknown[]).map(String)
@@ -200,11 +187,11 @@ export class RedisStateStore implements StateStore {
   batch(): StoreBatch {
     const keys: string[] = []
     const args: (string | number)[] = []
-    const slots: { slot: Slot<unknown> | undefined; parse: Parser }[] = []
+    const slots: { slot: PendingSlot<unknown> | undefined; parse: Parser }[] = []
     const add = <T>(key: string, op: (string | number)[], parse: Parser = (r) => r, keep = true): Pending<T> => {
       keys.push(key)
       for (const a of op) args.push(a)
-      const slot = keep ? new Slot<unknown>() : undefined
+      const slot = keep ? new PendingSlot<unknown>() : undefined
       slots.push({ slot, parse })
       return slot as unknown as Pending<T>
     }

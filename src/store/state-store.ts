@@ -18,6 +18,20 @@ export interface Pending<T> {
   readonly value: T
 }
 
+/** The Pending a driver hands out and fills in when its batch runs. */
+export class PendingSlot<T> implements Pending<T> {
+  private set = false
+  private result: T | undefined
+  resolve(value: T): void {
+    this.result = value
+    this.set = true
+  }
+  get value(): T {
+    if (!this.set) throw new Error('store value read before its batch ran (await batch.exec() first)')
+    return this.result as T
+  }
+}
+
 export interface StoreBatch {
   get(key: string): Pending<string | null>
   set(key: string, value: string, ttlMs: number): void

@@ -43,6 +43,19 @@ export function testPrefix(): string {
   return `pdptest:${randomBytes(6).toString('hex')}:`
 }
 
+/** A key prefix no other test uses, whose keys are deleted from the Redis at `url` when the test ends. */
+export function isolatedPrefix(t: Test, url: string): string {
+  const prefix = testPrefix()
+  t.teardown(async () => {
+    const { Redis } = await import('ioredis')
+    const raw = new Redis(url)
+    const keys = await raw.keys(`${prefix}*`)
+    if (keys.length) await raw.del(...keys)
+    await raw.quit()
+  })
+  return prefix
+}
+
 /**
  * Runs a suite once on the embedded store and once on Redis (skipped, saying why, without one);
  * the suite gets the environment that selects the store.
@@ -51,14 +64,6 @@ export async function onBothStores(name: string, suite: (t: Test, env: Record<st
   const target = await redisTarget()
   t.test(`${name} (memory store)`, async (t) => suite(t, {}))
   t.test(`${name} (Redis store)`, { skip: target.skip }, async (t) => {
-    const prefix = testPrefix()
-    t.teardown(async () => {
-      const { Redis } = await import('ioredis')
-      const raw = new Redis(target.url!)
-      const keys = await raw.keys(`${prefix}*`)
-      if (keys.length) await raw.del(...keys)
-      await raw.quit()
-    })
-    await suite(t, { REDIS_URL: target.url!, PDP_REDIS_PREFIX: prefix, PDP_STORE_TIMEOUT_MS: '500' })
+    await suite(t, { REDIS_URL: target.url!, PDP_REDIS_PREFIX: isolatedPrefix(t, target.url!), PDP_STORE_TIMEOUT_MS: '500' })
   })
 }

@@ -2,7 +2,7 @@ import t from 'tap'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { build, manualClock, policyCopy, trustedContext } from '../helpers/build.js'
-import { redisTarget, testPrefix } from '../helpers/redis.js'
+import { isolatedPrefix, redisTarget } from '../helpers/redis.js'
 
 const LONDON = '81.2.69.142'
 const SYDNEY = '103.86.96.100'
@@ -121,7 +121,7 @@ t.test('a broken risk.yaml edit is refused and the old one keeps scoring', async
 const target = await redisTarget()
 t.test('two PDP instances on one Redis share devices, locations and baselines', { skip: target.skip }, async (t) => {
   const clock = manualClock()
-  const env = { REDIS_URL: target.url!, PDP_REDIS_PREFIX: testPrefix(), PDP_STORE_TIMEOUT_MS: '500' }
+  const env = { REDIS_URL: target.url!, PDP_REDIS_PREFIX: isolatedPrefix(t, target.url!), PDP_STORE_TIMEOUT_MS: '500' }
   const a = await build(t, { env, now: clock.now })
   const b = await build(t, { env, now: clock.now })
   const nowS = Math.floor(clock.now() / 1000)
@@ -132,11 +132,4 @@ t.test('two PDP instances on one Redis share devices, locations and baselines', 
   const onB = (await b.inject({ method: 'POST', url: '/decide', payload: { ...read, context: context(SYDNEY) } })).json()
   t.match(onB.risk.signals[0], { value: { known: true } }, 'B knows the device A saw')
   t.ok(onB.reasons.includes('impossible_travel'), 'B compares with the location A recorded')
-  t.teardown(async () => {
-    const { Redis } = await import('ioredis')
-    const raw = new Redis(target.url!)
-    const keys = await raw.keys(`${env.PDP_REDIS_PREFIX}*`)
-    if (keys.length) await raw.del(...keys)
-    await raw.quit()
-  })
 })

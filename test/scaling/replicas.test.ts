@@ -1,20 +1,13 @@
 import t from 'tap'
 import { trustedContext } from '../helpers/build.js'
 import { exitOf, listening } from '../helpers/process.js'
-import { redisTarget, testPrefix } from '../helpers/redis.js'
+import { isolatedPrefix, redisTarget } from '../helpers/redis.js'
 
 const ADMIN = 'admin-token-for-tests-0123456789abcdef'
 const target = await redisTarget()
 
 t.test('three replicas on one Redis: what one is told, all three enforce on their next decision', { skip: target.skip }, async (t) => {
-  const prefix = testPrefix()
-  t.teardown(async () => {
-    const { Redis } = await import('ioredis')
-    const raw = new Redis(target.url!)
-    const keys = await raw.keys(`${prefix}*`)
-    if (keys.length) await raw.del(...keys)
-    await raw.quit()
-  })
+  const prefix = isolatedPrefix(t, target.url!)
   const env = { REDIS_URL: target.url!, PDP_REDIS_PREFIX: prefix, PDP_STORE_TIMEOUT_MS: '500', PDP_ADMIN_TOKEN: ADMIN, PDP_DECISION_LOG: 'off' }
   const replicas = await Promise.all([listening(env), listening(env), listening(env)])
   t.teardown(async () => {

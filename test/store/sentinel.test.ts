@@ -5,7 +5,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build, trustedContext } from '../helpers/build.js'
-import { redisTarget, testPrefix } from '../helpers/redis.js'
+import { isolatedPrefix, redisTarget } from '../helpers/redis.js'
 
 const target = await redisTarget()
 // Sentinel runs as `redis-server --sentinel`; without the binary on this machine there is nothing to start.
@@ -50,13 +50,9 @@ t.test('through Redis Sentinel: the PDP asks the sentinel for the master and kee
   t.teardown(() => probe.disconnect())
   t.same(await probe.call('SENTINEL', 'get-master-addr-by-name', 'pdp-test'), [master.hostname, master.port || '6379'])
 
-  const prefix = testPrefix()
+  const prefix = isolatedPrefix(t, target.url!)
   const raw = new Redis(target.url!)
-  t.teardown(async () => {
-    const keys = await raw.keys(`${prefix}*`)
-    if (keys.length) await raw.del(...keys)
-    await raw.quit()
-  })
+  t.teardown(() => raw.quit())
   const admin = 'admin-token-for-tests-0123456789abcdef'
   const app = await build(t, {
     env: {
