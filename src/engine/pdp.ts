@@ -283,7 +283,8 @@ export function createPdp(components: PdpComponents): Pdp {
       throw new TypeError('a decision needs a subject or a token')
     }
     const requestOf = (item: BatchItem): DecisionRequest => ({ ...template, action: item.action, resource: item.resource })
-    const first = toPolicyQuery(requestOf(items[0]!), components.defaultTenant, now)
+    const firstRequest = requestOf(items[0]!)
+    const first = toPolicyQuery(firstRequest, components.defaultTenant, now)
     const context = template.context ?? {}
 
     // One store round trip for every gate and the risk engine.
@@ -328,7 +329,7 @@ export function createPdp(components: PdpComponents): Pdp {
     }
 
     const decisions = items.map((item, index) => {
-      const request = requestOf(item)
+      const request = index === 0 ? firstRequest : requestOf(item)
       const query = index === 0 ? first : toPolicyQuery(request, components.defaultTenant, now)
       const gateItem: GateItem = { resourceType: query.resource.type, action: query.action }
       if (item.resource.id !== undefined) gateItem.resourceId = item.resource.id
