@@ -1,5 +1,5 @@
 import type { Gate, GateOutcome } from '../engine/pdp.js'
-import { postureAdjustment } from '../engine/risk/device-trust.js'
+import { currentTrust } from '../engine/risk/device-trust.js'
 import { riskKeys } from '../engine/risk/keys.js'
 import type { StateStore } from '../store/state-store.js'
 import type { IdentityPolicy } from './identity-policy.js'
@@ -52,9 +52,7 @@ export const sessionGate: Gate = {
       const created = Number(rec.created)
       const lastActivity = Number(rec.lastActivity ?? rec.created)
       if (now - created > policy.sessions.absoluteHours * 3_600_000) return { deny: 'session_expired' }
-      const stored = device?.value.trust
-      const base = stored === undefined ? (context.deviceId === undefined ? risk.device.missingTrust : risk.device.initialTrust) : Number(stored)
-      const trust = Math.min(100, Math.max(0, base + (context.posture ? postureAdjustment(context.posture, risk) : 0)))
+      const trust = currentTrust(device?.value.trust, context.posture, risk)
       if (now - lastActivity <= idleTimeoutMs(trust, policy)) return { followUp: touch(created) }
       const authTime = context.token?.session.authTime ?? context.session?.authTime
       // An authentication after the last activity proves the user is back.

@@ -25,6 +25,16 @@ export function postureAdjustment(device: DeviceContext, policy: RiskPolicy): nu
   return points
 }
 
+/**
+ * A device's trust for this request: its stored, event-adjusted trust (the initial trust for a device never
+ * seen) moved by the posture the request reports; a request without a device gets `missingTrust`.
+ */
+export function currentTrust(stored: string | undefined, device: DeviceContext | undefined, policy: RiskPolicy): number {
+  if (!device) return policy.device.missingTrust
+  const base = stored === undefined ? policy.device.initialTrust : Number(stored)
+  return clamp(base + postureAdjustment(device, policy), 0, 100)
+}
+
 /** Adjusts a device's trust after a security event (atomic on every store driver). */
 export function applyDeviceEvent(batch: StoreBatch, subjectId: string, deviceId: string, event: DeviceEvent, policy: RiskPolicy, now: number): void {
   const delta = {
@@ -43,7 +53,7 @@ export function applyDeviceEvent(batch: StoreBatch, subjectId: string, deviceId:
 export function prepareDeviceTrust(subjectId: string, device: DeviceContext | undefined, now: number, policy: RiskPolicy, batch: StoreBatch): () => DeviceObservation {
   if (!device) {
     return () => {
-      const trust = policy.device.missingTrust
+      const trust = currentTrust(undefined, undefined, policy)
       const contribution = stepPoints(policy.scoring.deviceTrust, trust, 'below')
       const signal: RiskSignal = { name: 'deviceTrust', value: { trust, known: false, device: null }, contribution, detail: 'no device in the request' }
       if (contribution > 0) signal.reason = 'untrusted_device'
@@ -57,9 +67,8 @@ export function prepareDeviceTrust(subjectId: string, device: DeviceContext | un
   return () => {
     const rec = record.value
     const known = rec.lastSeen !== undefined
-    const base = rec.trust === undefined ? policy.device.initialTrust : Number(rec.trust)
     const posture = postureAdjustment(device, policy)
-    const trust = clamp(base + posture, 0, 100)
+    const trust = currentTrust(rec.trust, device, policy)
     const contribution = stepPoints(policy.scoring.deviceTrust, trust, 'below')
     const signal: RiskSignal = { name: 'deviceTrust', value: { trust, known, posture }, contribution }
     if (!known) signal.reason = 'new_device'
