@@ -1,6 +1,7 @@
 import t from 'tap'
 import { build, manualClock } from '../helpers/build.js'
-import { AUDIENCE, ISSUER, createIssuer } from '../helpers/tokens.js'
+import { onBothStores } from '../helpers/redis.js'
+import { AUDIENCE, ISSUER, createIssuer, tokenFailures } from '../helpers/tokens.js'
 
 const issuer = await createIssuer()
 const jwksFile = await issuer.jwksFile()
@@ -48,6 +49,21 @@ t.test('a token replaces the subject: identity, tenant and authentication facts 
   clock.advance(2000)
   const fresh = await issuer.sign({ sub: 'carol', tenant: 'acme', auth_time: Math.floor(clock.now() / 1000), amr: ['otp'] }, { nowMs: clock.now() })
   t.equal((await decide(fresh)).decision, 'allow', 'a token issued afterwards works')
+})
+
+await onBothStores('every class of bad token is a deny through POST /decide, naming token_invalid or token_expired', async (t, storeEnv) => {
+  const clock = manualClock()
+  const app = await build(t, { env: { ...env, ...storeEnv, PDP_JWT_ROLES_CLAIM: 'realm_access.roles' }, now: clock.now })
+  for (const [name, token, reason] of await tokenFailures(issuer, clock.now())) {
+    const res = await app.inject({ method: 'POST', url: '/decide', payload: { token, action: 'read', resource: { type: 'documents' }, context: { device } } })
+    if (token === '') {
+      t.equal(res.statusCode, 400, `${name}: an empty token is bad input`)
+      continue
+    }
+    t.equal(res.statusCode, 200, name)
+    t.match(res.json(), { decision: 'deny', reasons: [reason] }, name)
+    t.notMatch(res.body, token.slice(0, 40), `${name}: the answer never repeats the token`)
+  }
 })
 
 t.test('control-plane callers may use a JWT with the right scope', async (t) => {
