@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { randomUUID } from 'node:crypto'
+import type { Socket } from 'node:net'
 import type { DestinationStream } from 'pino'
 import type { GeoLookup } from './engine/risk/geo.js'
 import type { Clock } from './engine/types.js'
@@ -23,7 +24,7 @@ import responseRoutes from './routes/admin/response.js'
 import storePlugin from './plugins/store.js'
 import policyPlugin from './plugins/policy.js'
 import identityRoutes from './routes/admin/identity.js'
-import authzRoutes from './routes/authz.js'
+import authzRoutes, { isForwardAuthTarget, refuseUnroutable, unparseableAnswer } from './routes/authz.js'
 import adminPolicyRoutes from './routes/admin/policy.js'
 import decideRoutes from './routes/decide.js'
 import healthRoutes from './routes/health.js'
@@ -119,6 +120,28 @@ function toErrorBody(error: FastifyError): ErrorBody {
   return errorBody('INTERNAL', 'Internal Server Error')
 }
 
+/** A URL the router cannot take apart (a bad percent-escape, an overlong parameter). */
+function onUnroutable(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (isForwardAuthTarget(request.url)) return refuseUnroutable(reply)
+  reply.status(400).send(errorBody('VALIDATION', error.code === 'FST_ERR_BAD_URL' ? 'the request URL is not valid' : 'a path parameter is too long'))
+}
+
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
+}
+
+/** Bytes Node's HTTP parser refused (oversized headers, garbage, a client too slow): answered before any route runs. */
+function onClientError(error: Error & { code?: string; rawPacket?: unknown }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  if (socket.writable) {
+    const [status, title] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'Bad Request']
+    const body = JSON.stringify({ statusCode: status, code: status === 400 ? ERRORS.VALIDATION.code : undefined, error: title, message: 'the request could not be read' })
+    socket.write(unparseableAnswer(Buffer.isBuffer(error.rawPacket) ? error.rawPacket : undefined) ?? `HTTP/1.1 ${status} ${title}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+  }
+  socket.destroy(error)
+}
+
 const QUIETER_THAN_INFO = new Set(['warn', 'error', 'fatal', 'silent'])
 
 /** One line per request, written when it completes; the path without its query string, which may carry credentials. */
@@ -169,6 +192,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     onConstructorPoisoning: 'error',
     logController: new OneLinePerRequest(),
     return503OnClosing: true,
+    frameworkErrors: onUnroutable,
+    clientErrorHandler: onClientError,
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()

@@ -134,6 +134,8 @@ export interface RiskFindings {
   assessment: RiskAssessment
   /** Epoch ms. */
   now: number
+  /** The policy revision the decision used: its response rules judge these findings. */
+  bundle: PolicyBundle
 }
 
 /** A decision request as callers send it: a trusted subject, or a token the PDP verifies itself. */
@@ -147,6 +149,11 @@ export interface DecideOptions {
   now?: number
   requestId?: string
   source?: DecisionSource
+  /**
+   * The policy revision to decide under, when the caller already read it (forward-auth picks the route from
+   * its route map); the active one otherwise.
+   */
+  bundle?: PolicyBundle
 }
 
 export interface Pdp {
@@ -238,7 +245,7 @@ export function createPdp(components: PdpComponents): Pdp {
   async function decideAll(input: DecisionInput, items: readonly BatchItem[], options: DecideOptions): Promise<Decision[]> {
     const started = performance.now()
     const now = options.now ?? components.now()
-    const bundle = components.policy.current
+    const bundle = options.bundle ?? components.policy.current
     const shadow = components.shadow?.current
     const explain = input.explain === true
     let subject: Decision['subject']
@@ -321,7 +328,7 @@ export function createPdp(components: PdpComponents): Pdp {
     const later: ((batch: StoreBatch) => void)[] = []
     if (assessed?.followUp) later.push(assessed.followUp)
     if (assessed && components.onRiskFindings) {
-      const findings: RiskFindings = { subjectId: first.subject.id, tenant: first.domain, reasons: assessed.reasons, assessment: assessed.assessment, now }
+      const findings: RiskFindings = { subjectId: first.subject.id, tenant: first.domain, reasons: assessed.reasons, assessment: assessed.assessment, now, bundle }
       if (context.ip !== undefined) findings.ip = context.ip
       if (context.device?.id !== undefined) findings.deviceId = context.device.id
       if (context.session?.id !== undefined) findings.sessionId = context.session.id

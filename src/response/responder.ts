@@ -249,7 +249,7 @@ export function createResponder(options: ResponderOptions): Responder {
     },
 
     onRiskFindings(findings) {
-      const bundle = options.policy.current
+      const { bundle } = findings
       if (!bundle.response.rules.some((r) => r.detect.kind === 'risk_findings')) return
       const behaviour = findings.assessment.signals.find((s) => s.name === 'behaviour')?.value as { anomaly?: number } | undefined
       const anomaly = behaviour?.anomaly ?? 0

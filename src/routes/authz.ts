@@ -1,3 +1,4 @@
+import http from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { DecisionInput } from '../engine/pdp.js'
 import { UnsafePathError } from '../engine/routes/route-map.js'
@@ -11,6 +12,8 @@ export interface AuthzRoutesOptions {
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+/** CONNECT never reaches a route: Node hands it to the server's 'connect' event. */
+const METHODS_NODE_PARSES = http.METHODS.filter((m) => m !== 'CONNECT')
 
 /** Header values come from tokens and policies: anything outside visible ASCII is percent-encoded. */
 const headerSafe = (value: string) => value.replace(/[^\x20-\x7e]|%/g, (c) => encodeURIComponent(c))
@@ -24,17 +27,62 @@ interface Original {
   uri: string
 }
 
-/** NGINX sends X-Original-*, Traefik X-Forwarded-*; Envoy forwards the original method and path under a prefix. */
-function originalOf(request: FastifyRequest, envoyPath: string | undefined): Original | undefined {
-  if (envoyPath !== undefined) {
-    const query = request.url.indexOf('?')
-    return { method: request.method, uri: `/${envoyPath}${query >= 0 ? request.url.slice(query) : ''}` }
-  }
+/** Which gateway's dialect an endpoint speaks: each endpoint believes only the headers its gateway sets. */
+type Dialect = 'nginx' | 'forward' | 'envoy'
+
+export const ENVOY_PREFIX = '/authz/envoy'
+
+/** Headers some upstreams honour to run another method than the request line's; the PDP would decide the wrong one. */
+const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override']
+
+/**
+ * The original request as the gateway describes it. NGINX's auth subrequest is always a GET and Traefik's
+ * and Caddy's are too, so their original method must come from the header: a missing one is no request.
+ * Envoy keeps the method and puts the raw path after its prefix; it is read from the raw URL, never from
+ * the router's decoded parameter, so that it is decoded exactly once, segment by segment.
+ */
+function originalOf(request: FastifyRequest, dialect: Dialect): Original | undefined {
   const h = request.headers
-  const method = single(h['x-forwarded-method']) ?? single(h['x-original-method']) ?? request.method
-  const uri = single(h['x-forwarded-uri']) ?? single(h['x-original-uri'])
-  if (uri === undefined) return undefined
-  return { method: method.toUpperCase(), uri }
+  switch (dialect) {
+    case 'envoy':
+      return { method: request.method, uri: request.url.slice(ENVOY_PREFIX.length) }
+    case 'nginx': {
+      const method = single(h['x-original-method'])
+      const uri = single(h['x-original-uri'])
+      return method === undefined || uri === undefined ? undefined : { method, uri }
+    }
+    case 'forward': {
+      const method = single(h['x-forwarded-method'])
+      const uri = single(h['x-forwarded-uri'])
+      return method === undefined || uri === undefined ? undefined : { method, uri }
+    }
+  }
+}
+
+/** Whether a request target is one of the forward-auth endpoints, whose every answer must be 200, 401 or 403. */
+export function isForwardAuthTarget(target: string): boolean {
+  return /^\/authz(?:[/?]|$)/.test(target)
+}
+
+const BAD_REQUEST_BODY = JSON.stringify({ decision: 'deny', reasons: ['bad_request'] })
+
+/** The answer to a forward-auth request the router could not even route (an undecodable URL, an overlong parameter). */
+export function refuseUnroutable(reply: FastifyReply): void {
+  reply.status(403).header('x-pdp-decision', 'deny').header('x-pdp-reason', 'bad_request').type('application/json').send(BAD_REQUEST_BODY)
+}
+
+/**
+ * The raw answer to a forward-auth request Node's parser gave up on (headers over the size limit, say),
+ * or undefined when the bytes are not a forward-auth request: the caller answers those as usual.
+ */
+export function unparseableAnswer(rawPacket: Buffer | undefined): string | undefined {
+  const line = rawPacket?.subarray(0, 512).toString('latin1').split('\r\n', 1)[0] ?? ''
+  const target = /^[A-Z]+ (\S+)/.exec(line)?.[1]
+  if (target === undefined || !isForwardAuthTarget(target)) return undefined
+  return (
+    'HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json\r\nX-Pdp-Decision: deny\r\nX-Pdp-Reason: bad_request\r\n' +
+    `Content-Length: ${BAD_REQUEST_BODY.length}\r\n\r\n${BAD_REQUEST_BODY}`
+  )
 }
 
 function bearer(request: FastifyRequest): string | undefined {
@@ -49,6 +97,7 @@ function bearer(request: FastifyRequest): string | undefined {
  * a failure inside the PDP included, is one of those three, with the reason in X-Pdp-Reason.
  */
 export default async function authzRoutes(app: FastifyInstance, opts: AuthzRoutesOptions): Promise<void> {
+  for (const method of METHODS_NODE_PARSES) if (!app.supportedMethods.includes(method)) app.addHttpMethod(method)
   const trusted = new TrustedProxies(opts.trustedProxies)
   const deviceHeader = opts.deviceHeader.toLowerCase()
 
@@ -82,18 +131,21 @@ export default async function authzRoutes(app: FastifyInstance, opts: AuthzRoute
     return body
   }
 
-  const handle = async (request: FastifyRequest, reply: FastifyReply, envoyPath: string | undefined) => {
-    const original = originalOf(request, envoyPath)
+  const handle = async (request: FastifyRequest, reply: FastifyReply, dialect: Dialect) => {
+    const original = originalOf(request, dialect)
     if (!original || !(METHODS as readonly string[]).includes(original.method)) return refuse(reply, 403, 'bad_request')
+    if (METHOD_OVERRIDES.some((name) => request.headers[name] !== undefined)) return refuse(reply, 403, 'bad_request')
+    // One policy revision for the whole request: the route map that named the resource is the one whose policy decides.
+    const bundle = app.policy.current
     let target
     try {
-      target = app.policy.current.routes.match(original.method, original.uri)
+      target = bundle.routes.match(original.method, original.uri)
     } catch (err) {
       if (err instanceof UnsafePathError) return refuse(reply, 403, 'bad_request')
       throw err
     }
     if (!target) {
-      if (app.policy.current.routes.unmapped === 'allow') {
+      if (bundle.routes.unmapped === 'allow') {
         reply.header('x-pdp-decision', 'allow').header('x-pdp-reason', 'unmapped_route')
         return { decision: 'allow', reasons: ['unmapped_route'] }
       }
@@ -116,7 +168,7 @@ export default async function authzRoutes(app: FastifyInstance, opts: AuthzRoute
     const agent = single(request.headers['user-agent'])
     if (agent !== undefined) context.userAgent = agent.slice(0, 1024)
     if (target.sensitivity) context.sensitivity = target.sensitivity
-    return answer(reply, await app.pdp.decide(input, { requestId: request.id, source: 'forward_auth' }))
+    return answer(reply, await app.pdp.decide(input, { requestId: request.id, source: 'forward_auth', bundle }))
   }
 
   await app.register(async (scope) => {
@@ -167,19 +219,17 @@ export default async function authzRoutes(app: FastifyInstance, opts: AuthzRoute
         403: answer('Denied; also for unmapped routes, unparseable forwarded requests, store outages and internal failures', { 'X-Pdp-Reason': reason }),
       },
     }
-    for (const url of ['/authz', '/authz/forward']) {
-      scope.route({
-        method: [...METHODS],
-        url,
-        schema: { ...schema, summary: 'NGINX auth_request / Traefik ForwardAuth: 200 allow, 401 authenticate or step up, 403 deny' },
-        handler: (request, reply) => handle(request, reply, undefined),
-      })
+    const endpoints: [string, Dialect, string][] = [
+      ['/authz', 'nginx', 'NGINX auth_request (X-Original-Method, X-Original-URI): 200 allow, 401 authenticate or step up, 403 deny'],
+      ['/authz/forward', 'forward', 'Traefik ForwardAuth, Caddy forward_auth (X-Forwarded-Method, X-Forwarded-Uri): 200 allow, 401, 403'],
+      [`${ENVOY_PREFIX}/*`, 'envoy', 'Envoy ext_authz (HTTP service, path_prefix /authz/envoy): 200 allow, 401, 403'],
+    ]
+    // Every other method Node can parse is routed here too (undocumented), so that an odd one is our 403 rather than a 404.
+    const otherMethods = METHODS_NODE_PARSES.filter((m) => !(METHODS as readonly string[]).includes(m))
+    for (const [url, dialect, summary] of endpoints) {
+      const handler = (request: FastifyRequest, reply: FastifyReply) => handle(request, reply, dialect)
+      scope.route({ method: [...METHODS], url, schema: { ...schema, summary }, handler })
+      scope.route({ method: otherMethods, url, schema: { hide: true }, handler })
     }
-    scope.route({
-      method: [...METHODS],
-      url: '/authz/envoy/*',
-      schema: { ...schema, summary: 'Envoy ext_authz (HTTP service, path_prefix /authz/envoy): 200 allow, 401, 403' },
-      handler: (request, reply) => handle(request, reply, (request.params as { '*': string })['*']),
-    })
   })
 }

@@ -32,7 +32,7 @@ t.test('validate names the file, line and problem of a broken copy', async (t) =
     ['policy.csv', 'a rule with a missing field', (s) => s.replace('p, manager, *, users, read, true, allow', 'p, manager, *, users, read, allow'), /policy\.csv:12: /],
     ['response.yaml', 'an unknown action', (s) => s.replace('      - lockout: { durationSeconds: 900 }', '      - lockdown: { durationSeconds: 900 }'), /response\.yaml:\d+: .*unknown key "lockdown"/],
     ['risk.yaml', 'a threshold that is not a number', (s) => s.replace('low: 25 ', 'low: many '), /risk\.yaml:\d+: /],
-    ['routes.yaml', 'a misspelt key in a route', (s) => s.replace('action: create', 'act: create'), /routes\.yaml:10: routes\.1\.act: unknown key "act"/],
+    ['routes.yaml', 'a misspelt key in a route', (s) => s.replace('action: create', 'act: create'), /routes\.yaml:15: routes\.1\.act: unknown key "act"/],
     ['tests/risk.yaml', 'a test case with an impossible verdict', (s) => s.replace('expect: { decision: allow, reasons: [policy_allow] }', 'expect: { decision: maybe }'), /tests\/risk\.yaml:\d+: .*decision: must be allow, deny or step_up/],
   ]
   for (const [file, name, change, message] of broken) {

@@ -1,8 +1,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ROOT, auditCapture, build, manualClock } from '../helpers/build.js'
+import { auditCapture, build, manualClock } from '../helpers/build.js'
 import { AUDIENCE, ISSUER, createIssuer } from '../helpers/tokens.js'
 
 const issuer = await createIssuer()
@@ -176,18 +175,4 @@ t.test('an unmapped route may be allowed by routes.yaml', async (t) => {
   const res = await pdp.inject({ method: 'GET', url: '/authz', headers: { 'x-original-uri': '/public/logo.png', 'x-original-method': 'GET' } })
   t.equal(res.statusCode, 200)
   t.equal(res.headers['x-pdp-reason'], 'unmapped_route')
-})
-
-t.test('the shipped gateway examples point at these endpoints with these headers', async (t) => {
-  const nginx = await readFile(join(ROOT, 'examples/nginx/nginx.conf'), 'utf8')
-  t.match(nginx, /auth_request \/_pdp;/)
-  t.match(nginx, /proxy_pass http:\/\/pdp\/authz;/)
-  t.match(nginx, /proxy_set_header X-Original-URI \$request_uri;/)
-  t.match(nginx, /proxy_set_header X-Original-Method \$request_method;/)
-  const traefik = await readFile(join(ROOT, 'examples/traefik/dynamic.yml'), 'utf8')
-  t.match(traefik, /address: "http:\/\/127\.0\.0\.1:8080\/authz\/forward"/)
-  t.match(traefik, /- X-Pdp-Subject/)
-  const envoy = await readFile(join(ROOT, 'examples/envoy/envoy.yaml'), 'utf8')
-  t.match(envoy, /path_prefix: \/authz\/envoy/)
-  t.match(envoy, /exact: www-authenticate/)
 })

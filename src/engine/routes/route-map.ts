@@ -14,7 +14,10 @@ export interface RouteTarget {
 export interface RouteMap {
   /** What an unmapped route gets. */
   unmapped: 'deny' | 'allow'
-  /** The first route in file order that matches; undefined when none does. */
+  /**
+   * The first route in file order that matches (for HEAD, the first that lists HEAD, else GET's); undefined when
+   * none does. Throws UnsafePathError for a path an upstream could read differently (see pathSegments).
+   */
   match(method: string, path: string): RouteTarget | undefined
   readonly size: number
 }
@@ -38,26 +41,65 @@ interface CompiledRoute {
   source: string
 }
 
+/** Longer request targets are refused rather than matched: no mapped route needs them. */
+export const MAX_TARGET_LENGTH = 4096
+
+/** Why a decoded segment would not be the segment an upstream sees, or would change the path it serves. */
+function segmentProblem(segment: string): string | undefined {
+  if (segment === '.' || segment.startsWith('..')) return 'path has a dot segment'
+  if (segment.includes('/') || segment.includes('\\')) return 'path has an encoded path separator'
+  // Servlet containers and some frameworks cut ";params" off a segment, so the upstream would see another id.
+  if (segment.includes(';')) return 'path has a matrix parameter (";")'
+  if (/[\u0000-\u001f\u007f]/.test(segment)) return 'path has a control character'
+  // An upstream that decodes once more would see something else than the policy did.
+  if (/%[0-9A-Fa-f]{2}/.test(segment)) return 'path is percent-encoded twice'
+  return undefined
+}
+
 /**
- * Splits a request path into decoded segments. Each segment is decoded on its own, so an encoded
- * slash never creates a segment; dot segments are refused because an upstream that normalises
- * them would serve a different path than the one the policy saw.
+ * Splits a request target (path and query, as the client sent it) into segments, each decoded once on
+ * its own. Anything an upstream might read differently from the route map is refused: dot segments
+ * (also encoded or with a suffix such as "..;"), encoded separators, matrix parameters, empty
+ * segments, double encoding, raw bytes outside visible ASCII and method overrides in the query.
+ * One trailing slash is dropped: upstreams serve "/x/" as "/x" or not at all.
  */
-export function pathSegments(path: string): string[] {
-  const bare = path.split(/[?#]/, 1)[0] ?? ''
-  if (!bare.startsWith('/')) throw new UnsafePathError('path must start with /')
-  const segments = bare.slice(1).split('/')
-  return segments.map((raw) => {
+export function pathSegments(target: string): string[] {
+  if (target.length > MAX_TARGET_LENGTH) throw new UnsafePathError(`path is longer than ${MAX_TARGET_LENGTH} characters`)
+  if (!/^[\x21-\x7e]*$/.test(target)) throw new UnsafePathError('path has characters outside visible ASCII')
+  if (target.includes('#')) throw new UnsafePathError('path has a fragment')
+  const q = target.indexOf('?')
+  const path = q < 0 ? target : target.slice(0, q)
+  if (q >= 0) checkQuery(target.slice(q + 1))
+  if (!path.startsWith('/')) throw new UnsafePathError('path must start with /')
+  if (path === '/') return ['']
+  const raw = path.slice(1).split('/')
+  if (raw.length > 1 && raw[raw.length - 1] === '') raw.pop()
+  return raw.map((part) => {
+    if (part === '') throw new UnsafePathError('path has an empty segment ("//")')
     let segment: string
     try {
-      segment = decodeURIComponent(raw)
+      segment = decodeURIComponent(part)
     } catch {
       throw new UnsafePathError('path has an invalid percent-escape')
     }
-    if (segment === '.' || segment === '..') throw new UnsafePathError('path has a dot segment')
-    if (segment.includes('\u0000')) throw new UnsafePathError('path has a NUL byte')
+    const problem = segmentProblem(segment)
+    if (problem) throw new UnsafePathError(problem)
     return segment
   })
+}
+
+/** Frameworks that honour "_method" in the query would run another method than the one decided. */
+function checkQuery(query: string): void {
+  for (const pair of query.split('&')) {
+    const name = pair.split('=', 1)[0]!
+    let decoded: string
+    try {
+      decoded = decodeURIComponent(name.replace(/\+/g, ' '))
+    } catch {
+      throw new UnsafePathError('query has an invalid percent-escape')
+    }
+    if (decoded.trim().toLowerCase() === '_method') throw new UnsafePathError('query overrides the method ("_method")')
+  }
 }
 
 function str(yaml: YamlFile, value: unknown, path: YamlPath, what: string): string {
@@ -99,6 +141,10 @@ function compileRoute(yaml: YamlFile, raw: unknown, index: number): CompiledRout
       return { param: param[1]! }
     }
     if (part.startsWith(':')) yaml.fail([...at, 'path'], `"${part}" is not a valid parameter name`)
+    // Requests are matched segment by segment after decoding; a literal no decoded request segment can equal is a mistake.
+    if (part === '' && pattern !== '/') yaml.fail([...at, 'path'], 'path has an empty segment (a trailing slash is ignored in requests, so leave it out)')
+    if (part !== '' && segmentProblem(part)) yaml.fail([...at, 'path'], `"${part}" can never match a request segment (${segmentProblem(part)})`)
+    if (/[^\x21-\x7e]/.test(part)) yaml.fail([...at, 'path'], `"${part}" can never match: requests are plain ASCII`)
     return { literal: part }
   })
 
@@ -129,15 +175,15 @@ function compileRoute(yaml: YamlFile, raw: unknown, index: number): CompiledRout
   return compiled
 }
 
-function matchRoute(route: CompiledRoute, method: string, segments: readonly string[]): Record<string, string> | undefined {
-  if (route.methods && !route.methods.has(method)) return undefined
+/** How a route compares with a request: its path parameters, or why not. */
+function matchRoute(route: CompiledRoute, segments: readonly string[], ignoreCase: boolean): Record<string, string> | undefined {
   if (route.rest ? segments.length < route.segments.length : segments.length !== route.segments.length) return undefined
-  const params: Record<string, string> = {}
+  const params: Record<string, string> = Object.create(null)
   for (let i = 0; i < route.segments.length; i++) {
     const want = route.segments[i]!
     const got = segments[i]!
     if ('literal' in want) {
-      if (want.literal !== got) return undefined
+      if (want.literal !== got && !(ignoreCase && want.literal.toLowerCase() === got.toLowerCase())) return undefined
     } else {
       if (got === '') return undefined
       params[want.param] = got
@@ -147,6 +193,16 @@ function matchRoute(route: CompiledRoute, method: string, segments: readonly str
 }
 
 export const EMPTY_ROUTE_MAP: RouteMap = { unmapped: 'deny', size: 0, match: () => undefined }
+
+function targetOf(route: CompiledRoute, params: Record<string, string>): RouteTarget {
+  const target: RouteTarget = { resourceType: route.resourceType, action: route.action, source: route.source }
+  if (route.resourceId !== undefined) {
+    const param = PARAM.exec(route.resourceId)
+    target.resourceId = param ? params[param[1]!] : route.resourceId
+  }
+  if (route.sensitivity) target.sensitivity = route.sensitivity
+  return target
+}
 
 /** Parses routes.yaml; every problem is a PolicyFileError naming file and line. */
 export function parseRouteMap(text: string, file = 'routes.yaml'): RouteMap {
@@ -159,23 +215,23 @@ export function parseRouteMap(text: string, file = 'routes.yaml'): RouteMap {
   const list: unknown = root.routes ?? []
   if (!Array.isArray(list)) yaml.fail(['routes'], 'routes must be a list')
   const routes = (list as unknown[]).map((raw, i) => compileRoute(yaml, raw, i))
+  // Each method's routes in the order they are tried. HEAD is answered like GET unless a route names HEAD itself.
+  const byMethod = new Map<string, CompiledRoute[]>()
+  for (const method of METHODS) byMethod.set(method, routes.filter((r) => r.methods === undefined || r.methods.has(method)))
+  const head = routes.filter((r) => r.methods?.has('HEAD') === true)
+  byMethod.set('HEAD', [...head, ...byMethod.get('GET')!.filter((r) => !head.includes(r))])
   return {
     unmapped: unmapped as RouteMap['unmapped'],
     size: routes.length,
     match(method, path) {
       const segments = pathSegments(path)
-      const upper = method.toUpperCase()
-      for (const route of routes) {
-        const params = matchRoute(route, upper, segments)
-        if (!params) continue
-        const target: RouteTarget = { resourceType: route.resourceType, action: route.action, source: route.source }
-        if (route.resourceId !== undefined) {
-          const param = PARAM.exec(route.resourceId)
-          target.resourceId = param ? params[param[1]!] : route.resourceId
-        }
-        if (route.sensitivity) target.sensitivity = route.sensitivity
-        return target
+      const candidates = byMethod.get(method.toUpperCase()) ?? []
+      for (const route of candidates) {
+        const params = matchRoute(route, segments, false)
+        if (params) return targetOf(route, params)
       }
+      // An upstream that ignores case would serve a mapped route under a path the map does not know.
+      if (candidates.some((route) => matchRoute(route, segments, true))) throw new UnsafePathError('path differs from a mapped route only in case')
       return undefined
     },
   }

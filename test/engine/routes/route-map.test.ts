@@ -18,7 +18,10 @@ t.test('the bundled route map', async (t) => {
   t.equal(map.match('GET', '/api/documents/'), undefined, 'an empty parameter does not match')
   t.equal(map.match('POST', '/api/documents/d-17'), undefined, 'method must match')
   t.equal(map.match('GET', '/elsewhere'), undefined)
-  t.match(map.match('GET', '/api/documents/a%2Fb'), { resourceId: 'a/b' }, 'an encoded slash stays inside its segment')
+  t.match(map.match('GET', '/api/documents/d-17/'), { resourceId: 'd-17' }, 'one trailing slash maps like the path without it')
+  t.match(map.match('GET', '/api/documents/q3%20plan'), { resourceId: 'q3 plan' }, 'a segment is decoded once')
+  t.match(map.match('HEAD', '/api/documents/d-17'), { resourceType: 'documents', action: 'read' }, 'HEAD follows GET')
+  t.equal(map.match('HEAD', '/api/system/config'), undefined, 'HEAD follows GET only where GET is mapped')
 })
 
 function catchError(fn: () => unknown): unknown {
@@ -31,10 +34,65 @@ function catchError(fn: () => unknown): unknown {
 }
 
 t.test('unsafe paths are refused', async (t) => {
-  for (const path of ['/api/documents/../users', '/api/%2e%2e/users', '/api/./x', '/api/%zz', 'api/no-slash', '/a/%00']) {
+  const unsafe = [
+    '/api/documents/../users',
+    '/api/%2e%2e/users',
+    '/api/%2E%2E/users',
+    '/api/./x',
+    '/api/%2e/x',
+    '/api/public/%2e%2e%2fusers',
+    '/api/public/..%2f..%2fapi%2fusers',
+    '/api/public/..;/users',
+    '/api/public/..\\users',
+    '/api/public/..%5cusers',
+    '/api/public/a%5cb',
+    '/api/documents/a%2Fb',
+    '/api/documents/a%2fb',
+    '/api/documents/d1;x=1',
+    '/api/documents/d1%3bx=1',
+    '/api//users',
+    '//api/users',
+    '/api/users//',
+    '/api/documents/a%252fb',
+    '/api/documents/%2575',
+    '/api/%zz',
+    '/api/%e2%82',
+    'api/no-slash',
+    'http://evil.example/api/users',
+    '/a/%00',
+    '/a/%0d%0aX-Injected:1',
+    '/a/\u00e9',
+    '/a/b c',
+    '/a/b#frag',
+    `/a/${'x'.repeat(5000)}`,
+    '/api/documents/d1?_method=DELETE',
+    '/api/documents/d1?a=1&_METHOD=delete',
+    '/api/documents/d1?%5fmethod=DELETE',
+  ]
+  for (const path of unsafe) {
     t.throws(() => pathSegments(path), { name: 'UnsafePathError' }, path)
     t.ok(catchError(() => pathSegments(path)) instanceof UnsafePathError, `${path}: typed`)
   }
+})
+
+t.test('a path that differs from a mapped route only in case is refused, not unmapped', async (t) => {
+  const map = parseRouteMap('routes:\n  - { method: GET, path: /api/users/:id, resource: { type: users, id: ":id" }, action: read }\n')
+  t.throws(() => map.match('GET', '/API/users/bob'), { name: 'UnsafePathError', message: /only in case/ })
+  t.throws(() => map.match('GET', '/api/Users/bob'), { name: 'UnsafePathError' })
+  t.match(map.match('GET', '/api/users/Bob'), { resourceId: 'Bob' }, 'parameters keep their case')
+  t.equal(map.match('GET', '/api/groups/x'), undefined, 'other paths are merely unmapped')
+})
+
+t.test('HEAD takes a route that names it before following GET', async (t) => {
+  const map = parseRouteMap(`
+routes:
+  - { method: GET, path: /files/:id, resource: { type: files, id: ":id" }, action: read }
+  - { method: HEAD, path: /files/:id, resource: { type: files, id: ":id" }, action: stat }
+  - { path: /misc, resource: { type: misc }, action: any }
+`)
+  t.match(map.match('HEAD', '/files/f1'), { action: 'stat' }, 'the HEAD route wins though it comes later')
+  t.match(map.match('GET', '/files/f1'), { action: 'read' })
+  t.match(map.match('HEAD', '/misc'), { action: 'any' }, 'a route for every method takes HEAD too')
 })
 
 t.test('first match in file order wins; params fill the id; literals stay', async (t) => {
@@ -63,6 +121,10 @@ t.test('broken route files name file and line', async (t) => {
     ['unmaped: deny\n', 'routes.yaml:1', /unknown key "unmaped"/],
     ['unmapped: maybe\n', 'routes.yaml:1', /unmapped must be "deny" or "allow"/],
     ['routes: [\n', 'routes.yaml', /not valid YAML/],
+    ['routes:\n  - method: GET\n    path: /x/\n    resource: { type: a }\n    action: read\n', 'routes.yaml:3', /empty segment/],
+    ['routes:\n  - method: GET\n    path: /x//y\n    resource: { type: a }\n    action: read\n', 'routes.yaml:3', /empty segment/],
+    ['routes:\n  - method: GET\n    path: /x/a%2Fb\n    resource: { type: a }\n    action: read\n', 'routes.yaml:3', /can never match/],
+    ['routes:\n  - method: GET\n    path: /x/..\n    resource: { type: a }\n    action: read\n', 'routes.yaml:3', /can never match/],
   ]
   for (const [text, where, pattern] of cases) {
     t.throws(() => parseRouteMap(text), PolicyFileError)
