@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { parse } from 'yaml'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config/config.js'
+import { createGeoipLookup } from '../../src/engine/risk/geo.js'
 import { EXAMPLE_POLICIES, auditCapture, manualClock } from '../helpers/build.js'
 import { AUDIENCE, ISSUER, createIssuer } from '../helpers/tokens.js'
 import { deadPort, echoUpstream, frozenServer, headerValues, type HeaderList, type RawResponse, type UpstreamRequest } from './net.js'
@@ -86,14 +87,27 @@ export async function fixture(t: TestLike): Promise<Fixture> {
     PDP_AUDIENCE: AUDIENCE,
     PDP_JWKS_FILE: await issuer.jwksFile(),
   })
-  const app = await buildApp({ config, logger: false, now: clock.now, auditStream: capture.stream })
+  // As the server does before it listens: the geo database is loaded now, not in the first decision about a
+  // public address (which would outlast the gateways' 1 s time-outs).
+  const geo = createGeoipLookup()
+  geo.warm()
+  const app = await buildApp({ config, logger: false, now: clock.now, auditStream: capture.stream, geo })
   t.teardown(() => app.close())
   const answers: PdpAnswer[] = []
-  app.addHook('onResponse', async (request, reply) => {
-    const reason = reply.getHeader('x-pdp-reason')
-    answers.push({ method: request.method, url: request.url, status: reply.statusCode, reason: reason === undefined ? undefined : String(reason) })
-  })
   await app.listen({ host: '127.0.0.1', port: 0 })
+  // At the HTTP server, not a Fastify hook: also answers given before routing (a URL that does not parse) count.
+  // Fastify hands its headers to writeHead, where getHeader cannot see them: they are read there.
+  app.server.prependListener('request', (request, response) => {
+    let reason: string | undefined
+    const writeHead = response.writeHead.bind(response) as (...args: unknown[]) => typeof response
+    response.writeHead = ((...args: unknown[]) => {
+      const headers = args.find((a) => typeof a === 'object' && a !== null) as Record<string, unknown> | undefined
+      const found = Object.entries(headers ?? {}).find(([n]) => n.toLowerCase() === 'x-pdp-reason')?.[1] ?? response.getHeader('x-pdp-reason')
+      if (found !== undefined) reason = String(found)
+      return writeHead(...args)
+    }) as typeof response.writeHead
+    response.on('finish', () => answers.push({ method: request.method ?? '', url: request.url ?? '', status: response.statusCode, reason }))
+  })
   const pdpPort = (app.server.address() as AddressInfo).port
   const upstream = await echoUpstream(t)
 

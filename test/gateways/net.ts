@@ -45,11 +45,13 @@ export async function rawRequest(
   const body = request.body ?? ''
   const lines = [`${request.method} ${request.target} HTTP/1.1`, `Host: 127.0.0.1:${port}`]
   for (const [name, value] of request.headers) lines.push(`${name}: ${value}`)
-  if (body !== '' || ['POST', 'PUT', 'PATCH'].includes(request.method)) lines.push(`Content-Length: ${Buffer.byteLength(body)}`)
+  const hasLength = headerValues(request.headers, 'content-length').length > 0
+  if (!hasLength && (body !== '' || ['POST', 'PUT', 'PATCH'].includes(request.method))) lines.push(`Content-Length: ${Buffer.byteLength(body)}`)
   lines.push('Connection: close', '', '')
   // write, not end: a half-closed connection reads as a client that went away (NGINX answers 499).
   socket.on('connect', () => socket.write(Buffer.concat([Buffer.from(lines.join('\r\n'), 'utf8'), Buffer.from(body)])))
-  await once(socket, 'close')
+  // Not events.once: it would reject on the 'error' that comes before 'close' (a refused connection is an answer here).
+  await new Promise((resolve) => socket.on('close', resolve))
   clearTimeout(timer)
   const ms = performance.now() - started
   const raw = Buffer.concat(chunks)
@@ -122,7 +124,9 @@ export async function echoUpstream(t: TestLike): Promise<{ port: number; request
         const [method = '', target = ''] = requestLine.split(' ')
         requests.push({ method, target, headers })
         const body = method === 'HEAD' ? '' : 'upstream'
-        socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${method === 'HEAD' ? 8 : body.length}\r\n\r\n${body}`)
+        const close = requestLine.endsWith('HTTP/1.0') || headerValues(headers, 'connection').some((v) => /close/i.test(v))
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n${close ? 'Connection: close\r\n' : ''}\r\n${body}`)
+        if (close) socket.end()
       }
     })
   })

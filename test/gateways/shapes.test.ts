@@ -1,0 +1,12 @@
+import t from 'tap'
+import { fixture, replay } from './corpus.js'
+import { envoy, traefik } from './shapes.js'
+
+// Traefik and Envoy cannot be installed here: the corpus goes to the real PDP and the echo upstream in the
+// request shape each one's documentation describes, with the header lists and time-outs of the shipped examples.
+for (const [name, gateway] of [['traefik', traefik], ['envoy', envoy]] as const) {
+  await t.test(`${name} (request shape, examples/${name})`, async (t) => {
+    const f = await fixture(t)
+    await replay(t, name, f, async (state) => gateway({ pdp: await f.pdpPortFor(state), upstream: f.upstreamPort }))
+  })
+}
