@@ -1,5 +1,6 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config/config.js'
+import { exposureWarning } from './config/exposure.js'
 import { createGeoipLookup } from './engine/risk/geo.js'
 import { PolicyFileError } from './engine/policy/policy-files.js'
 import { TokenVerifierConfigError } from './identity/token-verifier.js'
@@ -39,6 +40,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'))
 
   await app.listen({ port: config.port, host: config.host })
+  const exposed = exposureWarning(config)
+  if (exposed) app.log.warn({ decideAuth: config.decideAuth, host: config.host }, exposed)
 }
 
 main().catch((err: unknown) => {

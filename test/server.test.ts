@@ -55,3 +55,22 @@ t.test('serves, reloads on SIGHUP, logs one line per request without secrets, ex
   t.equal(await exitOf(p.child), 0)
   t.ok(p.lines.some((l) => l.msg === 'shutting down: finishing in-flight requests'))
 })
+
+t.test('bound beyond loopback with unauthenticated /decide, the server says so at start; with caller auth it does not', async (t) => {
+  for (const [env, warned] of [
+    [{ HOST: '0.0.0.0' }, true],
+    [{ HOST: '0.0.0.0', PDP_DECIDE_AUTH: 'token', PDP_ADMIN_TOKEN: 'x'.repeat(32) }, false],
+    [{ HOST: '127.0.0.1' }, false],
+  ] as const) {
+    const p = start(env)
+    t.teardown(() => {
+      if (p.child.exitCode === null) p.child.kill('SIGKILL')
+    })
+    await p.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at'))
+    p.child.kill('SIGTERM')
+    t.equal(await exitOf(p.child), 0)
+    const warning = p.lines.find((l) => typeof l.msg === 'string' && l.msg.includes('accepts unauthenticated callers'))
+    t.equal(warning !== undefined, warned, JSON.stringify(env))
+    if (warning) t.equal(warning.level, 40, 'a warning')
+  }
+})

@@ -211,7 +211,7 @@ export async function runPolicySuites(bundle: PolicyBundle, suites: readonly Pol
     }
     const decide = async (input: CaseInput) => {
       const { token, ...rest } = input
-      const decision = await pdp.decide(token === undefined ? (rest as DecisionInput) : { ...rest, token: await sign(token) }, { source: 'cli' })
+      const decision = await pdp.decide(token === undefined ? (rest as DecisionInput) : { ...rest, token: await sign(token) }, { source: 'cli', callerTrusted: true })
       await responder.settled()
       return decision
     }

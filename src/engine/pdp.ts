@@ -3,6 +3,7 @@ import { noMetrics, type DecisionObservation, type PdpMetrics } from './metrics.
 import type { TokenVerifier, VerifiedToken } from './identity.js'
 import type { StateStore, StoreBatch } from '../store/state-store.js'
 import { decisionId } from './ids.js'
+import { readOnlyBatch } from './read-only-batch.js'
 import type { PolicyBundle } from './policy/bundle.js'
 import type { PolicyEnv, PolicyQuery, PolicyResult } from './policy/evaluator.js'
 import type {
@@ -154,6 +155,12 @@ export interface DecideOptions {
    * its route map); the active one otherwise.
    */
   bundle?: PolicyBundle
+  /**
+   * The caller authenticated as a service trusted to assert subjects. A decision about a subject the PDP did not
+   * verify itself (no token) and that no trusted caller vouched for is answered as any other, but changes no state:
+   * it learns nothing (devices, locations, behaviour, sessions) and triggers no automated response.
+   */
+  callerTrusted?: boolean
 }
 
 export interface Pdp {
@@ -289,6 +296,8 @@ export function createPdp(components: PdpComponents): Pdp {
     } else {
       throw new TypeError('a decision needs a subject or a token')
     }
+    // Only a verified identity may move state: otherwise anyone who can reach the PDP could shape anyone's baseline.
+    const learns = token !== undefined || options.callerTrusted === true
     const requestOf = (item: BatchItem): DecisionRequest => ({ ...template, action: item.action, resource: item.resource })
     const firstRequest = requestOf(items[0]!)
     const first = toPolicyQuery(firstRequest, components.defaultTenant, now)
@@ -300,7 +309,7 @@ export function createPdp(components: PdpComponents): Pdp {
     let prepared: PreparedRisk | undefined
     let storeFailed = false
     if (components.store && (gates.length > 0 || risk)) {
-      const batch = components.store.batch()
+      const batch = learns ? components.store.batch() : readOnlyBatch(components.store.batch())
       const gateContext: GateContext = { subjectId: first.subject.id, tenant: first.domain, resourceType: first.resource.type, action: first.action, now, bundle }
       if (items[0]!.resource.id !== undefined) gateContext.resourceId = items[0]!.resource.id
       if (context.ip !== undefined) gateContext.ip = context.ip
@@ -326,8 +335,8 @@ export function createPdp(components: PdpComponents): Pdp {
     // Baselines learn from every decision, so risk state is read and updated even when the policy denies.
     const assessed = prepared && !storeFailed ? prepared.assess() : undefined
     const later: ((batch: StoreBatch) => void)[] = []
-    if (assessed?.followUp) later.push(assessed.followUp)
-    if (assessed && components.onRiskFindings) {
+    if (learns && assessed?.followUp) later.push(assessed.followUp)
+    if (learns && assessed && components.onRiskFindings) {
       const findings: RiskFindings = { subjectId: first.subject.id, tenant: first.domain, reasons: assessed.reasons, assessment: assessed.assessment, now, bundle }
       if (context.ip !== undefined) findings.ip = context.ip
       if (context.device?.id !== undefined) findings.deviceId = context.device.id
@@ -347,7 +356,7 @@ export function createPdp(components: PdpComponents): Pdp {
       if (!storeFailed) {
         const outcomes = gateResults.map((read) => read(gateItem))
         // Gate writes (activity, clean-up) do not depend on the item: the first item's are enough.
-        if (index === 0) for (const o of outcomes) if (o.followUp) later.push(o.followUp)
+        if (index === 0 && learns) for (const o of outcomes) if (o.followUp) later.push(o.followUp)
         const denied = outcomes.find((o) => o.deny)
         if (denied) return finish(request, base('deny', [denied.deny!]))
         for (const outcome of outcomes) {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { onRequestHookHandler } from 'fastify'
+import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { isIP } from 'node:net'
 import { PdpHttpError } from '../errors.js'
 import { ErrorSchema } from '../schemas/common.js'
@@ -32,6 +32,9 @@ function checkInput(body: Identifies): void {
   }
 }
 
+/** A caller authenticated with scope pdp:decide vouches for the subjects it names; an anonymous one does not. */
+const vouched = (request: FastifyRequest) => request.caller?.scopes.has('pdp:decide') === true
+
 /** POST /decide and /decide/batch: translate the body into decision requests, ask the engine, return its answers. */
 const decideRoutes: FastifyPluginAsyncTypebox<DecideRoutesOptions> = async (app, opts) => {
   const onRequest: onRequestHookHandler[] = opts.auth === 'token' ? [app.requireScope('pdp:decide')] : []
@@ -50,7 +53,7 @@ const decideRoutes: FastifyPluginAsyncTypebox<DecideRoutesOptions> = async (app,
     },
     async (request) => {
       checkInput(request.body)
-      return app.pdp.decide(request.body, { requestId: request.id, source: 'http' })
+      return app.pdp.decide(request.body, { requestId: request.id, source: 'http', callerTrusted: vouched(request) })
     },
   )
 
@@ -74,7 +77,7 @@ const decideRoutes: FastifyPluginAsyncTypebox<DecideRoutesOptions> = async (app,
       if (items.length > opts.batchMax) {
         throw new PdpHttpError('VALIDATION', `/items has ${items.length} entries; at most ${opts.batchMax} are allowed (PDP_BATCH_MAX)`, '/items')
       }
-      const decisions = await app.pdp.decideBatch(input, items, { requestId: request.id, source: 'batch' })
+      const decisions = await app.pdp.decideBatch(input, items, { requestId: request.id, source: 'batch', callerTrusted: vouched(request) })
       return { decisions }
     },
   )

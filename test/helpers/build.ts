@@ -31,6 +31,15 @@ export async function build(
   return app
 }
 
+/**
+ * A service trusted to assert subjects: /decide requires a caller credential with scope pdp:decide (the static
+ * token has every scope). Only such callers' decisions about subjects they name learn and trigger responses.
+ */
+export const CALLER = {
+  env: { PDP_DECIDE_AUTH: 'token', PDP_ADMIN_TOKEN: 'trusted-service-token-0123456789' },
+  headers: { authorization: 'Bearer trusted-service-token-0123456789' },
+}
+
 /** A copy of a policy directory that a test may edit. */
 export async function policyCopy(t: TestLike, from = EXAMPLE_POLICIES): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pdp-policy-'))

@@ -11,6 +11,7 @@ function asker(app: FastifyInstance, clock: ReturnType<typeof manualClock>) {
     const res = await app.inject({
       method: 'POST',
       url: '/decide',
+      headers: auth,
       payload: {
         subject: { id: subject, tenant: 'acme' },
         action: 'read',
@@ -26,7 +27,7 @@ function asker(app: FastifyInstance, clock: ReturnType<typeof manualClock>) {
 await onBothStores('revocation', async (t, env) => {
   const clock = manualClock()
   const capture = auditCapture()
-  const app = await build(t, { env: { PDP_ADMIN_TOKEN: ADMIN, ...env }, now: clock.now, auditStream: capture.stream })
+  const app = await build(t, { env: { PDP_ADMIN_TOKEN: ADMIN, PDP_DECIDE_AUTH: 'token', ...env }, now: clock.now, auditStream: capture.stream })
   const ask = asker(app, clock)
   t.equal((await ask('carol', { id: 's-a' })).decision, 'allow')
 
@@ -52,7 +53,7 @@ await onBothStores('revocation', async (t, env) => {
 
 await onBothStores('sessions', async (t, env) => {
   const clock = manualClock()
-  const app = await build(t, { env: { PDP_ADMIN_TOKEN: ADMIN, ...env }, now: clock.now })
+  const app = await build(t, { env: { PDP_ADMIN_TOKEN: ADMIN, PDP_DECIDE_AUTH: 'token', ...env }, now: clock.now })
   const ask = asker(app, clock)
   const authTime = Math.floor(clock.now() / 1000) - 60
   t.equal((await ask('dave', { id: 'web-1', authTime })).decision, 'deny', 'dave has no role in acme (policy deny still tracks nothing harmful)')
@@ -88,12 +89,13 @@ await onBothStores('sessions', async (t, env) => {
 
 t.test('idle time-outs adapt to device trust', async (t) => {
   const clock = manualClock()
-  const app = await build(t, { now: clock.now })
+  const app = await build(t, { env: { PDP_ADMIN_TOKEN: ADMIN, PDP_DECIDE_AUTH: 'token' }, now: clock.now })
   const authTime = Math.floor(clock.now() / 1000) - 60
   const ask = (device: object) =>
     app.inject({
       method: 'POST',
       url: '/decide',
+      headers: auth,
       payload: { subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' }, context: { device, session: { id: 'k', authTime, amr: ['pwd'] }, sensitivity: 'low' } },
     })
   const weak = { id: 'old-pc', managed: false, encrypted: false, osUpToDate: false }
@@ -108,12 +110,13 @@ t.test('idle time-outs adapt to device trust', async (t) => {
 await onBothStores('just-in-time grants', async (t, env) => {
   const clock = manualClock()
   const capture = auditCapture()
-  const app = await build(t, { env: { PDP_ADMIN_TOKEN: ADMIN, ...env }, now: clock.now, auditStream: capture.stream })
+  const app = await build(t, { env: { PDP_ADMIN_TOKEN: ADMIN, PDP_DECIDE_AUTH: 'token', ...env }, now: clock.now, auditStream: capture.stream })
   const decide = async (subject: string, resource: object, action = 'read', tenant = 'acme') =>
     (
       await app.inject({
         method: 'POST',
         url: '/decide',
+        headers: auth,
         payload: { subject: { id: subject, tenant }, action, resource, context: trustedContext(clock.now()) },
       })
     ).json()

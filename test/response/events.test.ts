@@ -22,6 +22,7 @@ function client(app: FastifyInstance, clock: Clock) {
     const res = await app.inject({
       method: 'POST',
       url: '/decide',
+      headers: auth,
       payload: { subject: { id: subject, tenant: 'acme' }, action: 'read', resource: { type: 'documents', attributes: { owner: subject } }, context },
     })
     return res.json() as { decision: string; reasons: string[]; stepUp?: { level: string } }
@@ -32,7 +33,7 @@ function client(app: FastifyInstance, clock: Clock) {
 await onBothStores('brute force locks the account, and the lock ends', async (t, env) => {
   const clock = manualClock()
   const capture = auditCapture()
-  const app = await build(t, { env: { ...env, PDP_ADMIN_TOKEN: ADMIN }, now: clock.now, auditStream: capture.stream })
+  const app = await build(t, { env: { ...env, PDP_ADMIN_TOKEN: ADMIN, PDP_DECIDE_AUTH: 'token' }, now: clock.now, auditStream: capture.stream })
   const { event, decide } = client(app, clock)
   t.equal((await decide('carol')).decision, 'allow')
   for (let i = 1; i <= 4; i++) {
@@ -65,7 +66,7 @@ await onBothStores('brute force locks the account, and the lock ends', async (t,
 
 await onBothStores('a successful login resets the failure count; an admin can lift a lock', async (t, env) => {
   const clock = manualClock()
-  const app = await build(t, { env: { ...env, PDP_ADMIN_TOKEN: ADMIN }, now: clock.now })
+  const app = await build(t, { env: { ...env, PDP_ADMIN_TOKEN: ADMIN, PDP_DECIDE_AUTH: 'token' }, now: clock.now })
   const { event, decide } = client(app, clock)
   for (let i = 0; i < 4; i++) await event('login_failure', 'carol')
   await event('login_success', 'carol')
@@ -83,7 +84,7 @@ await onBothStores('a successful login resets the failure count; an admin can li
 
 await onBothStores('credential stuffing from one address puts that address behind a step-up', async (t, env) => {
   const clock = manualClock()
-  const app = await build(t, { env: { ...env, PDP_ADMIN_TOKEN: ADMIN }, now: clock.now })
+  const app = await build(t, { env: { ...env, PDP_ADMIN_TOKEN: ADMIN, PDP_DECIDE_AUTH: 'token' }, now: clock.now })
   const { event, decide } = client(app, clock)
   for (let i = 0; i < 9; i++) {
     t.same((await event('login_failure', `victim-${i}`, { ip: ATTACKER })).json().fired, [])
@@ -107,7 +108,7 @@ await onBothStores('credential stuffing from one address puts that address behin
 
 await onBothStores('events from three countries within a day force a fresh step-up', async (t, env) => {
   const clock = manualClock()
-  const app = await build(t, { env: { ...env, PDP_ADMIN_TOKEN: ADMIN }, now: clock.now })
+  const app = await build(t, { env: { ...env, PDP_ADMIN_TOKEN: ADMIN, PDP_DECIDE_AUTH: 'token' }, now: clock.now })
   const { event, decide } = client(app, clock)
   const places = [LONDON, LONDON, SYDNEY, LONDON]
   for (const ip of places) {
@@ -123,7 +124,7 @@ await onBothStores('events from three countries within a day force a fresh step-
 
 await onBothStores('impossible travel on a new device is taken for an account takeover: sessions revoked, account frozen', async (t, env) => {
   const clock = manualClock()
-  const app = await build(t, { env: { ...env, PDP_ADMIN_TOKEN: ADMIN }, now: clock.now })
+  const app = await build(t, { env: { ...env, PDP_ADMIN_TOKEN: ADMIN, PDP_DECIDE_AUTH: 'token' }, now: clock.now })
   const { decide } = client(app, clock)
   t.equal((await decide('carol', { ip: LONDON, device: 'laptop-1' })).decision, 'allow')
   clock.advance(60_000)

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { build, manualClock, policyCopy, trustedContext } from '../helpers/build.js'
+import { CALLER, build, manualClock, policyCopy, trustedContext } from '../helpers/build.js'
 import { isolatedPrefix, redisTarget } from '../helpers/redis.js'
 
 const LONDON = '81.2.69.142'
@@ -10,11 +10,11 @@ const read = { subject: { id: 'carol', tenant: 'acme' }, action: 'read', resourc
 
 t.test('London, then Sydney seconds later, is not an allow and names impossible travel', async (t) => {
   const clock = manualClock()
-  const app = await build(t, { now: clock.now })
-  const first = await app.inject({ method: 'POST', url: '/decide', payload: { ...read, context: { ...trustedContext(clock.now()), ip: LONDON } } })
+  const app = await build(t, { env: CALLER.env, now: clock.now })
+  const first = await app.inject({ method: 'POST', url: '/decide', headers: CALLER.headers, payload: { ...read, context: { ...trustedContext(clock.now()), ip: LONDON } } })
   t.equal(first.json().decision, 'allow')
   clock.advance(30_000)
-  const second = (await app.inject({ method: 'POST', url: '/decide', payload: { ...read, context: { ...trustedContext(clock.now()), ip: SYDNEY } } })).json()
+  const second = (await app.inject({ method: 'POST', url: '/decide', headers: CALLER.headers, payload: { ...read, context: { ...trustedContext(clock.now()), ip: SYDNEY } } })).json()
   t.not(second.decision, 'allow')
   t.ok(second.reasons.includes('impossible_travel'))
   t.equal(second.decision, 'step_up', 'the session\'s earlier one-time password does not prove who is in Sydney')
@@ -23,6 +23,7 @@ t.test('London, then Sydney seconds later, is not an allow and names impossible 
     await app.inject({
       method: 'POST',
       url: '/decide',
+      headers: CALLER.headers,
       payload: { ...read, context: { ...trustedContext(clock.now()), session: { authTime: Math.floor(clock.now() / 1000), amr: ['otp'] }, ip: SYDNEY } },
     })
   ).json()
@@ -32,20 +33,20 @@ t.test('London, then Sydney seconds later, is not an allow and names impossible 
 
 t.test('the same two requests a day apart are allowed', async (t) => {
   const clock = manualClock()
-  const app = await build(t, { now: clock.now })
-  await app.inject({ method: 'POST', url: '/decide', payload: { ...read, context: { ...trustedContext(clock.now()), ip: LONDON } } })
+  const app = await build(t, { env: CALLER.env, now: clock.now })
+  await app.inject({ method: 'POST', url: '/decide', headers: CALLER.headers, payload: { ...read, context: { ...trustedContext(clock.now()), ip: LONDON } } })
   clock.advance(24 * 3_600_000)
-  const later = (await app.inject({ method: 'POST', url: '/decide', payload: { ...read, context: { ...trustedContext(clock.now()), ip: SYDNEY } } })).json()
+  const later = (await app.inject({ method: 'POST', url: '/decide', headers: CALLER.headers, payload: { ...read, context: { ...trustedContext(clock.now()), ip: SYDNEY } } })).json()
   t.equal(later.decision, 'allow')
   t.notOk(later.reasons.includes('impossible_travel'))
 })
 
 t.test('an unknown device at high sensitivity steps up; a fresh hardware-key authentication passes', async (t) => {
   const clock = manualClock()
-  const app = await build(t, { now: clock.now })
+  const app = await build(t, { env: CALLER.env, now: clock.now })
   const nowS = Math.floor(clock.now() / 1000)
   const ask = (session: object) =>
-    app.inject({ method: 'POST', url: '/decide', payload: { ...read, context: { device: { id: 'new-phone' }, session, sensitivity: 'high' } } })
+    app.inject({ method: 'POST', url: '/decide', headers: CALLER.headers, payload: { ...read, context: { device: { id: 'new-phone' }, session, sensitivity: 'high' } } })
   const challenged = (await ask({ authTime: nowS - 600, amr: ['pwd'] })).json()
   t.equal(challenged.decision, 'step_up')
   t.match(challenged.stepUp, { level: 'low', methods: ['totp'], maxAge: 3600, acrValues: ['aal2'] })
@@ -62,6 +63,7 @@ t.test('an unknown device at high sensitivity steps up; a fresh hardware-key aut
     await app.inject({
       method: 'POST',
       url: '/decide',
+      headers: CALLER.headers,
       payload: { ...read, context: { device: { id: 'kiosk', managed: false, encrypted: false }, session: { authTime: nowS - 600, amr: ['pwd'] }, sensitivity: 'critical' } },
     })
   ).json()
@@ -71,6 +73,7 @@ t.test('an unknown device at high sensitivity steps up; a fresh hardware-key aut
     await app.inject({
       method: 'POST',
       url: '/decide',
+      headers: CALLER.headers,
       payload: { ...read, context: { device: { id: 'kiosk', managed: false, encrypted: false }, session: { authTime: nowS - 20, amr: ['pwd', 'hwk'] }, sensitivity: 'critical' } },
     })
   ).json()
@@ -79,8 +82,8 @@ t.test('an unknown device at high sensitivity steps up; a fresh hardware-key aut
 })
 
 t.test('a policy deny is never softened into a step-up', async (t) => {
-  const app = await build(t)
-  const res = (await app.inject({ method: 'POST', url: '/decide', payload: { ...read, action: 'delete', resource: { type: 'documents', attributes: { owner: 'bob' } } } })).json()
+  const app = await build(t, { env: CALLER.env })
+  const res = (await app.inject({ method: 'POST', url: '/decide', headers: CALLER.headers, payload: { ...read, action: 'delete', resource: { type: 'documents', attributes: { owner: 'bob' } } } })).json()
   t.equal(res.decision, 'deny')
   t.same(res.reasons, ['no_matching_policy'])
   t.equal(res.risk, undefined)
@@ -88,19 +91,19 @@ t.test('a policy deny is never softened into a step-up', async (t) => {
 
 t.test('a store that fails gives the configured verdict, never a hang or a 500', async (t) => {
   const down = { REDIS_URL: 'redis://127.0.0.1:1', PDP_STORE_TIMEOUT_MS: '30' }
-  const closed = await build(t, { env: down })
+  const closed = await build(t, { env: { ...down, ...CALLER.env } })
   const payload = { ...read, context: trustedContext(Date.now()) }
-  const c = await closed.inject({ method: 'POST', url: '/decide', payload })
+  const c = await closed.inject({ method: 'POST', url: '/decide', headers: CALLER.headers, payload })
   t.equal(c.statusCode, 200)
   t.match(c.json(), { decision: 'deny', reasons: ['store_unavailable'] })
   const ready = await closed.inject({ method: 'GET', url: '/readyz' })
   t.equal(ready.statusCode, 503)
   t.match(ready.json(), { status: 'not_ready', store: { kind: 'redis', ok: false } })
 
-  const open = await build(t, { env: { ...down, PDP_STORE_FAILURE: 'open' } })
-  const o = (await open.inject({ method: 'POST', url: '/decide', payload })).json()
+  const open = await build(t, { env: { ...down, ...CALLER.env, PDP_STORE_FAILURE: 'open' } })
+  const o = (await open.inject({ method: 'POST', url: '/decide', headers: CALLER.headers, payload })).json()
   t.match(o, { decision: 'step_up', reasons: ['store_unavailable', 'policy_allow'], stepUp: { level: 'high', methods: ['webauthn'] } })
-  const denied = (await open.inject({ method: 'POST', url: '/decide', payload: { ...payload, action: 'fly' } })).json()
+  const denied = (await open.inject({ method: 'POST', url: '/decide', headers: CALLER.headers, payload: { ...payload, action: 'fly' } })).json()
   t.equal(denied.decision, 'deny', 'failing open never turns a policy deny into anything else')
   const metrics = await closed.inject({ method: 'GET', url: '/metrics' })
   t.match(metrics.body, /pdp_store_errors_total 1/)
@@ -108,13 +111,13 @@ t.test('a store that fails gives the configured verdict, never a hang or a 500',
 
 t.test('a broken risk.yaml edit is refused and the old one keeps scoring', async (t) => {
   const dir = await policyCopy(t)
-  const app = await build(t, { env: { PDP_POLICY_DIR: dir } })
+  const app = await build(t, { env: { ...CALLER.env, PDP_POLICY_DIR: dir } })
   await writeFile(join(dir, 'risk.yaml'), 'thresholds:\n  low: 90\n')
   const result = await app.policy.reload()
   t.match(result, { ok: false, error: /^risk\.yaml:1: thresholds: thresholds must be ordered/ })
   await writeFile(join(dir, 'risk.yaml'), 'sensitivity: { default: low }\n')
   t.match(await app.policy.reload(), { ok: true })
-  const res = (await app.inject({ method: 'POST', url: '/decide', payload: { ...read, context: { device: { id: 'p' } } } })).json()
+  const res = (await app.inject({ method: 'POST', url: '/decide', headers: CALLER.headers, payload: { ...read, context: { device: { id: 'p' } } } })).json()
   t.match(res.risk, { sensitivity: 'low', multiplier: 0.7 }, 'the new risk policy applies')
 })
 
@@ -122,14 +125,14 @@ const target = await redisTarget()
 t.test('two PDP instances on one Redis share devices, locations and baselines', { skip: target.skip }, async (t) => {
   const clock = manualClock()
   const env = { REDIS_URL: target.url!, PDP_REDIS_PREFIX: isolatedPrefix(t, target.url!), PDP_STORE_TIMEOUT_MS: '500' }
-  const a = await build(t, { env, now: clock.now })
-  const b = await build(t, { env, now: clock.now })
+  const a = await build(t, { env: { ...env, ...CALLER.env }, now: clock.now })
+  const b = await build(t, { env: { ...env, ...CALLER.env }, now: clock.now })
   const nowS = Math.floor(clock.now() / 1000)
   const context = (ip: string) => ({ device: { id: 'shared-phone' }, ip, session: { authTime: nowS - 60, amr: ['pwd'] } })
-  const onA = (await a.inject({ method: 'POST', url: '/decide', payload: { ...read, context: context(LONDON) } })).json()
+  const onA = (await a.inject({ method: 'POST', url: '/decide', headers: CALLER.headers, payload: { ...read, context: context(LONDON) } })).json()
   t.match(onA.risk.signals[0], { value: { known: false }, reason: 'new_device' })
   clock.advance(60_000)
-  const onB = (await b.inject({ method: 'POST', url: '/decide', payload: { ...read, context: context(SYDNEY) } })).json()
+  const onB = (await b.inject({ method: 'POST', url: '/decide', headers: CALLER.headers, payload: { ...read, context: context(SYDNEY) } })).json()
   t.match(onB.risk.signals[0], { value: { known: true } }, 'B knows the device A saw')
   t.ok(onB.reasons.includes('impossible_travel'), 'B compares with the location A recorded')
 })
