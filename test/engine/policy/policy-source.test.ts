@@ -102,3 +102,36 @@ t.test('an explicit reload skips the settle window but still reads one consisten
   t.equal(source.status().watch.pendingSince, undefined, 'the watcher has nothing left to do')
   t.same(source.status().reloads, { success: 1, failure: 0 })
 })
+
+t.test('files that change while being read are not loaded', async (t) => {
+  const { execFileSync } = await import('node:child_process')
+  const { readPolicySnapshot, PolicyFilesChanging } = await import('../../../src/engine/policy/policy-snapshot.js')
+  const dir = await policyCopy(t)
+  const { source } = await watchedSource(t, dir)
+  const first = source.status().activeRevision
+  const response = await readFile(join(dir, 'response.yaml'), 'utf8')
+
+  // response.yaml as a FIFO holds the read open: opening it for writing returns once the reader is in the middle
+  // of its read (after its first stat), which is when policy.csv is edited.
+  const editDuringRead = async <T>(read: () => Promise<T>, line: string): Promise<T> => {
+    await rm(join(dir, 'response.yaml'))
+    execFileSync('mkfifo', [join(dir, 'response.yaml')])
+    const reading = read()
+    const writer = await open(join(dir, 'response.yaml'), 'w')
+    await appendFile(join(dir, 'policy.csv'), line)
+    await writer.write(response)
+    await writer.close()
+    const result = await reading
+    await rm(join(dir, 'response.yaml'))
+    await writeFile(join(dir, 'response.yaml'), response)
+    return result
+  }
+
+  const error = await editDuringRead(() => readPolicySnapshot(dir).then(() => undefined, (err: unknown) => err), '\ng, erin, admin, acme\n')
+  t.type(error, PolicyFilesChanging)
+  t.match(error, { message: 'policy.csv: changed while it was being read; not loaded' })
+
+  const result = await editDuringRead(() => source.reload(), '\ng, frank, admin, acme\n')
+  t.same(result, { ok: false, error: 'policy.csv: changed while it was being read; not loaded' }, 'an explicit reload says so')
+  t.equal(source.status().activeRevision, first, 'and the last good policy stays')
+})
