@@ -30,6 +30,7 @@ function recordReloads(app: FastifyInstance): ReloadResult[] {
 /** Settling and polling shortened so that tests are quick; a test that needs a real window sets its own. */
 const FAST = { PDP_RELOAD_DEBOUNCE_MS: '50', PDP_RELOAD_SETTLE_MS: '100', PDP_RELOAD_POLL_MS: '200' }
 
+const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef-XYZ'
 const now = Date.now()
 const erinReadsLogs = { subject: { id: 'erin', tenant: 'acme' }, action: 'read', resource: { type: 'system.logs' }, context: trustedContext(now) }
 const carolReadsOwn = {
@@ -203,7 +204,7 @@ t.test('a ConfigMap volume update (the ..data link swapped) is loaded once', asy
 
 t.test('a removed and recreated directory is reported not ready meanwhile, then followed again', async (t) => {
   const dir = await policyCopy(t)
-  const app = await build(t, { env: { PDP_POLICY_DIR: dir, ...FAST }, watchPolicies: true })
+  const app = await build(t, { env: { PDP_POLICY_DIR: dir, PDP_ADMIN_TOKEN: ADMIN_TOKEN, ...FAST }, watchPolicies: true })
   await until('the watcher', watching(app))
   const original = await readFile(join(dir, 'policy.csv'), 'utf8')
 
@@ -213,7 +214,8 @@ t.test('a removed and recreated directory is reported not ready meanwhile, then 
     return ready.statusCode === 503 ? ready : undefined
   })
   t.match(down.body, { status: 'not_ready', reasons: [/^policy missing: policy directory .+ is missing \(ENOENT\); revision [0-9a-f]{16} keeps answering$/] })
-  t.match(down.body.policy.watch, { state: 'missing' })
+  const admin = await app.inject({ method: 'GET', url: '/admin/policy', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+  t.match(admin.json(), { watch: { state: 'missing', reason: /is missing/, since: /^\d{4}-/ } }, 'the policy status shows the watcher')
   t.equal((await decide(app, carolReadsOwn)).decision, 'allow', 'the last good policy keeps answering')
 
   await mkdir(dir)
