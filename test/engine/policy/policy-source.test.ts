@@ -135,3 +135,30 @@ t.test('files that change while being read are not loaded', async (t) => {
   t.same(result, { ok: false, error: 'policy.csv: changed while it was being read; not loaded' }, 'an explicit reload says so')
   t.equal(source.status().activeRevision, first, 'and the last good policy stays')
 })
+
+t.test('a policy directory given as a symbolic link follows the link when it is swapped', async (t) => {
+  const { rename, symlink } = await import('node:fs/promises')
+  const v1 = await policyCopy(t)
+  const v2 = await policyCopy(t)
+  await appendFile(join(v2, 'policy.csv'), '\ng, erin, admin, acme\n')
+  const link = `${v1}.current`
+  t.teardown(() => rm(link, { force: true }))
+  await symlink(v1, link)
+  const { source, clock } = await watchedSource(t, link)
+  const first = source.status().activeRevision
+
+  await symlink(v2, `${link}.tmp`)
+  await rename(`${link}.tmp`, link)
+  await source.check()
+  t.ok(source.status().watch.pendingSince, 'the new target is seen')
+  clock.advance(2000)
+  await source.check()
+  t.not(source.status().activeRevision, first)
+  t.equal(source.status().activeRevision, (await loadPolicyBundle(v2)).version)
+
+  await appendFile(join(v2, 'policy.csv'), '\ng, frank, admin, acme\n')
+  await source.check()
+  clock.advance(2000)
+  await source.check()
+  t.equal(source.status().activeRevision, (await loadPolicyBundle(v2)).version, 'and edits in the new target')
+})
