@@ -223,7 +223,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.status(404).send(errorBody('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`))
   })
 
-  const policyOptions = options.watchPolicies ? { watchDebounceMs: config.reloadDebounceMs } : {}
+  const policyOptions = options.watchPolicies
+    ? { watch: { debounceMs: config.reloadDebounceMs, settleMs: config.reloadSettleMs, pollMs: config.reloadPollMs } }
+    : {}
   await app.register(policyPlugin, {
     dir: config.policyDir,
     now,

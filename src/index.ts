@@ -14,8 +14,17 @@ export {
   type RiskFindings,
 } from './engine/pdp.js'
 export { assemblePdp, type AssembleOptions } from './engine/assemble.js'
-export { loadPolicyBundle, type PolicyBundle } from './engine/policy/bundle.js'
-export { PolicySource, type PolicySourceOptions, type PolicyStatus, type ReloadResult } from './engine/policy/policy-source.js'
+export { buildPolicyBundle, loadPolicyBundle, type PolicyBundle } from './engine/policy/bundle.js'
+export { readPolicySnapshot, type PolicySnapshot } from './engine/policy/policy-snapshot.js'
+export {
+  PolicySource,
+  type PolicySourceOptions,
+  type PolicyStatus,
+  type ReloadResult,
+  type WatchOptions,
+  type WatchState,
+  type WatchStatus,
+} from './engine/policy/policy-source.js'
 export type { DecisionLog, DecisionLogEntry, DecisionSource } from './engine/decision-log.js'
 export type { PdpMetrics } from './engine/metrics.js'
 export type { TokenVerifier, VerifiedToken, VerifyResult } from './engine/identity.js'

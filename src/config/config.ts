@@ -103,7 +103,9 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   logLevel: variable('LOG_LEVEL', 'info', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'pino log level'),
   defaultTenant: variable('PDP_DEFAULT_TENANT', 'default', text, 'Casbin domain for requests that name no tenant'),
   bodyLimit: variable('PDP_BODY_LIMIT', '1048576', integer(1024, 64 * 1024 * 1024), 'Largest accepted request body, bytes (larger → 413)'),
-  reloadDebounceMs: variable('PDP_RELOAD_DEBOUNCE_MS', '200', integer(0, 60_000), 'Quiet time after a policy file change before reloading'),
+  reloadDebounceMs: variable('PDP_RELOAD_DEBOUNCE_MS', '200', integer(0, 60_000), 'Quiet time after a policy file event before the directory is looked at'),
+  reloadSettleMs: variable('PDP_RELOAD_SETTLE_MS', '2000', integer(0, 600_000), 'How long every policy file must stay unchanged before a watched change is loaded (0: load as soon as a read is consistent)'),
+  reloadPollMs: variable('PDP_RELOAD_POLL_MS', '1000', integer(100, 60_000), 'Interval of the policy directory check that re-watches a replaced directory and catches missed file events'),
   shutdownTimeoutMs: variable('PDP_SHUTDOWN_TIMEOUT_MS', '10000', integer(100, 600_000), 'Longest wait for in-flight requests on SIGTERM/SIGINT'),
   redisUrl: variable('REDIS_URL', undefined, url, 'Redis for shared state between replicas; unset = embedded in-memory store'),
   redisSentinels: variable('PDP_REDIS_SENTINELS', undefined, hostPorts, 'Redis Sentinel addresses (host:port, comma-separated); REDIS_URL then only gives credentials, database and TLS'),
@@ -147,6 +149,8 @@ export interface Config {
   defaultTenant: string
   bodyLimit: number
   reloadDebounceMs: number
+  reloadSettleMs: number
+  reloadPollMs: number
   shutdownTimeoutMs: number
   redisUrl: string | undefined
   decisionLog: string

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
-import { loadPolicyBundle, type PolicyBundle } from '../engine/policy/bundle.js'
-import { PolicySource } from '../engine/policy/policy-source.js'
+import { buildPolicyBundle, type PolicyBundle } from '../engine/policy/bundle.js'
+import { PolicySource, type WatchOptions } from '../engine/policy/policy-source.js'
 import type { Clock } from '../engine/types.js'
 
 declare module 'fastify' {
@@ -16,8 +16,8 @@ export interface PolicyPluginOptions {
   /** A candidate policy directory evaluated beside the active one (shadow rollout). */
   shadowDir?: string
   now: Clock
-  /** Reload on file changes, after this many quiet milliseconds; undefined disables watching. */
-  watchDebounceMs?: number
+  /** Follow the directories and reload settled changes; undefined: only SIGHUP and the API reload. */
+  watch?: WatchOptions
 }
 
 /** Loads the policy directory (start-up fails on a broken policy) and owns the watcher. */
@@ -29,14 +29,18 @@ export default fp<PolicyPluginOptions>(
       if (reason !== undefined) app.log.warn({ policy: role, policyVersion: bundle.version, reason }, 'policy evaluated by node-casbin, not the indexed evaluator')
     }
     const open = async (dir: string, role: 'active' | 'shadow') => {
-      const source = await PolicySource.open({ dir, load: loadPolicyBundle, now: opts.now })
+      const source = await PolicySource.open({ dir, build: buildPolicyBundle, now: opts.now })
       warnOnFallback(role, source.current)
       source.on('reload', (result, bundle) => {
         if (result.ok) app.log.info({ policy: role, policyVersion: result.version, changed: result.changed }, 'policy reloaded')
         else app.log.error({ policy: role, error: result.error }, 'policy reload rejected; previous policy still active')
         if (result.ok && result.changed) warnOnFallback(role, bundle)
       })
-      if (opts.watchDebounceMs !== undefined) source.watch(opts.watchDebounceMs)
+      source.on('watch', (status) => {
+        if (status.state === 'watching') app.log.info({ policy: role, dir }, 'policy directory watched')
+        else app.log.warn({ policy: role, dir, state: status.state, reason: status.reason }, 'policy directory not watched; the last good policy keeps answering')
+      })
+      if (opts.watch !== undefined) source.watch(opts.watch)
       app.addHook('onClose', () => source.close())
       return source
     }

@@ -2,9 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { PolicyStatusSchema } from '../schemas/policy-status.js'
 
-
 const ReadySchema = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+  reasons: Type.Array(Type.String(), { description: 'Why the instance is not ready; empty when ready' }),
   policy: PolicyStatusSchema,
   store: Type.Object({
     kind: Type.String({ description: 'memory or redis' }),
@@ -31,8 +31,15 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         store.ok = false
         store.error = (err as Error).message
       }
-      if (!store.ok) reply.status(503)
-      return { status: store.ok ? ('ready' as const) : ('not_ready' as const), policy: app.policy.status(), store }
+      const policy = app.policy.status()
+      const reasons: string[] = []
+      // The last good policy keeps answering, but an instance that cannot see edits would silently serve a stale one.
+      if (policy.watch.state === 'missing' || policy.watch.state === 'unwatched') {
+        reasons.push(`policy ${policy.watch.state}: ${policy.watch.reason ?? 'unknown reason'}; revision ${policy.activeRevision} keeps answering`)
+      }
+      if (!store.ok) reasons.push(`store unreachable: ${store.error}`)
+      if (reasons.length > 0) reply.status(503)
+      return { status: reasons.length === 0 ? ('ready' as const) : ('not_ready' as const), reasons, policy, store }
     },
   )
 }

@@ -23,7 +23,7 @@ t.test('the static admin token opens it; anything else is 401', async (t) => {
   }
   const ok = await app.inject({ method: 'GET', url: '/admin/policy', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
   t.equal(ok.statusCode, 200)
-  t.match(ok.json(), { activeRevision: /^[0-9a-f]{16}$/, engine: /./, reloads: { success: 0, failure: 0 } })
+  t.match(ok.json(), { activeRevision: /^[0-9a-f]{16}$/, engine: /./, reloads: { success: 0, failure: 0 }, watch: { state: 'off' } })
 
   const reload = await app.inject({ method: 'POST', url: '/admin/policy/reload', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
   t.equal(reload.statusCode, 200)
