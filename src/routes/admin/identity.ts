@@ -259,7 +259,7 @@ const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = async (
       schema: {
         tags: ['admin'],
         summary: 'Approve a pending grant: by an admin with their own JWT, neither its creator nor its subject',
-        description: 'The approver is the authenticated caller; the body is empty. The static admin token is one shared secret, not a person, so it cannot approve.',
+        description: 'The approver is the authenticated caller: send no body or {} (an approvedBy field is refused). The static admin token is one shared secret, not a person, so it cannot approve.',
         params: GrantParams,
         body: Type.Object({}, { additionalProperties: false }),
         response: { 200: GrantSchema, ...errors },
