@@ -105,9 +105,13 @@ export async function listGrants(store: StateStore, subject: string, now: number
     .sort((a, b) => a.createdAt - b.createdAt)
 }
 
-/** Whether a grant waits for a second admin: it confers a sensitive role or a sensitive permission. */
-export function isSensitive(input: Pick<Grant, 'role' | 'permission'>, policy: IdentityPolicy): boolean {
-  if (input.role !== undefined && policy.grants.sensitiveRoles.includes(input.role)) return true
+/**
+ * Whether a grant waits for a second admin: its role is in `sensitiveRoles` (the bundle's
+ * sensitiveGrantRoles: sensitive roles and the roles that confer them or a sensitive permission), or its
+ * permission matches identity.yaml's sensitivePermissions.
+ */
+export function isSensitive(input: Pick<Grant, 'role' | 'permission'>, policy: IdentityPolicy, sensitiveRoles: ReadonlySet<string>): boolean {
+  if (input.role !== undefined && sensitiveRoles.has(input.role)) return true
   return input.permission !== undefined && matchesPermission(policy.grants.sensitivePermissions, input.permission)
 }
 
@@ -115,14 +119,20 @@ export function isSensitive(input: Pick<Grant, 'role' | 'permission'>, policy: I
  * Creates a grant: active at once, or pending when it is sensitive. `grantedBy` is the authenticated
  * caller, who may not grant anything to their own subject.
  */
-export async function createGrant(store: StateStore, input: GrantInput, policy: IdentityPolicy, knownRoles: ReadonlySet<string>, now: number): Promise<Grant> {
+export async function createGrant(
+  store: StateStore,
+  input: GrantInput,
+  policy: IdentityPolicy,
+  roles: { known: ReadonlySet<string>; sensitive: ReadonlySet<string> },
+  now: number,
+): Promise<Grant> {
   if ((input.role === undefined) === (input.permission === undefined)) throw new GrantError('/role', 'a grant is either a role or a permission')
-  if (input.role !== undefined && !knownRoles.has(input.role)) throw new GrantError('/role', `role "${input.role}" is not in the policy`)
+  if (input.role !== undefined && !roles.known.has(input.role)) throw new GrantError('/role', `role "${input.role}" is not in the policy`)
   if (input.durationSeconds > policy.grants.maxDurationSeconds) {
     throw new GrantError('/durationSeconds', `durationSeconds must be at most ${policy.grants.maxDurationSeconds}`)
   }
   if (input.subject === input.grantedBy) throw new GrantError('/subject', 'an admin cannot grant anything to their own subject', 'self_grant')
-  const sensitive = isSensitive(input, policy)
+  const sensitive = isSensitive(input, policy, roles.sensitive)
   const grant: Grant = { ...input, id: randomUUID(), status: sensitive ? 'pending' : 'active', createdAt: now }
   if (!sensitive) grant.expiresAt = now + input.durationSeconds * 1000
   const batch = store.batch()

@@ -1,6 +1,8 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build, manualClock, trustedContext } from '../helpers/build.js'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { build, manualClock, policyCopy, trustedContext } from '../helpers/build.js'
 import { onBothStores } from '../helpers/redis.js'
 import { AUDIENCE, ISSUER, createIssuer } from '../helpers/tokens.js'
 
@@ -100,4 +102,28 @@ await onBothStores('nobody grants anything to themself', async (t, env) => {
   t.same(await grants('alice'), [], 'nothing was written')
   t.equal(await decide('alice', 'payroll', 'export'), 'deny')
   t.equal((await grant(alice, { subject: 'erin', role: 'manager', durationSeconds: 60, justification: 'x' })).statusCode, 201, 'granting someone else works')
+})
+
+t.test('a role that confers a sensitive role or permission through the policy is sensitive too', async (t) => {
+  const dir = await policyCopy(t)
+  const csv = await readFile(join(dir, 'policy.csv'), 'utf8')
+  await writeFile(
+    join(dir, 'policy.csv'),
+    `${csv}
+g, superadmin, admin, *
+p, auditor, *, system.logs, read, true, allow
+p, helpdesk, *, users, *, true, allow
+g, night-shift, helpdesk, acme
+g, zed, superadmin, acme
+g, yan, night-shift, acme
+p, clerk, *, users, read, true, allow
+`,
+  )
+  const clock = manualClock()
+  const app = await build(t, { env: { PDP_ADMIN_TOKEN: ADMIN, PDP_POLICY_DIR: dir }, now: clock.now })
+  const { grant } = console_(app, clock)
+  for (const role of ['superadmin', 'auditor', 'helpdesk', 'night-shift']) {
+    t.match((await grant(STATIC, { subject: 'erin', role, durationSeconds: 60, justification: 'x' })).json(), { status: 'pending' }, `${role} waits for approval`)
+  }
+  t.match((await grant(STATIC, { subject: 'erin', role: 'clerk', durationSeconds: 60, justification: 'x' })).json(), { status: 'active' }, 'clerk confers nothing sensitive')
 })

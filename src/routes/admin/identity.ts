@@ -227,7 +227,8 @@ const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = async (
       if (body.resource !== undefined) input.resource = body.resource
       let grant: Grant
       try {
-        grant = await createGrant(app.store, input, identity(), app.policy.current.evaluator.roles, opts.now())
+        const bundle = app.policy.current
+        grant = await createGrant(app.store, input, bundle.identity, { known: bundle.evaluator.roles, sensitive: bundle.sensitiveGrantRoles }, opts.now())
       } catch (err) {
         grantError(err)
       }
