@@ -97,7 +97,7 @@ type Outcome =
  * configured, every such route refuses.
  *
  * On the control plane, a JWT is also checked against the PDP's revocations (its jti, its session,
- * its subject) in the same store round trip that reads the client address's failure count. A caller
+ * its subject), and every failed authentication is counted against the client's address. A caller
  * that authenticates is always admitted; failures past the address's limit in the window are answered
  * 429 instead of 401, so a flood of bad credentials is visible and bounded without locking out a good
  * caller who shares its address.
@@ -123,47 +123,51 @@ export default fp<CallerAuthOptions>(
       return { outcome: { ok: false, message: 'the credential is not valid' } }
     }
 
+    /** Counts a failed authentication against the client's address; past the limit, answers 429. */
+    const countFailure = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      const now = opts.now()
+      const windowStart = now - (now % opts.failureWindowMs)
+      const address = clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], request.headers['x-real-ip'], trusted)
+      const batch = app.store.batch()
+      // Incrementing first and judging the result keeps concurrent failures from all reading "under the limit".
+      const count = batch.incrBy(identityKeys.authFailures(failureBucket(address), windowStart), 1, opts.failureWindowMs + 60_000)
+      try {
+        await batch.exec()
+      } catch (err) {
+        // The limiter needs the store; when it does not answer (within its time-out) the failure goes uncounted, never a 5xx.
+        if (err instanceof StoreUnavailableError) return
+        throw err
+      }
+      if (count.value > opts.failureLimit) {
+        reply.header('retry-after', String(Math.ceil((windowStart + opts.failureWindowMs - now) / 1000)))
+        throw new PdpHttpError('RATE_LIMITED', 'too many failed authentications from this address; try again later')
+      }
+    }
+
     app.decorate('requireScope', (scope: CallerScope) => async (request: FastifyRequest, reply: FastifyReply) => {
       if (!expected && !opts.verifier) {
         throw new PdpHttpError('FORBIDDEN', 'the control plane is disabled: configure PDP_ADMIN_TOKEN or a token issuer (PDP_ISSUER with PDP_JWKS_FILE or PDP_JWKS_URL)')
       }
       const header = request.headers.authorization
       const match = typeof header === 'string' ? /^Bearer +([^\s]+) *$/i.exec(header) : null
-      let { outcome, token } = await authenticate(match?.[1])
+      const { token, ...rest } = await authenticate(match?.[1])
+      let outcome = rest.outcome
 
       if (CONTROL_PLANE.has(scope)) {
-        const now = opts.now()
-        const windowStart = now - (now % opts.failureWindowMs)
-        const bucket = failureBucket(clientIp(request.socket.remoteAddress ?? request.ip, request.headers['x-forwarded-for'], request.headers['x-real-ip'], trusted))
-        const failureKey = identityKeys.authFailures(bucket, windowStart)
-        const batch = app.store.batch()
-        const failures = batch.get(failureKey)
-        const revoked = token ? prepareRevocationCheck(batch, token.subject.id, token) : undefined
-        let storeAnswered = true
-        try {
-          await batch.exec()
-        } catch (err) {
-          if (!(err instanceof StoreUnavailableError)) throw err
-          storeAnswered = false
-        }
-        // Deny by default: a JWT whose revocation cannot be checked is not admitted.
-        if (token && !storeAnswered) throw new PdpHttpError('NOT_READY', 'the state store is unavailable, so the credential cannot be checked against revocations')
-        const reason = revoked?.()
-        if (reason) outcome = { ok: false, message: reason === 'session_revoked' ? "the credential's session has been revoked" : 'the credential has been revoked' }
-        if (!outcome.ok) {
-          // The limiter needs the store; when it does not answer, failures are not counted, never a 5xx.
-          if (storeAnswered && Number(failures.value ?? 0) >= opts.failureLimit) {
-            reply.header('retry-after', String(Math.ceil((windowStart + opts.failureWindowMs - now) / 1000)))
-            throw new PdpHttpError('RATE_LIMITED', 'too many failed authentications from this address; try again later')
+        if (token) {
+          const batch = app.store.batch()
+          const revoked = prepareRevocationCheck(batch, token.subject.id, token)
+          try {
+            await batch.exec()
+          } catch (err) {
+            // Deny by default: a JWT whose revocation cannot be read is not admitted.
+            if (err instanceof StoreUnavailableError) throw new PdpHttpError('NOT_READY', 'the state store is unavailable, so the credential cannot be checked against revocations')
+            throw err
           }
-          if (storeAnswered) {
-            const count = app.store.batch()
-            count.incrBy(failureKey, 1, opts.failureWindowMs + 60_000)
-            await count.exec().catch((err: unknown) => {
-              if (!(err instanceof StoreUnavailableError)) throw err
-            })
-          }
+          const reason = revoked()
+          if (reason) outcome = { ok: false, message: reason === 'session_revoked' ? "the credential's session has been revoked" : 'the credential has been revoked' }
         }
+        if (!outcome.ok) await countFailure(request, reply)
       }
 
       if (!outcome.ok) {
