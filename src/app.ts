@@ -258,7 +258,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(responsePlugin, responseOptions)
   await app.register(pdpPlugin, { now, defaultTenant: config.defaultTenant, storeFailure: config.storeFailure, geo, policyOnly: options.policyOnly === true })
   await app.register(openapiPlugin, { version: PACKAGE_VERSION })
-  const callerOptions: CallerAuthOptions = {}
+  const callerOptions: CallerAuthOptions = {
+    store: app.store,
+    now,
+    trustedProxies: config.trustedProxies,
+    failureLimit: config.authFailureLimit,
+    failureWindowMs: config.authFailureWindowSec * 1000,
+  }
   if (config.adminToken !== undefined) callerOptions.adminToken = config.adminToken
   if (app.tokenVerifier) callerOptions.verifier = app.tokenVerifier
   await app.register(callerAuthPlugin, callerOptions)

@@ -10,6 +10,10 @@ export const ERRORS = {
   NOT_FOUND: { code: 'PDP_ERR_NOT_FOUND', statusCode: 404, title: 'Not Found' },
   UNAUTHORIZED: { code: 'PDP_ERR_UNAUTHORIZED', statusCode: 401, title: 'Unauthorized' },
   FORBIDDEN: { code: 'PDP_ERR_FORBIDDEN', statusCode: 403, title: 'Forbidden' },
+  /** A grant for the caller's own subject, or the approval of one. */
+  SELF_GRANT: { code: 'PDP_ERR_SELF_GRANT', statusCode: 403, title: 'Forbidden' },
+  /** An approval by the admin who created the grant, or by the shared static admin token. */
+  FOUR_EYES: { code: 'PDP_ERR_FOUR_EYES', statusCode: 403, title: 'Forbidden' },
   CONFLICT: { code: 'PDP_ERR_CONFLICT', statusCode: 409, title: 'Conflict' },
   RATE_LIMITED: { code: 'PDP_ERR_RATE_LIMITED', statusCode: 429, title: 'Too Many Requests' },
   NOT_READY: { code: 'PDP_ERR_NOT_READY', statusCode: 503, title: 'Service Unavailable' },

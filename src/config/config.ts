@@ -134,6 +134,8 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   webhookRetries: variable('PDP_WEBHOOK_RETRIES', '3', integer(0, 10), 'Webhook attempts after the first, with exponential back-off'),
   rateLimitEvents: variable('PDP_RATE_LIMIT_EVENTS', '1200', integer(1, 1_000_000), 'Requests per minute per caller on /events'),
   rateLimitAdmin: variable('PDP_RATE_LIMIT_ADMIN', '120', integer(1, 1_000_000), 'Requests per minute per caller on /admin/*'),
+  authFailureLimit: variable('PDP_AUTH_FAILURE_LIMIT', '20', integer(1, 1_000_000), 'Failed authentications per client address and window on /admin/* and /events; past it failures get 429'),
+  authFailureWindowSec: variable('PDP_AUTH_FAILURE_WINDOW_S', '60', integer(1, 86_400), 'Length of the window PDP_AUTH_FAILURE_LIMIT counts in, seconds'),
   batchMax: variable('PDP_BATCH_MAX', '100', integer(1, 10_000), 'Most items in one POST /decide/batch (more → 400)'),
   decideAuth: variable('PDP_DECIDE_AUTH', 'none', oneOf('none', 'token'), 'token: /decide also requires a caller credential (scope pdp:decide)'),
 }
@@ -179,6 +181,8 @@ export interface Config {
   webhookRetries: number
   rateLimitEvents: number
   rateLimitAdmin: number
+  authFailureLimit: number
+  authFailureWindowSec: number
 }
 
 /** Reads and validates every variable; throws ConfigError naming the first bad one. */

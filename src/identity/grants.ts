@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Gate } from '../engine/pdp.js'
 import type { StateStore } from '../store/state-store.js'
-import type { IdentityPolicy } from './identity-policy.js'
+import { matchesPermission, type IdentityPolicy } from './identity-policy.js'
 import { identityKeys } from './keys.js'
 
 /** A just-in-time grant: a role or one permission, for a while, optionally within a tenant and a resource. */
@@ -26,11 +26,14 @@ export interface Grant {
 export type GrantInput = Pick<Grant, 'subject' | 'durationSeconds' | 'justification' | 'grantedBy'> &
   Partial<Pick<Grant, 'role' | 'permission' | 'tenant' | 'resource'>>
 
+/** Why a grant operation was refused; the route maps each kind to its catalogue entry. */
+export type GrantErrorKind = 'validation' | 'not_found' | 'conflict' | 'self_grant' | 'four_eyes'
+
 export class GrantError extends Error {
   constructor(
     readonly field: string,
     message: string,
-    readonly status: 400 | 404 | 409 = 400,
+    readonly kind: GrantErrorKind = 'validation',
   ) {
     super(message)
     this.name = 'GrantError'
@@ -102,14 +105,34 @@ export async function listGrants(store: StateStore, subject: string, now: number
     .sort((a, b) => a.createdAt - b.createdAt)
 }
 
-/** Creates a grant: active at once, or pending when it confers a sensitive role. */
-export async function createGrant(store: StateStore, input: GrantInput, policy: IdentityPolicy, knownRoles: ReadonlySet<string>, now: number): Promise<Grant> {
+/**
+ * Whether a grant waits for a second admin: its role is in `sensitiveRoles` (the bundle's
+ * sensitiveGrantRoles: sensitive roles and the roles that confer them or a sensitive permission), or its
+ * permission matches identity.yaml's sensitivePermissions.
+ */
+export function isSensitive(input: Pick<Grant, 'role' | 'permission'>, policy: IdentityPolicy, sensitiveRoles: ReadonlySet<string>): boolean {
+  if (input.role !== undefined && sensitiveRoles.has(input.role)) return true
+  return input.permission !== undefined && matchesPermission(policy.grants.sensitivePermissions, input.permission)
+}
+
+/**
+ * Creates a grant: active at once, or pending when it is sensitive. `grantedBy` is the authenticated
+ * caller, who may not grant anything to their own subject.
+ */
+export async function createGrant(
+  store: StateStore,
+  input: GrantInput,
+  policy: IdentityPolicy,
+  roles: { known: ReadonlySet<string>; sensitive: ReadonlySet<string> },
+  now: number,
+): Promise<Grant> {
   if ((input.role === undefined) === (input.permission === undefined)) throw new GrantError('/role', 'a grant is either a role or a permission')
-  if (input.role !== undefined && !knownRoles.has(input.role)) throw new GrantError('/role', `role "${input.role}" is not in the policy`)
+  if (input.role !== undefined && !roles.known.has(input.role)) throw new GrantError('/role', `role "${input.role}" is not in the policy`)
   if (input.durationSeconds > policy.grants.maxDurationSeconds) {
     throw new GrantError('/durationSeconds', `durationSeconds must be at most ${policy.grants.maxDurationSeconds}`)
   }
-  const sensitive = input.role !== undefined && policy.grants.sensitiveRoles.includes(input.role)
+  if (input.subject === input.grantedBy) throw new GrantError('/subject', 'an admin cannot grant anything to their own subject', 'self_grant')
+  const sensitive = isSensitive(input, policy, roles.sensitive)
   const grant: Grant = { ...input, id: randomUUID(), status: sensitive ? 'pending' : 'active', createdAt: now }
   if (!sensitive) grant.expiresAt = now + input.durationSeconds * 1000
   const batch = store.batch()
@@ -130,16 +153,20 @@ async function readGrant(store: StateStore, subject: string, id: string): Promis
   await batch.exec()
   const raw = all.value[id]
   const grant = raw === undefined ? undefined : parseGrant(raw)
-  if (!grant) throw new GrantError('/id', `no grant ${id} for subject ${subject}`, 404)
+  if (!grant) throw new GrantError('/id', `no grant ${id} for subject ${subject}`, 'not_found')
   return grant
 }
 
-/** A second, different admin approves a pending grant; its time starts now. */
+/**
+ * A second admin approves a pending grant; its time starts now. `approvedBy` is the authenticated
+ * caller: neither the grant's creator nor its subject.
+ */
 export async function approveGrant(store: StateStore, subject: string, id: string, approvedBy: string, policy: IdentityPolicy, now: number): Promise<Grant> {
   const grant = await readGrant(store, subject, id)
-  if (grant.status !== 'pending') throw new GrantError('/id', 'the grant is not pending', 409)
-  if (now - grant.createdAt > policy.grants.pendingTtlSeconds * 1000) throw new GrantError('/id', 'the grant waited too long for approval', 409)
-  if (approvedBy === grant.grantedBy) throw new GrantError('/approvedBy', 'a grant must be approved by a different admin than the one who granted it', 409)
+  if (grant.status !== 'pending') throw new GrantError('/id', 'the grant is not pending', 'conflict')
+  if (now - grant.createdAt > policy.grants.pendingTtlSeconds * 1000) throw new GrantError('/id', 'the grant waited too long for approval', 'conflict')
+  if (approvedBy === grant.subject) throw new GrantError('/id', 'an admin cannot approve a grant for their own subject', 'self_grant')
+  if (approvedBy === grant.grantedBy) throw new GrantError('/id', 'a grant must be approved by a different admin than the one who granted it', 'four_eyes')
   const active: Grant = { ...grant, status: 'active', approvedBy, expiresAt: now + grant.durationSeconds * 1000 }
   const batch = store.batch()
   batch.hSet(identityKeys.grants(subject), { [id]: JSON.stringify(active) }, ttlFor(active, policy, now))

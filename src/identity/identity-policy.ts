@@ -1,5 +1,5 @@
 import { STEP_UP_LEVELS, type StepUpLevel } from '../engine/types.js'
-import { parseYamlFile } from '../engine/policy/yaml-file.js'
+import { parseYamlFile, type YamlPath } from '../engine/policy/yaml-file.js'
 
 export interface IdentityPolicy {
   sessions: {
@@ -17,21 +17,34 @@ export interface IdentityPolicy {
     maxDurationSeconds: number
     /** Roles a grant of which needs a second, different admin's approval. */
     sensitiveRoles: string[]
+    /** Permissions a grant of which needs the same approval; `*` in a field matches any value. */
+    sensitivePermissions: PermissionPattern[]
     /** A pending grant not approved within this many seconds is dropped. */
     pendingTtlSeconds: number
   }
 }
 
+export interface PermissionPattern {
+  resourceType: string
+  action: string
+}
+
+/** Whether a granted permission falls under one of the patterns. */
+export function matchesPermission(patterns: readonly PermissionPattern[], permission: PermissionPattern): boolean {
+  const fits = (pattern: string, value: string) => pattern === '*' || pattern === value
+  return patterns.some((p) => fits(p.resourceType, permission.resourceType) && fits(p.action, permission.action))
+}
+
 export const DEFAULT_IDENTITY_POLICY: IdentityPolicy = {
   sessions: { idleBaseMinutes: 30, idleMinimumMinutes: 5, absoluteHours: 8, onIdle: 'step_up', idleStepUpLevel: 'medium' },
-  grants: { maxDurationSeconds: 8 * 3600, sensitiveRoles: [], pendingTtlSeconds: 86_400 },
+  grants: { maxDurationSeconds: 8 * 3600, sensitiveRoles: [], sensitivePermissions: [], pendingTtlSeconds: 86_400 },
 }
 
 /** Parses identity.yaml over the defaults; problems are PolicyFileErrors naming file and line. */
 export function parseIdentityPolicy(text: string, file = 'identity.yaml'): IdentityPolicy {
   const yaml = parseYamlFile(text, file)
   const d = DEFAULT_IDENTITY_POLICY
-  const map = (path: string[], value: unknown, keys: string[]): Record<string, unknown> => {
+  const map = (path: YamlPath, value: unknown, keys: string[]): Record<string, unknown> => {
     if (value === undefined || value === null) return {}
     if (typeof value !== 'object' || Array.isArray(value)) yaml.fail(path, 'must be a mapping')
     for (const key of Object.keys(value as object)) if (!keys.includes(key)) yaml.fail([...path, key], `unknown key "${key}" (expected one of ${keys.join(', ')})`)
@@ -45,7 +58,7 @@ export function parseIdentityPolicy(text: string, file = 'identity.yaml'): Ident
   }
   const root = map([], yaml.value, ['sessions', 'grants'])
   const s = map(['sessions'], root.sessions, ['idleBaseMinutes', 'idleMinimumMinutes', 'absoluteHours', 'onIdle', 'idleStepUpLevel'])
-  const g = map(['grants'], root.grants, ['maxDurationSeconds', 'sensitiveRoles', 'pendingTtlSeconds'])
+  const g = map(['grants'], root.grants, ['maxDurationSeconds', 'sensitiveRoles', 'sensitivePermissions', 'pendingTtlSeconds'])
   const onIdle = s.onIdle ?? d.sessions.onIdle
   if (onIdle !== 'step_up' && onIdle !== 'deny') yaml.fail(['sessions', 'onIdle'], 'must be step_up or deny')
   const level = s.idleStepUpLevel ?? d.sessions.idleStepUpLevel
@@ -56,6 +69,21 @@ export function parseIdentityPolicy(text: string, file = 'identity.yaml'): Ident
       yaml.fail(['grants', 'sensitiveRoles'], 'must be a list of role names')
     }
     sensitiveRoles = g.sensitiveRoles as string[]
+  }
+  let sensitivePermissions = d.grants.sensitivePermissions
+  if (g.sensitivePermissions !== undefined && g.sensitivePermissions !== null) {
+    if (!Array.isArray(g.sensitivePermissions)) yaml.fail(['grants', 'sensitivePermissions'], 'must be a list of {resourceType, action}')
+    sensitivePermissions = (g.sensitivePermissions as unknown[]).map((entry, i) => {
+      const path = ['grants', 'sensitivePermissions', i]
+      if (entry === null || entry === undefined) yaml.fail(path, 'must be a mapping with resourceType and action')
+      const e = map(path, entry, ['resourceType', 'action'])
+      const field = (key: 'resourceType' | 'action'): string => {
+        const value = e[key]
+        if (typeof value !== 'string' || value.trim() === '') yaml.fail([...path, key], `${key} is required: a name, or "*" for any`)
+        return value as string
+      }
+      return { resourceType: field('resourceType'), action: field('action') }
+    })
   }
   const idleBaseMinutes = num(['sessions', 'idleBaseMinutes'], s.idleBaseMinutes, d.sessions.idleBaseMinutes, 1, 7 * 24 * 60)
   const idleMinimumMinutes = num(['sessions', 'idleMinimumMinutes'], s.idleMinimumMinutes, d.sessions.idleMinimumMinutes, 0, 7 * 24 * 60)
@@ -71,6 +99,7 @@ export function parseIdentityPolicy(text: string, file = 'identity.yaml'): Ident
     grants: {
       maxDurationSeconds: num(['grants', 'maxDurationSeconds'], g.maxDurationSeconds, d.grants.maxDurationSeconds, 1, 365 * 86_400),
       sensitiveRoles,
+      sensitivePermissions,
       pendingTtlSeconds: num(['grants', 'pendingTtlSeconds'], g.pendingTtlSeconds, d.grants.pendingTtlSeconds, 60, 30 * 86_400),
     },
   }

@@ -14,4 +14,6 @@ export const identityKeys = {
   sessionIndex: (subject: string) => `id:sessidx:${part(subject)}`,
   /** Hash: grant id → grant JSON. */
   grants: (subject: string) => `id:grants:${part(subject)}`,
+  /** Counter: failed control-plane authentications from one client address in one window (window start, epoch ms). */
+  authFailures: (address: string, windowStart: number) => `id:authfail:${part(address)}:${windowStart}`,
 }

@@ -1,6 +1,38 @@
+import type { VerifiedToken } from '../engine/identity.js'
 import type { Gate } from '../engine/pdp.js'
 import type { StoreBatch } from '../store/state-store.js'
 import { identityKeys } from './keys.js'
+
+type Revoked = 'token_revoked' | 'session_revoked'
+
+/**
+ * Queues the reads that tell whether a token, or a session without a token, is revoked, and answers
+ * once the batch has run. One definition for decisions and for the PDP's own callers, so a revocation
+ * stops both alike.
+ */
+export function prepareRevocationCheck(
+  batch: StoreBatch,
+  subjectId: string,
+  token: VerifiedToken | undefined,
+  session?: { id?: string; authTime?: number },
+): () => Revoked | undefined {
+  const sessionId = token?.session.id ?? session?.id
+  const jti = token ? batch.get(identityKeys.revokedJti(token.jti)) : undefined
+  const sid = sessionId === undefined ? undefined : batch.get(identityKeys.revokedSession(sessionId))
+  const notBefore = batch.get(identityKeys.subjectNotBefore(subjectId))
+  return () => {
+    if (jti?.value) return 'token_revoked'
+    if (sid?.value) return 'session_revoked'
+    const cutoff = notBefore.value === null ? undefined : Number(notBefore.value)
+    if (cutoff !== undefined) {
+      if (token && token.issuedAt < cutoff) return 'token_revoked'
+      const authTime = token?.session.authTime ?? session?.authTime
+      // Without a token the session's authentication time is the only clock: unknown counts as before.
+      if (!token && (authTime === undefined || authTime < cutoff)) return 'session_revoked'
+    }
+    return undefined
+  }
+}
 
 /**
  * Instant revocation, checked on every decision in the decision's one store round trip, so every
@@ -9,22 +41,10 @@ import { identityKeys } from './keys.js'
 export const revocationGate: Gate = {
   name: 'revocation',
   prepare(context, batch) {
-    const token = context.token
-    const sessionId = token?.session.id ?? context.session?.id
-    const jti = token ? batch.get(identityKeys.revokedJti(token.jti)) : undefined
-    const sid = sessionId === undefined ? undefined : batch.get(identityKeys.revokedSession(sessionId))
-    const notBefore = batch.get(identityKeys.subjectNotBefore(context.subjectId))
+    const revoked = prepareRevocationCheck(batch, context.subjectId, context.token, context.session)
     return () => {
-      if (jti?.value) return { deny: 'token_revoked' }
-      if (sid?.value) return { deny: 'session_revoked' }
-      const cutoff = notBefore.value === null ? undefined : Number(notBefore.value)
-      if (cutoff !== undefined) {
-        if (token && token.issuedAt < cutoff) return { deny: 'token_revoked' }
-        const authTime = token?.session.authTime ?? context.session?.authTime
-        // Without a token the session's authentication time is the only clock: unknown counts as before.
-        if (!token && (authTime === undefined || authTime < cutoff)) return { deny: 'session_revoked' }
-      }
-      return {}
+      const reason = revoked()
+      return reason ? { deny: reason } : {}
     }
   },
 }

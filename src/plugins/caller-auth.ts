@@ -1,13 +1,22 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { TokenVerifier } from '../engine/identity.js'
+import { isIP } from 'node:net'
+import type { TokenVerifier, VerifiedToken } from '../engine/identity.js'
+import type { Clock } from '../engine/types.js'
 import { PdpHttpError } from '../errors.js'
+import { TrustedProxies, clientIp } from '../http/client-ip.js'
+import { identityKeys } from '../identity/keys.js'
+import { prepareRevocationCheck } from '../identity/revocation.js'
+import { StoreUnavailableError, type StateStore } from '../store/state-store.js'
 
 export type CallerScope = 'pdp:admin' | 'pdp:events' | 'pdp:decide'
 
+/** The identity of whoever holds the static admin token: one shared secret is one identity. */
+export const ADMIN_TOKEN_CALLER = 'admin-token'
+
 export interface Caller {
-  /** `admin-token` for the static token, else the JWT's subject. */
+  /** ADMIN_TOKEN_CALLER for the static token, else the JWT's subject. */
   id: string
   scopes: ReadonlySet<string>
 }
@@ -25,9 +34,22 @@ declare module 'fastify' {
 export interface CallerAuthOptions {
   adminToken?: string
   verifier?: TokenVerifier
+  store: StateStore
+  now: Clock
+  trustedProxies: readonly string[]
+  /** Failed authentications per client address and window before failures are answered 429. */
+  failureLimit: number
+  failureWindowMs: number
 }
 
 const ALL_SCOPES: ReadonlySet<string> = new Set(['pdp:admin', 'pdp:events', 'pdp:decide'])
+
+/**
+ * Scopes of the control plane: their callers are checked against revocations and their failures are
+ * counted. /decide (pdp:decide) is not: it must keep answering on the policy alone when the store is
+ * down and PDP_STORE_FAILURE=open, which a store-backed caller check would turn into a 503.
+ */
+const CONTROL_PLANE: ReadonlySet<CallerScope> = new Set(['pdp:admin', 'pdp:events'])
 
 /** Compares digests so that neither the content nor the length of the configured token leaks through timing. */
 function sameSecret(given: string, expected: Buffer): boolean {
@@ -41,41 +63,119 @@ function scopesOf(claims: Record<string, unknown>): Set<string> {
   return out
 }
 
+/** The eight groups of a valid IPv6 address, without leading zeros; an IPv4 tail stands for two groups. */
+function ipv6Groups(address: string): string[] {
+  const split = (part: string | undefined) => {
+    const groups = part ? part.split(':') : []
+    if (groups.length > 0 && groups[groups.length - 1]!.includes('.')) groups.splice(-1, 1, 'v4', 'v4')
+    return groups
+  }
+  const [head, tail] = address.split('::') as [string, string?]
+  const left = split(head)
+  const right = split(tail)
+  const zeros = tail === undefined ? [] : Array<string>(8 - left.length - right.length).fill('0')
+  return [...left, ...zeros, ...right].map((g) => g.replace(/^0+(?=.)/, ''))
+}
+
+/**
+ * Whom failures are counted against: the IPv4 address, or the IPv6 /64, since one host usually
+ * holds a whole /64 and could otherwise spread its attempts over countless addresses.
+ */
+export function failureBucket(address: string): string {
+  if (isIP(address) !== 6) return address
+  const bare = address.split('%')[0]!.toLowerCase()
+  return `${ipv6Groups(bare).slice(0, 4).join(':')}::/64`
+}
+
+type Outcome =
+  | { ok: true; caller: Caller }
+  | { ok: false; message: string; missing?: boolean }
+
 /**
  * The PDP's own callers authenticate: the control plane (and optionally /decide) needs either the
  * static admin token or a JWT from the configured issuer carrying the route's scope. With neither
  * configured, every such route refuses.
+ *
+ * On the control plane, a JWT is also checked against the PDP's revocations (its jti, its session,
+ * its subject), and every failed authentication is counted against the client's address. A caller
+ * that authenticates is always admitted; failures past the address's limit in the window are answered
+ * 429 instead of 401, so a flood of bad credentials is visible and bounded without locking out a good
+ * caller who shares its address.
  */
 export default fp<CallerAuthOptions>(
   async (app, opts) => {
     const expected = opts.adminToken === undefined ? undefined : createHash('sha256').update(opts.adminToken).digest()
+    const trusted = new TrustedProxies(opts.trustedProxies)
     app.decorateRequest('caller', undefined)
+
+    const authenticate = async (credential: string | undefined): Promise<{ outcome: Outcome; token?: VerifiedToken }> => {
+      if (credential === undefined) return { outcome: { ok: false, message: 'a bearer credential is required', missing: true } }
+      if (expected && sameSecret(credential, expected)) return { outcome: { ok: true, caller: { id: ADMIN_TOKEN_CALLER, scopes: ALL_SCOPES } } }
+      if (opts.verifier) {
+        const result = await opts.verifier.verify(credential)
+        // A JWT naming the static token's identity would pass for it in grants and audit lines.
+        if (result.ok && result.token.subject.id === ADMIN_TOKEN_CALLER) return { outcome: { ok: false, message: `the subject "${ADMIN_TOKEN_CALLER}" is reserved for the static admin token` } }
+        if (result.ok) {
+          const caller = { id: result.token.subject.id, scopes: scopesOf(result.token.claims) }
+          return { outcome: { ok: true, caller }, token: result.token }
+        }
+      }
+      return { outcome: { ok: false, message: 'the credential is not valid' } }
+    }
+
+    /** Counts a failed authentication against the client's address; past the limit, answers 429. */
+    const countFailure = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      const now = opts.now()
+      const windowStart = now - (now % opts.failureWindowMs)
+      const address = clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], request.headers['x-real-ip'], trusted)
+      const batch = app.store.batch()
+      // Incrementing first and judging the result keeps concurrent failures from all reading "under the limit".
+      const count = batch.incrBy(identityKeys.authFailures(failureBucket(address), windowStart), 1, opts.failureWindowMs + 60_000)
+      try {
+        await batch.exec()
+      } catch (err) {
+        // The limiter needs the store; when it does not answer (within its time-out) the failure goes uncounted, never a 5xx.
+        if (err instanceof StoreUnavailableError) return
+        throw err
+      }
+      if (count.value > opts.failureLimit) {
+        reply.header('retry-after', String(Math.ceil((windowStart + opts.failureWindowMs - now) / 1000)))
+        throw new PdpHttpError('RATE_LIMITED', 'too many failed authentications from this address; try again later')
+      }
+    }
+
     app.decorate('requireScope', (scope: CallerScope) => async (request: FastifyRequest, reply: FastifyReply) => {
       if (!expected && !opts.verifier) {
         throw new PdpHttpError('FORBIDDEN', 'the control plane is disabled: configure PDP_ADMIN_TOKEN or a token issuer (PDP_ISSUER with PDP_JWKS_FILE or PDP_JWKS_URL)')
       }
       const header = request.headers.authorization
       const match = typeof header === 'string' ? /^Bearer +([^\s]+) *$/i.exec(header) : null
-      if (!match) {
-        reply.header('www-authenticate', 'Bearer realm="pdp"')
-        throw new PdpHttpError('UNAUTHORIZED', 'a bearer credential is required')
-      }
-      const credential = match[1]!
-      if (expected && sameSecret(credential, expected)) {
-        request.caller = { id: 'admin-token', scopes: ALL_SCOPES }
-        return
-      }
-      if (opts.verifier) {
-        const result = await opts.verifier.verify(credential)
-        if (result.ok) {
-          const scopes = scopesOf(result.token.claims)
-          request.caller = { id: result.token.subject.id, scopes }
-          if (!scopes.has(scope)) throw new PdpHttpError('FORBIDDEN', `the credential lacks scope ${scope}`)
-          return
+      const { token, ...rest } = await authenticate(match?.[1])
+      let outcome = rest.outcome
+
+      if (CONTROL_PLANE.has(scope)) {
+        if (token) {
+          const batch = app.store.batch()
+          const revoked = prepareRevocationCheck(batch, token.subject.id, token)
+          try {
+            await batch.exec()
+          } catch (err) {
+            // Deny by default: a JWT whose revocation cannot be read is not admitted.
+            if (err instanceof StoreUnavailableError) throw new PdpHttpError('NOT_READY', 'the state store is unavailable, so the credential cannot be checked against revocations')
+            throw err
+          }
+          const reason = revoked()
+          if (reason) outcome = { ok: false, message: reason === 'session_revoked' ? "the credential's session has been revoked" : 'the credential has been revoked' }
         }
+        if (!outcome.ok) await countFailure(request, reply)
       }
-      reply.header('www-authenticate', 'Bearer realm="pdp", error="invalid_token"')
-      throw new PdpHttpError('UNAUTHORIZED', 'the credential is not valid')
+
+      if (!outcome.ok) {
+        reply.header('www-authenticate', outcome.missing ? 'Bearer realm="pdp"' : 'Bearer realm="pdp", error="invalid_token"')
+        throw new PdpHttpError('UNAUTHORIZED', outcome.message)
+      }
+      request.caller = outcome.caller
+      if (!outcome.caller.scopes.has(scope)) throw new PdpHttpError('FORBIDDEN', `the credential lacks scope ${scope}`)
     })
   },
   { name: 'caller-auth' },

@@ -2,9 +2,12 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { auditCapture, build, manualClock, trustedContext } from '../helpers/build.js'
 import { onBothStores } from '../helpers/redis.js'
+import { AUDIENCE, ISSUER, createIssuer } from '../helpers/tokens.js'
 
 const ADMIN = 'admin-token-for-tests-0123456789abcdef'
 const auth = { authorization: `Bearer ${ADMIN}` }
+const issuer = await createIssuer()
+const tokenEnv = { PDP_ISSUER: ISSUER, PDP_AUDIENCE: AUDIENCE, PDP_JWKS_FILE: await issuer.jwksFile() }
 function asker(app: FastifyInstance, clock: ReturnType<typeof manualClock>) {
   return async (subject: string, session: { id?: string; authTime?: number } = {}, extra: Record<string, unknown> = {}) => {
     const context = trustedContext(clock.now())
@@ -110,7 +113,8 @@ t.test('idle time-outs adapt to device trust', async (t) => {
 await onBothStores('just-in-time grants', async (t, env) => {
   const clock = manualClock()
   const capture = auditCapture()
-  const app = await build(t, { env: { PDP_ADMIN_TOKEN: ADMIN, PDP_DECIDE_AUTH: 'token', ...env }, now: clock.now, auditStream: capture.stream })
+  const app = await build(t, { env: { PDP_ADMIN_TOKEN: ADMIN, PDP_DECIDE_AUTH: 'token', ...tokenEnv, ...env }, now: clock.now, auditStream: capture.stream })
+  const asAdmin = async (sub: string) => `Bearer ${await issuer.sign({ sub, scope: 'pdp:admin' }, { nowMs: clock.now() })}`
   const decide = async (subject: string, resource: object, action = 'read', tenant = 'acme') =>
     (
       await app.inject({
@@ -123,7 +127,7 @@ await onBothStores('just-in-time grants', async (t, env) => {
   const grant = (payload: object) => app.inject({ method: 'POST', url: '/admin/grants', headers: auth, payload })
 
   t.equal((await decide('erin', { type: 'users' })).decision, 'deny')
-  const created = await grant({ subject: 'erin', role: 'manager', tenant: 'acme', durationSeconds: 600, justification: 'incident 42', grantedBy: 'ops-1' })
+  const created = await grant({ subject: 'erin', role: 'manager', tenant: 'acme', durationSeconds: 600, justification: 'incident 42' })
   t.equal(created.statusCode, 201)
   t.match(created.json(), { status: 'active', role: 'manager', expiresAt: clock.now() + 600_000 })
   t.match(await decide('erin', { type: 'users' }), { decision: 'allow', reasons: ['policy_allow', 'jit_grant'] }, 'effective on the next decision')
@@ -133,7 +137,7 @@ await onBothStores('just-in-time grants', async (t, env) => {
   const listed = await app.inject({ method: 'GET', url: '/admin/grants/erin', headers: auth })
   t.same(listed.json().grants, [], 'expired grants are not listed')
 
-  const perm = await grant({ subject: 'erin', permission: { resourceType: 'payroll', action: 'export' }, resource: { type: 'payroll', id: 'q3' }, durationSeconds: 60, justification: 'audit', grantedBy: 'ops-1' })
+  const perm = await grant({ subject: 'erin', permission: { resourceType: 'payroll', action: 'export' }, resource: { type: 'payroll', id: 'q3' }, durationSeconds: 60, justification: 'audit' })
   t.equal(perm.statusCode, 201)
   t.match(await decide('erin', { type: 'payroll', id: 'q3' }, 'export'), { decision: 'allow', reasons: ['jit_grant'] })
   t.equal((await decide('erin', { type: 'payroll', id: 'q4' }, 'export')).decision, 'deny', 'outside its resource scope')
@@ -141,26 +145,30 @@ await onBothStores('just-in-time grants', async (t, env) => {
   t.equal(removed.statusCode, 200)
   t.equal((await decide('erin', { type: 'payroll', id: 'q3' }, 'export')).decision, 'deny', 'revoked')
 
-  const sensitive = await grant({ subject: 'erin', role: 'admin', durationSeconds: 300, justification: 'migration', grantedBy: 'ops-1' })
+  const sensitive = await grant({ subject: 'erin', role: 'admin', durationSeconds: 300, justification: 'migration' })
   t.match(sensitive.json(), { status: 'pending' })
   t.equal((await decide('erin', { type: 'system.logs' })).decision, 'deny', 'pending grants grant nothing')
   const id = sensitive.json().id
-  const self = await app.inject({ method: 'POST', url: `/admin/grants/erin/${id}/approve`, headers: auth, payload: { approvedBy: 'ops-1' } })
-  t.equal(self.statusCode, 409, 'the granting admin cannot approve')
-  const ok = await app.inject({ method: 'POST', url: `/admin/grants/erin/${id}/approve`, headers: auth, payload: { approvedBy: 'ops-2' } })
-  t.match(ok.json(), { status: 'active', approvedBy: 'ops-2', expiresAt: clock.now() + 300_000 })
+  t.equal(sensitive.json().grantedBy, 'admin-token', 'who granted is the authenticated caller')
+  const approve = (as: string) => app.inject({ method: 'POST', url: `/admin/grants/erin/${id}/approve`, headers: { authorization: as } })
+  const self = await approve(auth.authorization)
+  t.equal(self.statusCode, 403, 'the granting admin cannot approve')
+  t.match(self.json(), { code: 'PDP_ERR_FOUR_EYES' })
+  const ok = await approve(await asAdmin('ops-2'))
+  t.match(ok.json(), { status: 'active', grantedBy: 'admin-token', approvedBy: 'ops-2', expiresAt: clock.now() + 300_000 })
   t.equal((await decide('erin', { type: 'system.logs' })).decision, 'allow')
-  const twice = await app.inject({ method: 'POST', url: `/admin/grants/erin/${id}/approve`, headers: auth, payload: { approvedBy: 'ops-3' } })
+  const twice = await approve(await asAdmin('ops-3'))
   t.equal(twice.statusCode, 409)
 
   for (const [payload, field] of [
-    [{ subject: 'erin', role: 'wizard', durationSeconds: 60, justification: 'x', grantedBy: 'a' }, '/role'],
-    [{ subject: 'erin', durationSeconds: 60, justification: 'x', grantedBy: 'a' }, '/role'],
-    [{ subject: 'erin', role: 'manager', durationSeconds: 0, justification: 'x', grantedBy: 'a' }, '/durationSeconds'],
-    [{ subject: 'erin', role: 'manager', durationSeconds: -5, justification: 'x', grantedBy: 'a' }, '/durationSeconds'],
-    [{ subject: 'erin', role: 'manager', durationSeconds: 28801, justification: 'x', grantedBy: 'a' }, '/durationSeconds'],
-    [{ subject: 'erin', role: 'manager', durationSeconds: 60, grantedBy: 'a' }, '/justification'],
-    [{ subject: '', role: 'manager', durationSeconds: 60, justification: 'x', grantedBy: 'a' }, '/subject'],
+    [{ subject: 'erin', role: 'wizard', durationSeconds: 60, justification: 'x' }, '/role'],
+    [{ subject: 'erin', durationSeconds: 60, justification: 'x' }, '/role'],
+    [{ subject: 'erin', role: 'manager', durationSeconds: 0, justification: 'x' }, '/durationSeconds'],
+    [{ subject: 'erin', role: 'manager', durationSeconds: -5, justification: 'x' }, '/durationSeconds'],
+    [{ subject: 'erin', role: 'manager', durationSeconds: 28801, justification: 'x' }, '/durationSeconds'],
+    [{ subject: 'erin', role: 'manager', durationSeconds: 60 }, '/justification'],
+    [{ subject: '', role: 'manager', durationSeconds: 60, justification: 'x' }, '/subject'],
+    [{ subject: 'erin', role: 'manager', durationSeconds: 60, justification: 'x', grantedBy: 'ops-1' }, '/grantedBy'],
   ] as const) {
     const res = await grant(payload)
     t.equal(res.statusCode, 400, `${field}: status`)

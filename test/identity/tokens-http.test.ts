@@ -82,7 +82,8 @@ t.test('control-plane callers may use a JWT with the right scope', async (t) => 
     headers: { authorization: `Bearer ${withScope}` },
     payload: { subject: 'erin', role: 'manager', durationSeconds: 60, justification: 'x', grantedBy: 'someone-else' },
   })
-  t.equal(grant.statusCode, 403, 'a JWT admin cannot act in another admin\'s name')
+  t.equal(grant.statusCode, 400, 'a JWT admin cannot act in another admin\'s name: the body names nobody')
+  t.match(grant.json(), { code: 'PDP_ERR_VALIDATION', field: '/grantedBy' })
 })
 
 t.test('a partial token configuration stops start-up naming the variable', async (t) => {

@@ -5,6 +5,7 @@ import { IDENTITY_FILE, MODEL_FILE, POLICY_FILE, readPolicySnapshot, RESPONSE_FI
 import { EMPTY_ROUTE_MAP, parseRouteMap, type RouteMap } from '../routes/route-map.js'
 import { DEFAULT_RISK_POLICY, parseRiskPolicy, type RiskPolicy } from '../risk/risk-policy.js'
 import { DEFAULT_IDENTITY_POLICY, parseIdentityPolicy, type IdentityPolicy } from '../../identity/identity-policy.js'
+import { sensitiveGrantRoles as sensitiveGrantRolesOf } from '../../identity/grant-sensitivity.js'
 import { DEFAULT_RESPONSE_POLICY, parseResponsePolicy, type ResponsePolicy } from '../../response/response-policy.js'
 
 /** Everything loaded from one policy directory, swapped in as a unit on reload. */
@@ -19,6 +20,8 @@ export interface PolicyBundle {
   risk: RiskPolicy
   /** Session time-outs and grant rules; defaults when identity.yaml is absent. */
   identity: IdentityPolicy
+  /** Roles a grant of which waits for approval, from identity.yaml's lists applied to this policy. */
+  sensitiveGrantRoles: ReadonlySet<string>
   /** Detection rules and response playbooks; the reference rules when response.yaml is absent. */
   response: ResponsePolicy
 }
@@ -42,5 +45,6 @@ export async function buildPolicyBundle(snapshot: PolicySnapshot): Promise<Polic
   const risk = riskText === undefined ? DEFAULT_RISK_POLICY : parseRiskPolicy(riskText, RISK_FILE)
   const identity = identityText === undefined ? DEFAULT_IDENTITY_POLICY : parseIdentityPolicy(identityText, IDENTITY_FILE)
   const response = responseText === undefined ? DEFAULT_RESPONSE_POLICY : parseResponsePolicy(responseText, RESPONSE_FILE)
-  return { version: snapshot.version, dir, evaluator, routes, risk, identity, response }
+  const sensitiveGrantRoles = sensitiveGrantRolesOf(model, lines, identity)
+  return { version: snapshot.version, dir, evaluator, routes, risk, identity, sensitiveGrantRoles, response }
 }

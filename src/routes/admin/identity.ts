@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { PdpHttpError } from '../../errors.js'
+import { PdpHttpError, type ErrorKind } from '../../errors.js'
+import { ADMIN_TOKEN_CALLER } from '../../plugins/caller-auth.js'
 import { GrantError, approveGrant, createGrant, listGrants, revokeGrant, type Grant, type GrantInput } from '../../identity/grants.js'
 import { writeRevocation, type Revocation } from '../../identity/revocation.js'
 import { listSessions, sessionTtlMs } from '../../identity/sessions.js'
@@ -53,9 +54,11 @@ const GrantRequestSchema = Type.Object(
     resource: Type.Optional(Type.Object({ type: Name, id: Type.Optional(Id) }, { additionalProperties: false })),
     durationSeconds: Type.Integer({ minimum: 1, maximum: 31_536_000 }),
     justification: Type.String({ minLength: 1, maxLength: 1024 }),
-    grantedBy: Id,
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    description: 'Who grants is the authenticated caller (the JWT subject, or "admin-token" for the static token); a grantedBy field is refused',
+  },
 )
 
 const SessionSchema = Type.Object({
@@ -69,21 +72,22 @@ const SessionSchema = Type.Object({
 
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 429: ErrorSchema }
 
-/** A JWT-authenticated admin acts as themselves; the static token may name the admin in the body. */
-function actingAdmin(request: FastifyRequest, named: string, field: string): string {
-  const caller = request.caller
-  if (caller && caller.id !== 'admin-token' && caller.id !== named) {
-    throw new PdpHttpError('FORBIDDEN', `${field} must be the authenticated admin (${caller.id})`, field)
-  }
-  return named
+/** Who is acting: always the authenticated caller, never a name from the body. */
+function actingAdmin(request: FastifyRequest): string {
+  // requireScope ran first and either set the caller or refused the request.
+  return request.caller!.id
+}
+
+const GRANT_ERRORS: Record<GrantError['kind'], ErrorKind> = {
+  validation: 'VALIDATION',
+  not_found: 'NOT_FOUND',
+  conflict: 'CONFLICT',
+  self_grant: 'SELF_GRANT',
+  four_eyes: 'FOUR_EYES',
 }
 
 function grantError(err: unknown): never {
-  if (err instanceof GrantError) {
-    if (err.status === 404) throw new PdpHttpError('NOT_FOUND', err.message, err.field)
-    if (err.status === 409) throw new PdpHttpError('CONFLICT', err.message, err.field)
-    throw new PdpHttpError('VALIDATION', err.message, err.field)
-  }
+  if (err instanceof GrantError) throw new PdpHttpError(GRANT_ERRORS[err.kind], err.message, err.field)
   throw err
 }
 
@@ -204,7 +208,7 @@ const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = async (
       preHandler: auth,
       schema: {
         tags: ['admin'],
-        summary: 'Grant a role or a permission for a while (pending approval for sensitive roles)',
+        summary: 'Grant a role or a permission for a while (pending approval when sensitive); never to the caller themself',
         body: GrantRequestSchema,
         response: { 201: GrantSchema, ...errors },
       },
@@ -215,7 +219,7 @@ const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = async (
         subject: body.subject,
         durationSeconds: body.durationSeconds,
         justification: body.justification,
-        grantedBy: actingAdmin(request, body.grantedBy, '/grantedBy'),
+        grantedBy: actingAdmin(request),
       }
       if (body.role !== undefined) input.role = body.role
       if (body.permission !== undefined) input.permission = body.permission
@@ -223,7 +227,8 @@ const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = async (
       if (body.resource !== undefined) input.resource = body.resource
       let grant: Grant
       try {
-        grant = await createGrant(app.store, input, identity(), app.policy.current.evaluator.roles, opts.now())
+        const bundle = app.policy.current
+        grant = await createGrant(app.store, input, bundle.identity, { known: bundle.evaluator.roles, sensitive: bundle.sensitiveGrantRoles }, opts.now())
       } catch (err) {
         grantError(err)
       }
@@ -254,14 +259,23 @@ const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = async (
       preHandler: auth,
       schema: {
         tags: ['admin'],
-        summary: 'Approve a pending grant (a different admin than the one who granted it)',
+        summary: 'Approve a pending grant: by an admin with their own JWT, neither its creator nor its subject',
+        description: 'The approver is the authenticated caller: send no body or {} (an approvedBy field is refused). The static admin token is one shared secret, not a person, so it cannot approve.',
         params: GrantParams,
-        body: Type.Object({ approvedBy: Id }, { additionalProperties: false }),
+        body: Type.Object({}, { additionalProperties: false }),
         response: { 200: GrantSchema, ...errors },
+      },
+      // The body is optional: no body reads as an empty one, so a stray approvedBy is still refused.
+      preValidation: (request, _reply, done) => {
+        if (request.body === undefined || request.body === null) request.body = {}
+        done()
       },
     },
     async (request) => {
-      const approvedBy = actingAdmin(request, request.body.approvedBy, '/approvedBy')
+      const approvedBy = actingAdmin(request)
+      if (approvedBy === ADMIN_TOKEN_CALLER) {
+        throw new PdpHttpError('FOUR_EYES', 'the static admin token is shared, not a person: approve with an admin JWT of someone other than the grant\'s creator')
+      }
       let grant: Grant
       try {
         grant = await approveGrant(app.store, request.params.id, request.params.grantId, approvedBy, identity(), opts.now())
