@@ -28,6 +28,7 @@ import adminPolicyRoutes from './routes/admin/policy.js'
 import decideRoutes from './routes/decide.js'
 import healthRoutes from './routes/health.js'
 import { checkBody } from './schemas/body-guard.js'
+import { IDENTIFIER_PATTERN } from './engine/identifiers.js'
 import { StoreUnavailableError } from './store/state-store.js'
 
 export interface AppOptions {
@@ -73,6 +74,7 @@ function errorBody(kind: ErrorKind, message: string, field?: string): ErrorBody 
 }
 
 interface AjvError {
+  keyword?: string
   instancePath: string
   message?: string
   params: Record<string, unknown>
@@ -87,6 +89,9 @@ function describeValidation(error: AjvError): string {
   const field = validationField(error)
   if (typeof error.params.additionalProperty === 'string') return `${field} is not a known field`
   if (typeof error.params.missingProperty === 'string') return `${field} is required`
+  if (error.keyword === 'pattern' && error.params.pattern === IDENTIFIER_PATTERN) {
+    return `${field} must not contain control characters or unpaired surrogates`
+  }
   return `${field} ${error.message ?? 'is invalid'}`
 }
 
@@ -167,6 +172,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: config.bodyLimit,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // A path whose percent-encoding is not UTF-8 (%ED%A0%80, %FF) gets a catalogue 400 like any other bad input.
+    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const message = error.code === 'FST_ERR_BAD_URL' ? 'the path is not valid percent-encoded UTF-8' : 'request rejected'
+      reply.status(400).send(errorBody('VALIDATION', message, '/'))
+    },
     logController: new OneLinePerRequest(),
     return503OnClosing: true,
     genReqId: (req) => {
