@@ -29,6 +29,7 @@ import adminPolicyRoutes from './routes/admin/policy.js'
 import decideRoutes from './routes/decide.js'
 import healthRoutes from './routes/health.js'
 import { checkBody } from './schemas/body-guard.js'
+import { IDENTIFIER_PATTERN } from './engine/identifiers.js'
 import { StoreUnavailableError } from './store/state-store.js'
 
 export interface AppOptions {
@@ -74,6 +75,7 @@ function errorBody(kind: ErrorKind, message: string, field?: string): ErrorBody 
 }
 
 interface AjvError {
+  keyword?: string
   instancePath: string
   message?: string
   params: Record<string, unknown>
@@ -88,6 +90,9 @@ function describeValidation(error: AjvError): string {
   const field = validationField(error)
   if (typeof error.params.additionalProperty === 'string') return `${field} is not a known field`
   if (typeof error.params.missingProperty === 'string') return `${field} is required`
+  if (error.keyword === 'pattern' && error.params.pattern === IDENTIFIER_PATTERN) {
+    return `${field} must not contain control characters or unpaired surrogates`
+  }
   return `${field} ${error.message ?? 'is invalid'}`
 }
 
@@ -120,10 +125,13 @@ function toErrorBody(error: FastifyError): ErrorBody {
   return errorBody('INTERNAL', 'Internal Server Error')
 }
 
-/** A URL the router cannot take apart (a bad percent-escape, an overlong parameter). */
+/**
+ * A URL the router cannot take apart (percent-encoding that is not UTF-8, such as %ED%A0%80 or %FF; an overlong
+ * parameter): a catalogue 400 like any other bad input, and on forward-auth endpoints their 403.
+ */
 function onUnroutable(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   if (isForwardAuthTarget(request.url)) return refuseUnroutable(reply)
-  reply.status(400).send(errorBody('VALIDATION', error.code === 'FST_ERR_BAD_URL' ? 'the request URL is not valid' : 'a path parameter is too long'))
+  reply.status(400).send(errorBody('VALIDATION', error.code === 'FST_ERR_BAD_URL' ? 'the path is not valid percent-encoded UTF-8' : 'a path parameter is too long', '/'))
 }
 
 const CLIENT_ERRORS: Record<string, [number, string]> = {

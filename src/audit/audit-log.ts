@@ -20,16 +20,36 @@ export interface AuditLogOptions {
 }
 
 const REDACTED = '[redacted]'
-/** Attribute keys that look like credentials are redacted wherever they appear, configured or not. */
-const SECRET_KEY = /(pass(word)?|secret|token|api[-_]?key|authorization|cookie|credential|private[-_]?key)/i
+/**
+ * Keys that look like credentials or secret personal data are redacted wherever they appear in a logged
+ * request, configured or not. Long, unambiguous terms count anywhere in a key (userPassword, x_api_key,
+ * sessionCookie); short ones only as a whole word of it (pin, otp, ssn), so that "pinned", "footprint" or
+ * "classname" stay readable.
+ */
+const SECRET_ANYWHERE = /pass|pwd|secret|token|api[-_]?key|authori[sz]ation|bearer|cookie|credential|private[-_]?key|jwt/i
+const SECRET_WORDS: ReadonlySet<string> = new Set(['pin', 'otp', 'ssn', 'cvv', 'cvc', 'totp', 'hotp', 'otpauth'])
+
+/** The words of a key: camelCase, PascalCase, acronyms, digits, snake_case, kebab-case and dots all split. */
+const words = (key: string) =>
+  key
+    .replace(/([a-z\d])([A-Z])/g, '$1 $2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+    .replace(/([a-zA-Z])(\d)|(\d)([a-zA-Z])/g, '$1$3 $2$4')
+    .toLowerCase()
+    .split(/[^a-z\d]+/)
+
+function isSecretKey(key: string): boolean {
+  return SECRET_ANYWHERE.test(key) || words(key).some((w) => SECRET_WORDS.has(w))
+}
 
 function redactCopy(value: unknown, path: string, configured: ReadonlySet<string>, masked: string[]): unknown {
   if (value === null || typeof value !== 'object') return value
   if (Array.isArray(value)) return value.map((v, i) => redactCopy(v, `${path}.${i}`, configured, masked))
-  const out: Record<string, unknown> = {}
+  // No prototype: a key named "__proto__" is copied as a key, not made the copy's prototype.
+  const out: Record<string, unknown> = Object.create(null)
   for (const [key, v] of Object.entries(value)) {
     const childPath = path === '' ? key : `${path}.${key}`
-    if (configured.has(childPath) || SECRET_KEY.test(key)) {
+    if (configured.has(childPath) || isSecretKey(key)) {
       out[key] = REDACTED
       masked.push(childPath)
     } else {

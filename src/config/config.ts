@@ -111,7 +111,7 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   redisSentinels: variable('PDP_REDIS_SENTINELS', undefined, hostPorts, 'Redis Sentinel addresses (host:port, comma-separated); REDIS_URL then only gives credentials, database and TLS'),
   redisSentinelMaster: variable('PDP_REDIS_SENTINEL_MASTER', 'mymaster', text, 'Name of the master the sentinels watch'),
   decisionLog: variable('PDP_DECISION_LOG', 'stdout', text, 'Where decision and audit lines go: stdout, off, or a file path'),
-  decisionLogRedact: variable('PDP_DECISION_LOG_REDACT', '', list, 'Comma-separated input paths to redact in the decision log, e.g. subject.attributes.ssn'),
+  decisionLogRedact: variable('PDP_DECISION_LOG_REDACT', '', list, 'Comma-separated input paths to redact in the decision log, e.g. subject.attributes.salary (credential-like keys are always redacted)'),
   jwksFile: variable('PDP_JWKS_FILE', undefined, text, 'Local JWKS file with the identity provider’s public keys'),
   jwksUrl: variable('PDP_JWKS_URL', undefined, url, 'Remote JWKS URL (cached, with a refetch cool-down)'),
   issuer: variable('PDP_ISSUER', undefined, text, 'Required `iss` of tokens'),

@@ -1,6 +1,6 @@
-/** Store keys of the identity features, in one place; components are URI-encoded so ids cannot collide. */
-const part = (value: string) => encodeURIComponent(value)
+import { keyPart as part } from '../store/key-part.js'
 
+/** Store keys of the identity features, in one place; components are URI-encoded so ids cannot collide. */
 export const identityKeys = {
   /** Present while a token id is revoked (until the token would have expired). */
   revokedJti: (jti: string) => `id:rev:jti:${part(jti)}`,

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import { LRUCache } from 'lru-cache'
 import type { TokenVerifier, VerifiedToken, VerifyResult } from '../engine/identity.js'
+import { isIdentifier, isWellFormed } from '../engine/identifiers.js'
 
 /** Verified tokens kept when TokenVerifierOptions.cacheSize is not given. */
 export const DEFAULT_TOKEN_CACHE_SIZE = 10_000
@@ -49,31 +50,35 @@ export class TokenVerifierConfigError extends Error {
 function claimAt(payload: JWTPayload, path: string): unknown {
   let value: unknown = payload
   for (const part of path.split('.')) {
-    if (value === null || typeof value !== 'object') return undefined
+    // Own claims only: a path segment such as "constructor" must not find Object.prototype's.
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, part)) return undefined
     value = (value as Record<string, unknown>)[part]
   }
   return value
 }
 
-const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string')
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string' && isWellFormed(v))
+/** Claims that become store keys and log fields (sub, jti, sid, tenant, roles) obey the HTTP schemas' identifier rule. */
+const isId = (value: unknown): value is string => typeof value === 'string' && value !== '' && isIdentifier(value)
+const ID_RULE = 'a non-empty string without control characters or unpaired surrogates'
 
 class ClaimError extends Error {}
 
 function toVerified(payload: JWTPayload, rolesClaim: string, tenantClaim: string): VerifiedToken {
-  if (typeof payload.sub !== 'string' || payload.sub === '') throw new ClaimError('sub must be a non-empty string')
-  if (typeof payload.jti !== 'string' || payload.jti === '') throw new ClaimError('jti must be a non-empty string')
+  if (!isId(payload.sub)) throw new ClaimError(`sub must be ${ID_RULE}`)
+  if (!isId(payload.jti)) throw new ClaimError(`jti must be ${ID_RULE}`)
   const roles = claimAt(payload, rolesClaim)
-  if (roles !== undefined && !isStringArray(roles)) throw new ClaimError(`${rolesClaim} must be an array of strings`)
+  if (roles !== undefined && !(Array.isArray(roles) && roles.every(isId))) throw new ClaimError(`${rolesClaim} must be an array, each ${ID_RULE}`)
   const tenant = claimAt(payload, tenantClaim)
-  if (tenant !== undefined && (typeof tenant !== 'string' || tenant === '')) throw new ClaimError(`${tenantClaim} must be a non-empty string`)
+  if (tenant !== undefined && !isId(tenant)) throw new ClaimError(`${tenantClaim} must be ${ID_RULE}`)
   const amr = payload.amr
-  if (amr !== undefined && !isStringArray(amr)) throw new ClaimError('amr must be an array of strings')
+  if (amr !== undefined && !isStringArray(amr)) throw new ClaimError('amr must be an array of well-formed strings')
   const acr = payload.acr
-  if (acr !== undefined && typeof acr !== 'string') throw new ClaimError('acr must be a string')
+  if (acr !== undefined && !(typeof acr === 'string' && isWellFormed(acr))) throw new ClaimError('acr must be a well-formed string')
   const authTime = payload.auth_time
   if (authTime !== undefined && (typeof authTime !== 'number' || !Number.isFinite(authTime))) throw new ClaimError('auth_time must be a number')
   const sid = payload.sid
-  if (sid !== undefined && (typeof sid !== 'string' || sid === '')) throw new ClaimError('sid must be a non-empty string')
+  if (sid !== undefined && !isId(sid)) throw new ClaimError(`sid must be ${ID_RULE}`)
 
   const verified: VerifiedToken = {
     subject: { id: payload.sub, roles: roles ?? [] },

@@ -1,6 +1,6 @@
-/** Store keys of detection and response, in one place; components are URI-encoded so ids cannot collide. */
-const part = (value: string) => encodeURIComponent(value)
+import { keyPart as part } from '../store/key-part.js'
 
+/** Store keys of detection and response, in one place; components are URI-encoded so ids cannot collide. */
 export const responseKeys = {
   /** Sorted set of one rule's matching events for a target (subject or IP), scored by time. */
   window: (rule: string, target: string) => `resp:win:${part(rule)}:${part(target)}`,

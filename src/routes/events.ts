@@ -3,15 +3,13 @@ import { isIP } from 'node:net'
 import { Type } from 'typebox'
 import { PdpHttpError } from '../errors.js'
 import { SECURITY_EVENT_TYPES, type SecurityEvent } from '../response/events.js'
-import { ErrorSchema } from '../schemas/common.js'
+import { ErrorSchema, Id, Name } from '../schemas/common.js'
 
 export interface EventRoutesOptions {
   now: () => number
   /** Requests per minute per caller. */
   rateLimit: number
 }
-
-const Id = Type.String({ minLength: 1, maxLength: 256 })
 
 /** Events may arrive late (queues, retries) but not from far in the past or from the future. */
 const MAX_AGE_MS = 24 * 3_600_000
@@ -20,11 +18,11 @@ const MAX_FUTURE_MS = 5 * 60_000
 const EventSchema = Type.Object(
   {
     type: Type.Enum(SECURITY_EVENT_TYPES, { description: 'What happened' }),
-    subject: Id,
-    tenant: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    subject: Id(),
+    tenant: Type.Optional(Name()),
     ip: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'The client address the event came from' })),
-    deviceId: Type.Optional(Id),
-    sessionId: Type.Optional(Id),
+    deviceId: Type.Optional(Id()),
+    sessionId: Type.Optional(Id()),
     userAgent: Type.Optional(Type.String({ maxLength: 1024 })),
     time: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e11, description: 'When it happened, epoch seconds; default: when received. At most 24 h old, at most 5 min ahead' })),
   },

@@ -1,10 +1,8 @@
 import { Type, type Static } from 'typebox'
 import { REASON_CODES, SENSITIVITIES, STEP_UP_LEVELS, type Decision } from '../engine/types.js'
+import { Id, Name } from './common.js'
 
 const literals = <const T extends string[]>(values: readonly [...T]) => Type.Enum(values)
-
-const Id = (description: string) => Type.String({ minLength: 1, maxLength: 256, description })
-const Name = (description: string) => Type.String({ minLength: 1, maxLength: 128, description })
 
 /** Free-form attributes; depth, size and forbidden keys are bounded by the body guard. */
 const Attributes = Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), {

@@ -167,7 +167,12 @@ export class MemoryStateStore implements StateStore {
           store.put(key, new Entry('string', String(next), store.expiry(ttlMs)))
           return next
         }),
-      hGetAll: (key) => queue(() => Object.fromEntries(store.typed(key, 'hash')?.value ?? [])),
+      hGetAll: (key) =>
+        queue(() => {
+          const record: Record<string, string> = Object.create(null)
+          for (const [field, value] of store.typed(key, 'hash')?.value ?? []) record[field] = value
+          return record
+        }),
       hSet: (key, fields, ttlMs) => {
         ops.push(() => {
           const hash = store.create(key, 'hash', () => new Map(), ttlMs)

@@ -103,7 +103,7 @@ const asStrings: Parser = (raw) => (raw as unknown[]).map(String)
 /** HGETALL inside a script answers a flat [field, value, ...] list. */
 const asRecord: Parser = (raw) => {
   const flat = raw as unknown[]
-  const record: Record<string, string> = {}
+  const record: Record<string, string> = Object.create(null)
   for (let i = 0; i + 1 < flat.length; i += 2) record[String(flat[i])] = String(flat[i + 1])
   return record
 }

@@ -41,6 +41,7 @@ export interface StoreBatch {
   getSet(key: string, value: string, ttlMs: number): Pending<string | null>
   del(key: string): Pending<number>
   incrBy(key: string, by: number, ttlMs: number): Pending<number>
+  /** Fields by name, in an object without a prototype: a field named "constructor" or "__proto__" is just a field. */
   hGetAll(key: string): Pending<Record<string, string>>
   hSet(key: string, fields: Record<string, string>, ttlMs: number): void
   hDel(key: string, field: string): Pending<number>

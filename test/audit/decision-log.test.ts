@@ -69,3 +69,40 @@ t.test('a decision log file that cannot be written stops the start with one line
   await writeFile(join(dir, 'plain-file'), '')
   await t.rejects(build(t, { env: { PDP_DECISION_LOG: join(dir, 'plain-file', 'decisions.log') } }), /^PDP_DECISION_LOG: cannot append to .* \((ENOTDIR|EEXIST)\)$/)
 })
+
+t.test('credential-like keys are redacted wherever they are in the logged request, without configuration', async (t) => {
+  const capture = auditCapture()
+  const now = Date.parse('2026-03-01T12:00:00Z')
+  const app = await build(t, { now: () => now, auditStream: capture.stream })
+  // Each value is unique, so that the whole stream can be searched for it.
+  const secretKeys = [
+    'pwd', 'pin', 'jwt', 'bearer', 'otp', 'password', 'PASSWORD', 'userPassword', 'passwd', 'secret', 'clientSecret', 'token',
+    'refresh_token', 'apiKey', 'api_key', 'X-Api-Key', 'credential', 'credentials', 'cookie', 'sessionCookie', 'session_cookie',
+    'authorization', 'Authorization', 'privateKey', 'private_key', 'ssn', 'SSN', 'userPIN', 'PINCode', 'pin_code', 'otpCode', 'cvv',
+  ]
+  const readable = { team: 'sales', owner: 'bob', pinned: 'yes', footprint: 'small', classname: 'c1', spinner: 'on', opinion: 'fine' }
+  const secrets = Object.fromEntries(secretKeys.map((k, i) => [k, `s3cr3t-${i}-value`]))
+  const body = {
+    subject: { id: 'bob', tenant: 'acme', attributes: { ...readable, ...secrets } },
+    action: 'read',
+    resource: { type: 'documents', id: 'd1', attributes: { ...readable, nested: { pwd: 'nested-pwd-value', list: [{ otp: 'listed-otp-value' }] } } },
+    context: { ip: '81.2.69.142', ...trustedContext(now), device: { id: 'laptop-1', managed: true, deviceToken: 'device-token-value' } },
+  }
+  for (const url of ['/decide', '/decide/batch']) {
+    capture.lines.length = 0
+    const payload = url === '/decide' ? body : { subject: body.subject, context: body.context, items: [{ action: body.action, resource: body.resource }] }
+    const res = await app.inject({ method: 'POST', url, payload })
+    t.equal(res.statusCode, 200, url)
+    const line = capture.lines.find((l) => l.type === 'decision') as { input: Record<string, any>; masked: string[] }
+    const attributes = line.input.subject.attributes
+    for (const key of secretKeys) {
+      t.equal(attributes[key], '[redacted]', `${url}: subject.attributes.${key}`)
+      t.ok(line.masked.includes(`subject.attributes.${key}`), `${url}: ${key} listed in masked`)
+    }
+    t.match(attributes, readable, `${url}: other keys stay readable`)
+    t.match(line.input.resource.attributes, { ...readable, nested: { pwd: '[redacted]', list: [{ otp: '[redacted]' }] } }, `${url}: nested keys`)
+    t.equal(line.input.context.device.deviceToken, '[redacted]', `${url}: device posture attributes`)
+    const text = JSON.stringify(capture.lines)
+    t.notMatch(text, /s3cr3t-|nested-pwd-value|listed-otp-value|device-token-value/, `${url}: no secret value in the stream`)
+  }
+})

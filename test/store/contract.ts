@@ -54,6 +54,20 @@ export function stateStoreContract(t: Test, make: () => Promise<ContractSubject>
     t.equal(frac.value, 0.5)
   })
 
+  t.test('hash fields named like Object.prototype properties are ordinary fields', async (t) => {
+    const { store } = await make()
+    const b = store.batch()
+    b.hSet('h:proto', Object.fromEntries([['__proto__', 'p'], ['constructor', 'c'], ['toString', 't']]), HOUR)
+    const all = b.hGetAll('h:proto')
+    const none = b.hGetAll('h:none')
+    await b.exec()
+    t.equal(Object.getPrototypeOf(all.value), null, 'the record has no prototype')
+    t.same(Object.entries(all.value).sort(), [['__proto__', 'p'], ['constructor', 'c'], ['toString', 't']])
+    t.equal(all.value['valueOf'], undefined, 'an absent field is absent, whatever its name')
+    t.equal(none.value['constructor'], undefined, 'an absent hash has no fields at all')
+    t.equal(none.value['hasOwnProperty'], undefined)
+  })
+
   t.test('hashes: hSet, hGetAll, hDel, hIncrBy, hIncrClamped', async (t) => {
     const { store } = await make()
     const b = store.batch()

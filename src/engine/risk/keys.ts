@@ -1,9 +1,9 @@
+import { keyPart as part } from '../../store/key-part.js'
+
 /**
  * Every store key the risk engine uses, in one place. Components are URI-encoded so that an id
  * containing ":" can never collide with another subject's or device's key.
  */
-const part = (value: string) => encodeURIComponent(value)
-
 export const riskKeys = {
   /** Hash: trust (event-adjusted, before posture), firstSeen, lastSeen, stepUpLevel, stepUpAt. */
   device: (subject: string, device: string) => `risk:dev:${part(subject)}:${part(device)}`,

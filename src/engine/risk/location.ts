@@ -73,7 +73,7 @@ export function prepareLocation(
       parts.push({ name: 'location', risk: loc.unknownLocationRisk })
       signals.push({ name: 'location', value: { country: null, address: cls }, contribution: 0, detail: 'no location for this address' })
     } else {
-      const allowed = loc.allowedCountries.subjects[subjectId] ?? loc.allowedCountries.tenants[tenant]
+      const allowed = loc.allowedCountries.subjects.get(subjectId) ?? loc.allowedCountries.tenants.get(tenant)
       const signal: RiskSignal = { name: 'location', value: { country: fix.country, radiusKm: fix.radiusKm }, contribution: 0 }
       if (allowed && !allowed.includes(fix.country)) {
         restricted = true

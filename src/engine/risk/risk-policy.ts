@@ -32,8 +32,8 @@ export interface RiskPolicy {
   sensitivity: {
     multipliers: Record<Sensitivity, number>
     default: Sensitivity
-    /** Per resource type: `default` and per action. */
-    resources: Record<string, Partial<Record<string, Sensitivity>>>
+    /** Per resource type: `default` and per action. Maps: types and actions come from callers, and "constructor" is just a name. */
+    resources: ReadonlyMap<string, ReadonlyMap<string, Sensitivity>>
   }
   stepUp: {
     levels: Record<StepUpLevel, LevelSpec>
@@ -62,7 +62,8 @@ export interface RiskPolicy {
     /** Private, loopback or unlocatable addresses: no travel verdict, but not trusted more than public ones. */
     unknownLocationRisk: number
     highRiskCountries: string[]
-    allowedCountries: { tenants: Record<string, string[]>; subjects: Record<string, string[]> }
+    /** Maps: the tenant and subject looked up come from callers, and "__proto__" is just a name. */
+    allowedCountries: { tenants: ReadonlyMap<string, string[]>; subjects: ReadonlyMap<string, string[]> }
   }
   behaviour: {
     /** Decisions a subject needs before anomalies count (a new subject is not anomalous at everything). */
@@ -101,7 +102,7 @@ export const DEFAULT_RISK_POLICY: RiskPolicy = {
   sensitivity: {
     multipliers: { low: 0.7, medium: 1.0, high: 1.3, critical: 1.6 },
     default: 'medium',
-    resources: {},
+    resources: new Map(),
   },
   stepUp: {
     levels: {
@@ -132,7 +133,7 @@ export const DEFAULT_RISK_POLICY: RiskPolicy = {
     newCountryRisk: 0.5,
     unknownLocationRisk: 0.3,
     highRiskCountries: [],
-    allowedCountries: { tenants: {}, subjects: {} },
+    allowedCountries: { tenants: new Map(), subjects: new Map() },
   },
   behaviour: {
     warmupDecisions: 20,
@@ -212,11 +213,9 @@ class Reader {
     return this.strings(path, value, fallback, (c) => (COUNTRY.test(c) ? undefined : `"${c}" is not an ISO 3166-1 alpha-2 code (two capital letters)`))
   }
 
-  countryMap(path: YamlPath, value: unknown): Record<string, string[]> {
+  countryMap(path: YamlPath, value: unknown): Map<string, string[]> {
     const map = this.object(path, value)
-    const out: Record<string, string[]> = {}
-    for (const [key, list] of Object.entries(map)) out[key] = this.countries([...path, key], list, [])
-    return out
+    return new Map(Object.entries(map).map(([key, list]) => [key, this.countries([...path, key], list, [])]))
   }
 }
 
@@ -256,18 +255,15 @@ export function parseRiskPolicy(text: string, file = 'risk.yaml'): RiskPolicy {
   r.known(['sensitivity', 'multipliers'], mu, SENSITIVITIES)
   const multipliers = { ...d.sensitivity.multipliers }
   for (const level of SENSITIVITIES) multipliers[level] = r.scalar(['sensitivity', 'multipliers', level], mu[level], multipliers[level], 'number', [0, 10])
-  const resources: RiskPolicy['sensitivity']['resources'] = {}
+  const resources = new Map<string, Map<string, Sensitivity>>()
   const res = r.object(['sensitivity', 'resources'], se.resources)
   for (const [type, raw] of Object.entries(res)) {
     if (typeof raw === 'string') {
-      resources[type] = { default: r.sensitivity(['sensitivity', 'resources', type], raw, 'medium') }
+      resources.set(type, new Map([['default', r.sensitivity(['sensitivity', 'resources', type], raw, 'medium')]]))
       continue
     }
     const actions = r.object(['sensitivity', 'resources', type], raw)
-    resources[type] = {}
-    for (const [action, level] of Object.entries(actions)) {
-      resources[type]![action] = r.sensitivity(['sensitivity', 'resources', type, action], level, 'medium')
-    }
+    resources.set(type, new Map(Object.entries(actions).map(([action, level]) => [action, r.sensitivity(['sensitivity', 'resources', type, action], level, 'medium')])))
   }
   const sensitivity = { multipliers, default: r.sensitivity(['sensitivity', 'default'], se.default, d.sensitivity.default), resources }
 
@@ -283,7 +279,7 @@ export function parseRiskPolicy(text: string, file = 'risk.yaml'): RiskPolicy {
     const raw = r.object(['stepUp', 'levels', level], lv[level])
     r.known(['stepUp', 'levels', level], raw, ['methods', 'maxAge', 'acrValues'])
     const methods = r.strings(['stepUp', 'levels', level, 'methods'], raw.methods, d.stepUp.levels[level].methods, (m) =>
-      m in amr ? undefined : `unknown method "${m}" (known: ${Object.keys(amr).join(', ')}; add it under stepUp.amr)`,
+      Object.hasOwn(amr, m) ? undefined : `unknown method "${m}" (known: ${Object.keys(amr).join(', ')}; add it under stepUp.amr)`,
     )
     if (methods.length === 0) yaml.fail(['stepUp', 'levels', level, 'methods'], 'needs at least one method')
     levels[level] = {

@@ -4,6 +4,6 @@ import type { RiskPolicy } from './risk-policy.js'
 /** The request's own sensitivity, else the policy's default for the resource type and action, else the global default. */
 export function sensitivityOf(requested: Sensitivity | undefined, resourceType: string, action: string, policy: RiskPolicy): Sensitivity {
   if (requested) return requested
-  const byType = policy.sensitivity.resources[resourceType]
-  return byType?.[action] ?? byType?.default ?? policy.sensitivity.default
+  const byType = policy.sensitivity.resources.get(resourceType)
+  return byType?.get(action) ?? byType?.get('default') ?? policy.sensitivity.default
 }

@@ -6,7 +6,7 @@ import { ADMIN_TOKEN_CALLER } from '../../plugins/caller-auth.js'
 import { GrantError, approveGrant, createGrant, listGrants, revokeGrant, type Grant, type GrantInput } from '../../identity/grants.js'
 import { writeRevocation, type Revocation } from '../../identity/revocation.js'
 import { listSessions, sessionTtlMs } from '../../identity/sessions.js'
-import { ErrorSchema } from '../../schemas/common.js'
+import { ErrorSchema, Id as IdOf, Name as NameOf } from '../../schemas/common.js'
 
 export interface IdentityRoutesOptions {
   now: () => number
@@ -14,8 +14,8 @@ export interface IdentityRoutesOptions {
   maxTokenLifetimeSec: number
 }
 
-const Id = Type.String({ minLength: 1, maxLength: 256 })
-const Name = Type.String({ minLength: 1, maxLength: 128 })
+const Id = IdOf()
+const Name = NameOf()
 const EpochSeconds = Type.Integer({ minimum: 0, maximum: 1e11 })
 
 const RevocationSchema = Type.Object(

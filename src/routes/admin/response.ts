@@ -9,13 +9,13 @@ import {
   liftSubjectRestriction,
   subjectRestrictions,
 } from '../../response/control.js'
-import { ErrorSchema } from '../../schemas/common.js'
+import { ErrorSchema, Id as IdOf } from '../../schemas/common.js'
 
 export interface ResponseRoutesOptions {
   now: () => number
 }
 
-const Id = Type.String({ minLength: 1, maxLength: 256 })
+const Id = IdOf()
 
 const RestrictionSchema = Type.Object({
   rule: Type.String({ description: 'The detection rule that imposed it' }),

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PolicyFileError } from '../../../src/engine/policy/policy-files.js'
 import { DEFAULT_RISK_POLICY, parseRiskPolicy } from '../../../src/engine/risk/risk-policy.js'
+import { sensitivityOf } from '../../../src/engine/risk/sensitivity.js'
 import { EXAMPLE_POLICIES } from '../../helpers/build.js'
 
 t.test('an empty file is the reference scoring', async (t) => {
@@ -14,8 +15,8 @@ t.test('the shipped risk.yaml writes out the reference values and adds resource 
   const shipped = parseRiskPolicy(await readFile(join(EXAMPLE_POLICIES, 'risk.yaml'), 'utf8'))
   t.same({ ...shipped, sensitivity: undefined }, { ...DEFAULT_RISK_POLICY, sensitivity: undefined })
   t.same(shipped.sensitivity.multipliers, { low: 0.7, medium: 1.0, high: 1.3, critical: 1.6 })
-  t.equal(shipped.sensitivity.resources['system.config']?.default, 'critical')
-  t.equal(shipped.sensitivity.resources.documents?.delete, 'high')
+  t.equal(shipped.sensitivity.resources.get('system.config')?.get('default'), 'critical')
+  t.equal(shipped.sensitivity.resources.get('documents')?.get('delete'), 'high')
 })
 
 t.test('values override the defaults', async (t) => {
@@ -23,7 +24,30 @@ t.test('values override the defaults', async (t) => {
   t.equal(p.thresholds.low, 20)
   t.equal(p.thresholds.medium, 50)
   t.same(p.location.highRiskCountries, ['KP', 'IR'])
-  t.same(p.location.allowedCountries.tenants, { acme: ['GB'] })
+  t.same([...p.location.allowedCountries.tenants], [['acme', ['GB']]])
+})
+
+t.test('tenants, subjects, resource types and actions named like Object.prototype properties find nothing', async (t) => {
+  const p = parseRiskPolicy(
+    'location:\n  allowedCountries: { tenants: { acme: [GB] }, subjects: { bob: [GB] } }\nsensitivity:\n  resources:\n    documents: { delete: high }\n',
+  )
+  for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
+    t.equal(p.location.allowedCountries.tenants.get(name), undefined, `tenant ${name}`)
+    t.equal(p.location.allowedCountries.subjects.get(name), undefined, `subject ${name}`)
+    t.equal(sensitivityOf(undefined, name, 'read', p), 'medium', `resource type ${name}`)
+    t.equal(sensitivityOf(undefined, 'documents', name, p), 'medium', `action ${name}`)
+  }
+  t.equal(sensitivityOf(undefined, 'documents', 'delete', p), 'high', 'a listed action still counts')
+  // The names are ordinary keys when a policy does list them.
+  const listed = parseRiskPolicy('location:\n  allowedCountries: { tenants: { constructor: [FR] } }\nsensitivity:\n  resources:\n    constructor: critical\n')
+  t.same(listed.location.allowedCountries.tenants.get('constructor'), ['FR'])
+  t.equal(sensitivityOf(undefined, 'constructor', 'toString', listed), 'critical')
+})
+
+t.test('a step-up method named like an Object.prototype property is unknown unless stepUp.amr defines it', async (t) => {
+  t.throws(() => parseRiskPolicy('stepUp:\n  levels:\n    high: { methods: [constructor] }\n'), /unknown method "constructor"/)
+  const p = parseRiskPolicy('stepUp:\n  amr: { constructor: [hwk] }\n  levels:\n    high: { methods: [constructor] }\n')
+  t.same(p.stepUp.levels.high.methods, ['constructor'])
 })
 
 t.test('every mistake names file, line and key', async (t) => {
