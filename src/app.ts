@@ -183,6 +183,7 @@ function verifierOptions(config: Config, now: Clock): { verifier?: TokenVerifier
     maxLifetimeSec: config.jwtMaxLifetimeSec,
     rolesClaim: config.jwtRolesClaim,
     tenantClaim: config.jwtTenantClaim,
+    ...(config.jwtDeviceClaim !== undefined ? { deviceClaim: config.jwtDeviceClaim } : {}),
     now,
   }
   if (jwksFile !== undefined) verifier.jwksFile = jwksFile
@@ -297,6 +298,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await plane.register(responseRoutes, { now })
     await plane.register(eventRoutes, { now, rateLimit: config.rateLimitEvents })
   })
-  await app.register(authzRoutes, { trustedProxies: config.trustedProxies, deviceHeader: config.deviceHeader })
+  await app.register(authzRoutes, { trustedProxies: config.trustedProxies, deviceHeader: config.deviceHeaderTrusted === 'true' ? config.deviceHeader : undefined })
   return app
 }

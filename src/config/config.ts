@@ -127,7 +127,14 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   redisPrefix: variable('PDP_REDIS_PREFIX', 'pdp:', text, 'Prefix of every Redis key'),
   storeMaxKeys: variable('PDP_STORE_MAX_KEYS', '500000', integer(1000, 100_000_000), 'Keys the embedded store keeps before evicting the least recently used'),
   trustedProxies: variable('PDP_TRUSTED_PROXIES', '127.0.0.1/8,::1/128', cidrList, 'Addresses or CIDR ranges of proxies whose X-Forwarded-For / X-Real-IP are believed'),
-  deviceHeader: variable('PDP_DEVICE_HEADER', 'x-device-id', text, 'Header carrying the device id on forward-auth requests'),
+  deviceHeader: variable('PDP_DEVICE_HEADER', 'x-device-id', text, 'Header carrying the device id on forward-auth requests, when PDP_DEVICE_HEADER_TRUSTED is true'),
+  deviceHeaderTrusted: variable(
+    'PDP_DEVICE_HEADER_TRUSTED',
+    'false',
+    oneOf('false', 'true'),
+    'true: the gateway sets PDP_DEVICE_HEADER itself from an authenticated source (e.g. the mTLS client certificate hash) and drops any client copy; believed only from PDP_TRUSTED_PROXIES',
+  ),
+  jwtDeviceClaim: variable('PDP_JWT_DEVICE_CLAIM', undefined, text, 'Dotted claim path of a device id the identity provider puts in tokens; a verified token\'s claim is the decision\'s device'),
   webhookUrl: variable('PDP_WEBHOOK_URL', undefined, url, 'Where notify actions POST their signed JSON (unset: notify does nothing)'),
   webhookSecret: variable('PDP_WEBHOOK_SECRET', undefined, secret(32), 'HMAC-SHA256 key of the webhook signature (at least 32 characters; required with PDP_WEBHOOK_URL)'),
   webhookTimeoutMs: variable('PDP_WEBHOOK_TIMEOUT_MS', '2000', integer(100, 60_000), 'Time-out of one webhook attempt'),
@@ -174,6 +181,8 @@ export interface Config {
   storeMaxKeys: number
   trustedProxies: string[]
   deviceHeader: string
+  deviceHeaderTrusted: 'false' | 'true'
+  jwtDeviceClaim: string | undefined
   batchMax: number
   webhookUrl: string | undefined
   webhookSecret: string | undefined

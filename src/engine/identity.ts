@@ -6,6 +6,8 @@
 export interface VerifiedToken {
   subject: { id: string; roles: string[]; tenant?: string }
   session: { id?: string; authTime?: number; amr?: string[]; acr?: string }
+  /** The device the identity provider vouches for (a configured claim), when it names one. */
+  deviceId?: string
   jti: string
   /** Epoch seconds. */
   issuedAt: number

@@ -221,6 +221,11 @@ function fromToken(input: DecisionInput, token: VerifiedToken): DecisionRequest 
   const request: DecisionRequest = { subject, action: input.action, resource: input.resource }
   // The token's authentication facts are verified; the caller's claims about the session are not.
   request.context = { ...input.context, session: { ...token.session } }
+  // A device the identity provider names outranks one the caller names; the caller's posture report stays only for the same device.
+  if (token.deviceId !== undefined) {
+    const reported = input.context?.device
+    request.context.device = reported?.id === token.deviceId ? reported : { id: token.deviceId }
+  }
   if (input.explain !== undefined) request.explain = input.explain
   return request
 }

@@ -25,6 +25,8 @@ export interface TokenVerifierOptions {
   /** Dotted claim path of the roles array. */
   rolesClaim?: string
   tenantClaim?: string
+  /** Dotted claim path of a device id; unset means tokens name no device. */
+  deviceClaim?: string
   /** Longer input is refused before any parsing. */
   maxTokenBytes?: number
   /** Verified tokens kept (keyed by a hash of the token); 0 disables the cache. */
@@ -64,7 +66,7 @@ const ID_RULE = 'a non-empty string without control characters or unpaired surro
 
 class ClaimError extends Error {}
 
-function toVerified(payload: JWTPayload, rolesClaim: string, tenantClaim: string): VerifiedToken {
+function toVerified(payload: JWTPayload, rolesClaim: string, tenantClaim: string, deviceClaim: string | undefined): VerifiedToken {
   if (!isId(payload.sub)) throw new ClaimError(`sub must be ${ID_RULE}`)
   if (!isId(payload.jti)) throw new ClaimError(`jti must be ${ID_RULE}`)
   const roles = claimAt(payload, rolesClaim)
@@ -79,6 +81,8 @@ function toVerified(payload: JWTPayload, rolesClaim: string, tenantClaim: string
   if (authTime !== undefined && (typeof authTime !== 'number' || !Number.isFinite(authTime))) throw new ClaimError('auth_time must be a number')
   const sid = payload.sid
   if (sid !== undefined && !isId(sid)) throw new ClaimError(`sid must be ${ID_RULE}`)
+  const device = deviceClaim === undefined ? undefined : claimAt(payload, deviceClaim)
+  if (device !== undefined && !isId(device)) throw new ClaimError(`${deviceClaim} must be ${ID_RULE}`)
 
   const verified: VerifiedToken = {
     subject: { id: payload.sub, roles: roles ?? [] },
@@ -93,6 +97,7 @@ function toVerified(payload: JWTPayload, rolesClaim: string, tenantClaim: string
   if (authTime !== undefined) verified.session.authTime = authTime as number
   if (amr !== undefined) verified.session.amr = amr
   if (acr !== undefined) verified.session.acr = acr as string
+  if (device !== undefined) verified.deviceId = device as string
   return verified
 }
 
@@ -174,7 +179,7 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
         })
         if (payload.iat! > nowMs / 1000 + tolerance) return fail('token_invalid', 'token issued in the future')
         if (payload.exp! - payload.iat! > maxLifetime) return fail('token_invalid', `token lifetime over ${maxLifetime} s`)
-        const verified = toVerified(payload, rolesClaim, tenantClaim)
+        const verified = toVerified(payload, rolesClaim, tenantClaim, options.deviceClaim)
         cache?.set(key, verified)
         return { ok: true, token: verified }
       } catch (err) {

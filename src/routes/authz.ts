@@ -5,10 +5,15 @@ import { UnsafePathError } from '../engine/routes/route-map.js'
 import type { Decision, ReasonCode } from '../engine/types.js'
 import { CREDENTIAL_REASONS, invalidTokenChallenge, stepUpChallenge } from '../http/challenge.js'
 import { TrustedProxies, clientIp } from '../http/client-ip.js'
+import { isIdentifier } from '../engine/identifiers.js'
 
 export interface AuthzRoutesOptions {
   trustedProxies: readonly string[]
-  deviceHeader: string
+  /**
+   * The header the gateway sets from an authenticated source (an mTLS client certificate hash), believed only from
+   * a trusted proxy; undefined means no header names the device (a client could name someone else's).
+   */
+  deviceHeader: string | undefined
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
@@ -99,7 +104,7 @@ function bearer(request: FastifyRequest): string | undefined {
 export default async function authzRoutes(app: FastifyInstance, opts: AuthzRoutesOptions): Promise<void> {
   for (const method of METHODS_NODE_PARSES) if (!app.supportedMethods.includes(method)) app.addHttpMethod(method)
   const trusted = new TrustedProxies(opts.trustedProxies)
-  const deviceHeader = opts.deviceHeader.toLowerCase()
+  const deviceHeader = opts.deviceHeader?.toLowerCase()
 
   const refuse = (reply: FastifyReply, status: 401 | 403, reason: ReasonCode | string, extra: Record<string, unknown> = {}) => {
     reply.status(status).header('x-pdp-decision', 'deny').header('x-pdp-reason', reason)
@@ -163,8 +168,8 @@ export default async function authzRoutes(app: FastifyInstance, opts: AuthzRoute
       context: { ip: clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], request.headers['x-real-ip'], trusted) },
     }
     const context = input.context!
-    const device = single(request.headers[deviceHeader])
-    if (device !== undefined && device !== '' && device.length <= 256) context.device = { id: device }
+    const device = deviceHeader === undefined || !trusted.trusts(request.socket.remoteAddress ?? '') ? undefined : single(request.headers[deviceHeader])
+    if (device !== undefined && device !== '' && device.length <= 256 && isIdentifier(device)) context.device = { id: device }
     const agent = single(request.headers['user-agent'])
     if (agent !== undefined) context.userAgent = agent.slice(0, 1024)
     if (target.sensitivity) context.sensitivity = target.sensitivity

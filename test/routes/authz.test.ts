@@ -18,7 +18,8 @@ async function app(t: Parameters<typeof build>[0], extraEnv: Record<string, stri
 
 t.test('NGINX auth_request: allow answers 200 with the subject for the upstream', async (t) => {
   const capture = auditCapture()
-  const pdp = await app(t, {}, capture)
+  // The gateway sets the device header from the mTLS client certificate, and the PDP is told so.
+  const pdp = await app(t, { PDP_DEVICE_HEADER_TRUSTED: 'true' }, capture)
   const bearer = await token('alice', ['pwd', 'otp'])
   const res = await pdp.inject({
     method: 'GET',
