@@ -19,6 +19,8 @@ export interface Caller {
   /** ADMIN_TOKEN_CALLER for the static token, else the JWT's subject. */
   id: string
   scopes: ReadonlySet<string>
+  /** A JWT whose revocations could not be read (store down): admitted to /decide, but vouches for no subject. */
+  unchecked?: boolean
 }
 
 declare module 'fastify' {
@@ -45,9 +47,10 @@ export interface CallerAuthOptions {
 const ALL_SCOPES: ReadonlySet<string> = new Set(['pdp:admin', 'pdp:events', 'pdp:decide'])
 
 /**
- * Scopes of the control plane: their callers are checked against revocations and their failures are
- * counted. /decide (pdp:decide) is not: it must keep answering on the policy alone when the store is
- * down and PDP_STORE_FAILURE=open, which a store-backed caller check would turn into a 503.
+ * Scopes of the control plane: their failures are counted, and a JWT whose revocations cannot be read is
+ * refused. /decide (pdp:decide) callers are checked against revocations too, but when the store is down
+ * such a caller is still admitted, as one that vouches for nobody: the decision then follows
+ * PDP_STORE_FAILURE like any other, instead of becoming a 503.
  */
 const CONTROL_PLANE: ReadonlySet<CallerScope> = new Set(['pdp:admin', 'pdp:events'])
 
@@ -153,22 +156,24 @@ export default fp<CallerAuthOptions>(
       const { token, ...rest } = await authenticate(match?.[1])
       let outcome = rest.outcome
 
-      if (CONTROL_PLANE.has(scope)) {
-        if (token) {
-          const batch = app.store.batch()
-          const revoked = prepareRevocationCheck(batch, token.subject.id, token)
-          try {
-            await batch.exec()
-          } catch (err) {
-            // Deny by default: a JWT whose revocation cannot be read is not admitted.
-            if (err instanceof StoreUnavailableError) throw new PdpHttpError('NOT_READY', 'the state store is unavailable, so the credential cannot be checked against revocations')
-            throw err
-          }
-          const reason = revoked()
-          if (reason) outcome = { ok: false, message: reason === 'session_revoked' ? "the credential's session has been revoked" : 'the credential has been revoked' }
+      const controlPlane = CONTROL_PLANE.has(scope)
+      if (token && outcome.ok) {
+        const batch = app.store.batch()
+        const revoked = prepareRevocationCheck(batch, token.subject.id, token)
+        let readable = true
+        try {
+          await batch.exec()
+        } catch (err) {
+          if (!(err instanceof StoreUnavailableError)) throw err
+          // Deny by default on the control plane: a JWT whose revocation cannot be read is not admitted.
+          if (controlPlane) throw new PdpHttpError('NOT_READY', 'the state store is unavailable, so the credential cannot be checked against revocations')
+          readable = false
+          outcome = { ok: true, caller: { ...outcome.caller, unchecked: true } }
         }
-        if (!outcome.ok) await countFailure(request, reply)
+        const reason = readable ? revoked() : undefined
+        if (reason) outcome = { ok: false, message: reason === 'session_revoked' ? "the credential's session has been revoked" : 'the credential has been revoked' }
       }
+      if (controlPlane && !outcome.ok) await countFailure(request, reply)
 
       if (!outcome.ok) {
         reply.header('www-authenticate', outcome.missing ? 'Bearer realm="pdp"' : 'Bearer realm="pdp", error="invalid_token"')

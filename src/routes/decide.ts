@@ -32,8 +32,8 @@ function checkInput(body: Identifies): void {
   }
 }
 
-/** A caller authenticated with scope pdp:decide vouches for the subjects it names; an anonymous one does not. */
-const vouched = (request: FastifyRequest) => request.caller?.scopes.has('pdp:decide') === true
+/** A caller authenticated with scope pdp:decide (and checked against revocations) vouches for the subjects it names; an anonymous one does not. */
+const vouched = (request: FastifyRequest) => request.caller?.scopes.has('pdp:decide') === true && request.caller.unchecked !== true
 
 /** POST /decide and /decide/batch: translate the body into decision requests, ask the engine, return its answers. */
 const decideRoutes: FastifyPluginAsyncTypebox<DecideRoutesOptions> = async (app, opts) => {
