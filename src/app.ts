@@ -18,6 +18,7 @@ import responsePlugin, { type ResponsePluginOptions } from './plugins/response.j
 import rateLimit from '@fastify/rate-limit'
 import { createGeoipLookup } from './engine/risk/geo.js'
 import { RedisStateStore } from './store/redis-store.js'
+import { stateStoreRateLimit } from './store/rate-limit-store.js'
 import eventRoutes from './routes/events.js'
 import responseRoutes from './routes/admin/response.js'
 import storePlugin from './plugins/store.js'
@@ -246,10 +247,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       // After authentication, so that the limit is per caller rather than per address.
       hook: 'preHandler',
       keyGenerator: (request) => (request.caller ? `caller:${request.caller.id}` : `ip:${request.ip}`),
-      nameSpace: `${config.redisPrefix}ratelimit:`,
       // A Redis hiccup must not shut the control plane; authentication still applies.
       skipOnError: true,
-      ...(app.store instanceof RedisStateStore ? { redis: app.store.client } : {}),
+      // On Redis, counted through the state store so that a count waits no longer than PDP_STORE_TIMEOUT_MS.
+      ...(app.store instanceof RedisStateStore ? { store: stateStoreRateLimit(app.store, 'ratelimit:') } : {}),
     })
     await plane.register(adminPolicyRoutes)
     await plane.register(identityRoutes, { now, maxTokenLifetimeSec: config.jwtMaxLifetimeSec })

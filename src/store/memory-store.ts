@@ -164,7 +164,9 @@ export class MemoryStateStore implements StateStore {
           const n = current === undefined ? 0 : Number(current.value)
           if (!Number.isFinite(n)) throw new Error(`ERR value at "${key}" is not a number`)
           const next = n + by
-          store.put(key, new Entry('string', String(next), store.expiry(ttlMs)))
+          // Like INCRBY followed by PEXPIRE only when a TTL is given: without one the key keeps its expiry.
+          const expiresAt = ttlMs > 0 ? store.now() + ttlMs : (current as Entry | undefined)?.expiresAt
+          store.put(key, new Entry('string', String(next), expiresAt))
           return next
         }),
       hGetAll: (key) => queue(() => Object.fromEntries(store.typed(key, 'hash')?.value ?? [])),
