@@ -156,7 +156,12 @@ function verifierOptions(config: Config, now: Clock): { verifier?: TokenVerifier
     now,
   }
   if (jwksFile !== undefined) verifier.jwksFile = jwksFile
-  if (jwksUrl !== undefined) verifier.jwksUrl = jwksUrl
+  if (jwksUrl !== undefined) {
+    verifier.jwksUrl = jwksUrl
+    verifier.jwksTimeoutMs = config.jwksTimeoutMs
+    verifier.jwksMaxBytes = config.jwksMaxBytes
+    verifier.jwksFailureBackoffMs = config.jwksFailureBackoffMs
+  }
   return { verifier }
 }
 

@@ -112,6 +112,9 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   decisionLogRedact: variable('PDP_DECISION_LOG_REDACT', '', list, 'Comma-separated input paths to redact in the decision log, e.g. subject.attributes.ssn'),
   jwksFile: variable('PDP_JWKS_FILE', undefined, text, 'Local JWKS file with the identity provider’s public keys'),
   jwksUrl: variable('PDP_JWKS_URL', undefined, url, 'Remote JWKS URL (cached, with a refetch cool-down)'),
+  jwksTimeoutMs: variable('PDP_JWKS_TIMEOUT_MS', '2000', integer(100, 60_000), 'Longest wait for one fetch of PDP_JWKS_URL, body included'),
+  jwksMaxBytes: variable('PDP_JWKS_MAX_BYTES', '262144', integer(1024, 16 * 1024 * 1024), 'Largest JWKS body accepted from PDP_JWKS_URL; a larger one is not read further'),
+  jwksFailureBackoffMs: variable('PDP_JWKS_FAILURE_BACKOFF_MS', '10000', integer(100, 3_600_000), 'After a failed JWKS fetch, no new fetch for this long (decisions use the last good keys, or fail with token_invalid)'),
   issuer: variable('PDP_ISSUER', undefined, text, 'Required `iss` of tokens'),
   audience: variable('PDP_AUDIENCE', undefined, text, 'Required `aud` of tokens'),
   jwtAlgorithms: variable('PDP_JWT_ALGORITHMS', 'RS256,PS256,ES256,EdDSA', list, 'Accepted signature algorithms (never none, never HMAC)'),
@@ -153,6 +156,9 @@ export interface Config {
   decisionLogRedact: string[]
   jwksFile: string | undefined
   jwksUrl: string | undefined
+  jwksTimeoutMs: number
+  jwksMaxBytes: number
+  jwksFailureBackoffMs: number
   issuer: string | undefined
   audience: string | undefined
   jwtAlgorithms: string[]
