@@ -171,6 +171,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
     bodyLimit: config.bodyLimit,
+    // Every wait on a client is bounded: a client that trickles its headers or body, or idles, loses the connection.
+    connectionTimeout: config.httpConnectionTimeoutMs,
+    keepAliveTimeout: config.httpKeepAliveTimeoutMs,
+    requestTimeout: config.httpRequestTimeoutMs,
+    http: {
+      // Also here, because Node checks the headers time-out against it when the server is created.
+      requestTimeout: config.httpRequestTimeoutMs,
+      headersTimeout: config.httpHeadersTimeoutMs,
+      // Node checks the headers and request time-outs on this interval (30 s by default), so it bounds how late they act.
+      connectionsCheckingInterval: Math.max(50, Math.min(config.httpHeadersTimeoutMs, config.httpRequestTimeoutMs) / 4),
+    },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     logController: new OneLinePerRequest(),

@@ -103,6 +103,10 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   logLevel: variable('LOG_LEVEL', 'info', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'pino log level'),
   defaultTenant: variable('PDP_DEFAULT_TENANT', 'default', text, 'Casbin domain for requests that name no tenant'),
   bodyLimit: variable('PDP_BODY_LIMIT', '1048576', integer(1024, 64 * 1024 * 1024), 'Largest accepted request body, bytes (larger → 413)'),
+  httpHeadersTimeoutMs: variable('PDP_HTTP_HEADERS_TIMEOUT_MS', '10000', integer(100, 600_000), 'Longest wait for a request\'s headers, from the connection or the previous request (408 and closed past it)'),
+  httpRequestTimeoutMs: variable('PDP_HTTP_REQUEST_TIMEOUT_MS', '30000', integer(100, 600_000), 'Longest wait for a whole request, body included (408 and closed past it); at least PDP_HTTP_HEADERS_TIMEOUT_MS'),
+  httpKeepAliveTimeoutMs: variable('PDP_HTTP_KEEP_ALIVE_TIMEOUT_MS', '72000', integer(100, 600_000), 'How long an idle keep-alive connection stays open; above the idle time-out of the load balancer in front'),
+  httpConnectionTimeoutMs: variable('PDP_HTTP_CONNECTION_TIMEOUT_MS', '90000', integer(100, 3_600_000), 'A connection on which nothing moves for this long is closed'),
   reloadDebounceMs: variable('PDP_RELOAD_DEBOUNCE_MS', '200', integer(0, 60_000), 'Quiet time after a policy file change before reloading'),
   shutdownTimeoutMs: variable('PDP_SHUTDOWN_TIMEOUT_MS', '10000', integer(100, 600_000), 'Longest wait for in-flight requests on SIGTERM/SIGINT'),
   redisUrl: variable('REDIS_URL', undefined, url, 'Redis for shared state between replicas; unset = embedded in-memory store'),
@@ -150,6 +154,10 @@ export interface Config {
   defaultTenant: string
   bodyLimit: number
   reloadDebounceMs: number
+  httpHeadersTimeoutMs: number
+  httpRequestTimeoutMs: number
+  httpKeepAliveTimeoutMs: number
+  httpConnectionTimeoutMs: number
   shutdownTimeoutMs: number
   redisUrl: string | undefined
   decisionLog: string
@@ -195,6 +203,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   const config = out as unknown as Config
+  // Node refuses a headers time-out longer than the request's: the headers are part of the request.
+  if (config.httpHeadersTimeoutMs > config.httpRequestTimeoutMs) throw new ConfigError('PDP_HTTP_HEADERS_TIMEOUT_MS', 'must not exceed PDP_HTTP_REQUEST_TIMEOUT_MS')
   // A webhook nobody can verify would teach receivers to trust unsigned calls.
   if (config.webhookUrl !== undefined && config.webhookSecret === undefined) throw new ConfigError('PDP_WEBHOOK_SECRET', 'is required when PDP_WEBHOOK_URL is set')
   return config
