@@ -230,6 +230,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     prefix: config.redisPrefix,
     timeoutMs: config.storeTimeoutMs,
     maxKeys: config.storeMaxKeys,
+    maxBytes: config.storeMaxBytes,
     now,
   }
   if (config.redisUrl !== undefined) storeOptions.redisUrl = config.redisUrl
