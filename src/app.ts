@@ -19,6 +19,7 @@ import responsePlugin, { type ResponsePluginOptions } from './plugins/response.j
 import rateLimit from '@fastify/rate-limit'
 import { createGeoipLookup } from './engine/risk/geo.js'
 import { RedisStateStore } from './store/redis-store.js'
+import { stateStoreRateLimit } from './store/rate-limit-store.js'
 import eventRoutes from './routes/events.js'
 import responseRoutes from './routes/admin/response.js'
 import storePlugin from './plugins/store.js'
@@ -187,7 +188,12 @@ function verifierOptions(config: Config, now: Clock): { verifier?: TokenVerifier
     now,
   }
   if (jwksFile !== undefined) verifier.jwksFile = jwksFile
-  if (jwksUrl !== undefined) verifier.jwksUrl = jwksUrl
+  if (jwksUrl !== undefined) {
+    verifier.jwksUrl = jwksUrl
+    verifier.jwksTimeoutMs = config.jwksTimeoutMs
+    verifier.jwksMaxBytes = config.jwksMaxBytes
+    verifier.jwksFailureBackoffMs = config.jwksFailureBackoffMs
+  }
   return { verifier }
 }
 
@@ -197,6 +203,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
     bodyLimit: config.bodyLimit,
+    // Every wait on a client is bounded: a client that trickles its headers or body, or idles, loses the connection.
+    connectionTimeout: config.httpConnectionTimeoutMs,
+    keepAliveTimeout: config.httpKeepAliveTimeoutMs,
+    requestTimeout: config.httpRequestTimeoutMs,
+    http: {
+      // Also here, because Node checks the headers time-out against it when the server is created.
+      requestTimeout: config.httpRequestTimeoutMs,
+      headersTimeout: config.httpHeadersTimeoutMs,
+      // Node checks the headers and request time-outs on this interval (30 s by default), so it bounds how late they act.
+      connectionsCheckingInterval: Math.max(50, Math.min(config.httpHeadersTimeoutMs, config.httpRequestTimeoutMs) / 4),
+    },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     logController: new OneLinePerRequest(),
@@ -249,6 +266,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     prefix: config.redisPrefix,
     timeoutMs: config.storeTimeoutMs,
     maxKeys: config.storeMaxKeys,
+    maxBytes: config.storeMaxBytes,
     now,
   }
   if (config.redisUrl !== undefined) storeOptions.redisUrl = config.redisUrl
@@ -288,10 +306,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       // After authentication, so that the limit is per caller rather than per address.
       hook: 'preHandler',
       keyGenerator: (request) => (request.caller ? `caller:${request.caller.id}` : `ip:${request.ip}`),
-      nameSpace: `${config.redisPrefix}ratelimit:`,
       // A Redis hiccup must not shut the control plane; authentication still applies.
       skipOnError: true,
-      ...(app.store instanceof RedisStateStore ? { redis: app.store.client } : {}),
+      // On Redis, counted through the state store so that a count waits no longer than PDP_STORE_TIMEOUT_MS.
+      ...(app.store instanceof RedisStateStore ? { store: stateStoreRateLimit(app.store, 'ratelimit:') } : {}),
     })
     await plane.register(adminPolicyRoutes)
     await plane.register(identityRoutes, { now, maxTokenLifetimeSec: config.jwtMaxLifetimeSec })

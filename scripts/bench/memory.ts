@@ -4,7 +4,7 @@
  * Prints the resident set size, the heap and the store's live keys, after a full garbage collection when
  * --expose-gc allows it. `npm run bench:memory` compiles it with the PDP and runs it without a loader.
  *
- *   npm run bench:memory -- [--subjects 100000] [--lines 50000] [--max-keys N]
+ *   npm run bench:memory -- [--subjects 100000] [--lines 50000] [--max-keys N] [--max-bytes N]
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -16,7 +16,7 @@ import type { MemoryStateStore } from '../../src/store/memory-store.js'
 import { generatePolicy, writePolicyDir } from './generate-policy.js'
 
 
-const { values } = parseArgs({ options: { subjects: { type: 'string' }, lines: { type: 'string' }, 'max-keys': { type: 'string' } } })
+const { values } = parseArgs({ options: { subjects: { type: 'string' }, lines: { type: 'string' }, 'max-keys': { type: 'string' }, 'max-bytes': { type: 'string' } } })
 const subjects = Number(values.subjects ?? 100_000)
 const lines = Number(values.lines ?? 50_000)
 const IPS = ['81.2.69.142', '103.86.96.100', '8.8.8.8', '5.9.0.1', '133.242.0.1', '200.160.0.8']
@@ -37,6 +37,7 @@ try {
   await writePolicyDir(dir, policy)
   const env: Record<string, string> = { PDP_POLICY_DIR: dir, PDP_DECISION_LOG: 'off', LOG_LEVEL: 'warn' }
   if (values['max-keys'] !== undefined) env.PDP_STORE_MAX_KEYS = values['max-keys']
+  if (values['max-bytes'] !== undefined) env.PDP_STORE_MAX_BYTES = values['max-bytes']
   const app = await buildApp({ config: loadConfig(env), logger: false })
   await app.ready()
   keys = () => (app.store as MemoryStateStore).size

@@ -103,6 +103,10 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   logLevel: variable('LOG_LEVEL', 'info', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'pino log level'),
   defaultTenant: variable('PDP_DEFAULT_TENANT', 'default', text, 'Casbin domain for requests that name no tenant'),
   bodyLimit: variable('PDP_BODY_LIMIT', '1048576', integer(1024, 64 * 1024 * 1024), 'Largest accepted request body, bytes (larger → 413)'),
+  httpHeadersTimeoutMs: variable('PDP_HTTP_HEADERS_TIMEOUT_MS', '10000', integer(100, 600_000), 'Longest wait for a request\'s headers, from the connection or the previous request (408 and closed past it)'),
+  httpRequestTimeoutMs: variable('PDP_HTTP_REQUEST_TIMEOUT_MS', '30000', integer(100, 600_000), 'Longest wait for a whole request, body included (408 and closed past it); at least PDP_HTTP_HEADERS_TIMEOUT_MS'),
+  httpKeepAliveTimeoutMs: variable('PDP_HTTP_KEEP_ALIVE_TIMEOUT_MS', '72000', integer(100, 600_000), 'How long an idle keep-alive connection stays open; above the idle time-out of the load balancer in front'),
+  httpConnectionTimeoutMs: variable('PDP_HTTP_CONNECTION_TIMEOUT_MS', '90000', integer(100, 3_600_000), 'A connection on which nothing moves for this long is closed'),
   reloadDebounceMs: variable('PDP_RELOAD_DEBOUNCE_MS', '200', integer(0, 60_000), 'Quiet time after a policy file event before the directory is looked at'),
   reloadSettleMs: variable('PDP_RELOAD_SETTLE_MS', '2000', integer(0, 600_000), 'How long every policy file must stay unchanged before a watched change is loaded (0: load as soon as a read is consistent)'),
   reloadPollMs: variable('PDP_RELOAD_POLL_MS', '1000', integer(100, 60_000), 'Interval of the policy directory check that re-watches a replaced directory and catches missed file events'),
@@ -114,6 +118,9 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   decisionLogRedact: variable('PDP_DECISION_LOG_REDACT', '', list, 'Comma-separated input paths to redact in the decision log, e.g. subject.attributes.salary (credential-like keys are always redacted)'),
   jwksFile: variable('PDP_JWKS_FILE', undefined, text, 'Local JWKS file with the identity provider’s public keys'),
   jwksUrl: variable('PDP_JWKS_URL', undefined, url, 'Remote JWKS URL (cached, with a refetch cool-down)'),
+  jwksTimeoutMs: variable('PDP_JWKS_TIMEOUT_MS', '2000', integer(100, 60_000), 'Longest wait for one fetch of PDP_JWKS_URL, body included'),
+  jwksMaxBytes: variable('PDP_JWKS_MAX_BYTES', '262144', integer(1024, 16 * 1024 * 1024), 'Largest JWKS body accepted from PDP_JWKS_URL; a larger one is not read further'),
+  jwksFailureBackoffMs: variable('PDP_JWKS_FAILURE_BACKOFF_MS', '10000', integer(100, 3_600_000), 'After a failed JWKS fetch, no new fetch for this long (decisions use the last good keys, or fail with token_invalid)'),
   issuer: variable('PDP_ISSUER', undefined, text, 'Required `iss` of tokens'),
   audience: variable('PDP_AUDIENCE', undefined, text, 'Required `aud` of tokens'),
   jwtAlgorithms: variable('PDP_JWT_ALGORITHMS', 'RS256,PS256,ES256,EdDSA', list, 'Accepted signature algorithms (never none, never HMAC)'),
@@ -126,6 +133,7 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   storeTimeoutMs: variable('PDP_STORE_TIMEOUT_MS', '50', integer(1, 10_000), 'Longest wait for one store round trip'),
   redisPrefix: variable('PDP_REDIS_PREFIX', 'pdp:', text, 'Prefix of every Redis key'),
   storeMaxKeys: variable('PDP_STORE_MAX_KEYS', '500000', integer(1000, 100_000_000), 'Keys the embedded store keeps before evicting the least recently used'),
+  storeMaxBytes: variable('PDP_STORE_MAX_BYTES', '100663296', integer(1024 * 1024, 64 * 1024 * 1024 * 1024), 'Approximate heap bytes the embedded store keeps (keys and values with their overhead) before evicting the least recently used'),
   trustedProxies: variable('PDP_TRUSTED_PROXIES', '127.0.0.1/8,::1/128', cidrList, 'Addresses or CIDR ranges of proxies whose X-Forwarded-For / X-Real-IP are believed'),
   deviceHeader: variable('PDP_DEVICE_HEADER', 'x-device-id', text, 'Header carrying the device id on forward-auth requests, when PDP_DEVICE_HEADER_TRUSTED is true'),
   deviceHeaderTrusted: variable(
@@ -158,6 +166,10 @@ export interface Config {
   defaultTenant: string
   bodyLimit: number
   reloadDebounceMs: number
+  httpHeadersTimeoutMs: number
+  httpRequestTimeoutMs: number
+  httpKeepAliveTimeoutMs: number
+  httpConnectionTimeoutMs: number
   reloadSettleMs: number
   reloadPollMs: number
   shutdownTimeoutMs: number
@@ -166,6 +178,9 @@ export interface Config {
   decisionLogRedact: string[]
   jwksFile: string | undefined
   jwksUrl: string | undefined
+  jwksTimeoutMs: number
+  jwksMaxBytes: number
+  jwksFailureBackoffMs: number
   issuer: string | undefined
   audience: string | undefined
   jwtAlgorithms: string[]
@@ -179,6 +194,7 @@ export interface Config {
   storeTimeoutMs: number
   redisPrefix: string
   storeMaxKeys: number
+  storeMaxBytes: number
   trustedProxies: string[]
   deviceHeader: string
   deviceHeaderTrusted: 'false' | 'true'
@@ -206,6 +222,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   const config = out as unknown as Config
+  // Node refuses a headers time-out longer than the request's: the headers are part of the request.
+  if (config.httpHeadersTimeoutMs > config.httpRequestTimeoutMs) throw new ConfigError('PDP_HTTP_HEADERS_TIMEOUT_MS', 'must not exceed PDP_HTTP_REQUEST_TIMEOUT_MS')
   // A webhook nobody can verify would teach receivers to trust unsigned calls.
   if (config.webhookUrl !== undefined && config.webhookSecret === undefined) throw new ConfigError('PDP_WEBHOOK_SECRET', 'is required when PDP_WEBHOOK_URL is set')
   return config

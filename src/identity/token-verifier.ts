@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import { LRUCache } from 'lru-cache'
 import type { TokenVerifier, VerifiedToken, VerifyResult } from '../engine/identity.js'
 import { isIdentifier, isWellFormed } from '../engine/identifiers.js'
+import { publicKeySet, remoteJwks } from './remote-jwks.js'
 
 /** Verified tokens kept when TokenVerifierOptions.cacheSize is not given. */
 export const DEFAULT_TOKEN_CACHE_SIZE = 10_000
@@ -11,7 +12,7 @@ export const DEFAULT_TOKEN_CACHE_SIZE = 10_000
 export interface TokenVerifierOptions {
   /** A local JWKS file with the identity provider's public keys. */
   jwksFile?: string
-  /** A remote JWKS; fetched lazily, cached, and refetched at most once per cool-down. */
+  /** A remote JWKS: fetched lazily, cached, refetched at most once per cool-down, and backed off after a failure. */
   jwksUrl?: string
   /** An in-memory JWKS (tests, embedding). */
   jwks?: JSONWebKeySet
@@ -32,10 +33,15 @@ export interface TokenVerifierOptions {
   /** Verified tokens kept (keyed by a hash of the token); 0 disables the cache. */
   cacheSize?: number
   now?: () => number
-  /** Remote JWKS: how long fetched keys are kept, and the shortest time between two fetches, ms. */
+  /** Remote JWKS: age at which fetched keys are refreshed, and the shortest time between two fetches, ms. */
   jwksCacheMaxAgeMs?: number
   jwksCooldownMs?: number
+  /** Remote JWKS: longest wait for one fetch, largest body, and the pause after a failed fetch. */
   jwksTimeoutMs?: number
+  jwksMaxBytes?: number
+  jwksFailureBackoffMs?: number
+  /** Why a remote JWKS fetch failed, for the log. */
+  onJwksError?: (message: string) => void
 }
 
 export interface ConfiguredTokenVerifier extends TokenVerifier {
@@ -122,24 +128,34 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
 
   let keys: JWTVerifyGetKey
   const loadFile = async (file: string) => {
-    let jwks: JSONWebKeySet
+    let parsed: unknown
     try {
-      jwks = JSON.parse(await readFile(file, 'utf8')) as JSONWebKeySet
+      parsed = JSON.parse(await readFile(file, 'utf8'))
     } catch (err) {
       throw new TokenVerifierConfigError(`cannot read JWKS file ${file}: ${(err as Error).message}`)
     }
-    if (!jwks || !Array.isArray(jwks.keys)) throw new TokenVerifierConfigError(`JWKS file ${file} has no "keys" array`)
-    if (jwks.keys.some((k) => k.kty === 'oct')) throw new TokenVerifierConfigError(`JWKS file ${file} holds a symmetric key; only public keys are accepted`)
+    let jwks: JSONWebKeySet
+    try {
+      jwks = publicKeySet(parsed, `JWKS file ${file}`)
+    } catch (err) {
+      throw new TokenVerifierConfigError((err as Error).message)
+    }
     keys = createLocalJWKSet(jwks)
   }
   if (options.jwksFile !== undefined) await loadFile(options.jwksFile)
   else if (options.jwks !== undefined) keys = createLocalJWKSet(options.jwks)
   else {
-    keys = createRemoteJWKSet(new URL(options.jwksUrl!), {
-      cacheMaxAge: options.jwksCacheMaxAgeMs ?? 600_000,
-      cooldownDuration: options.jwksCooldownMs ?? 30_000,
-      timeoutDuration: options.jwksTimeoutMs ?? 2_000,
-    })
+    const remote: Parameters<typeof remoteJwks>[0] = {
+      url: new URL(options.jwksUrl!),
+      now,
+      timeoutMs: options.jwksTimeoutMs ?? 2_000,
+      maxBytes: options.jwksMaxBytes ?? 262_144,
+      maxAgeMs: options.jwksCacheMaxAgeMs ?? 600_000,
+      cooldownMs: options.jwksCooldownMs ?? 30_000,
+      failureBackoffMs: options.jwksFailureBackoffMs ?? 10_000,
+    }
+    if (options.onJwksError) remote.onError = options.onJwksError
+    keys = remoteJwks(remote)
   }
 
   const cacheSize = options.cacheSize ?? DEFAULT_TOKEN_CACHE_SIZE

@@ -12,7 +12,8 @@ declare module 'fastify' {
 /** Builds the token verifier when an issuer is configured (a partial configuration stops start-up). */
 export default fp<{ verifier?: TokenVerifierOptions }>(
   async (app, opts) => {
-    app.decorate('tokenVerifier', opts.verifier ? await createTokenVerifier(opts.verifier) : undefined)
+    const options = opts.verifier && { ...opts.verifier, onJwksError: (message: string) => app.log.warn(message) }
+    app.decorate('tokenVerifier', options ? await createTokenVerifier(options) : undefined)
   },
   { name: 'identity' },
 )

@@ -14,6 +14,7 @@ export interface StorePluginOptions {
   prefix: string
   timeoutMs: number
   maxKeys: number
+  maxBytes: number
   now: () => number
 }
 
@@ -24,6 +25,7 @@ export default fp<StorePluginOptions>(
       prefix: opts.prefix,
       timeoutMs: opts.timeoutMs,
       maxKeys: opts.maxKeys,
+      maxBytes: opts.maxBytes,
       now: opts.now,
       onError: (err) => app.log.warn({ error: err.message }, 'state store connection problem'),
     }

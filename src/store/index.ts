@@ -15,6 +15,7 @@ export interface StateStoreOptions {
   timeoutMs?: number
   now?: () => number
   maxKeys?: number
+  maxBytes?: number
   onError?: (error: Error) => void
 }
 
@@ -32,5 +33,6 @@ export async function createStateStore(options: StateStoreOptions): Promise<Stat
   const memory: ConstructorParameters<typeof MemoryStateStore>[0] = {}
   if (options.now) memory.now = options.now
   if (options.maxKeys !== undefined) memory.maxKeys = options.maxKeys
+  if (options.maxBytes !== undefined) memory.maxBytes = options.maxBytes
   return new MemoryStateStore(memory)
 }

@@ -159,6 +159,21 @@ export function stateStoreContract(t: Test, make: () => Promise<ContractSubject>
     t.equal(missing.value, -2)
   })
 
+  t.test('incrBy without a TTL keeps the key\'s expiry', async (t) => {
+    const { store } = await make()
+    const b = store.batch()
+    b.setIfAbsent('ttl:c', '0', 60_000)
+    const n = b.incrBy('ttl:c', 1, 0)
+    const ttl = b.pTtl('ttl:c')
+    const none = b.incrBy('ttl:d', 1, 0)
+    const noTtl = b.pTtl('ttl:d')
+    await b.exec()
+    t.equal(n.value, 1)
+    t.ok(ttl.value > 59_000 && ttl.value <= 60_000, `counter ttl ${ttl.value}`)
+    t.equal(none.value, 1)
+    t.equal(noTtl.value, -1, 'a new counter without a TTL has none')
+  })
+
   t.test('keys expire after their TTL (controllable clock)', async (t) => {
     const subject = await make()
     if (!subject.advance) {
