@@ -37,6 +37,12 @@ type Dialect = 'nginx' | 'forward' | 'envoy'
 
 export const ENVOY_PREFIX = '/authz/envoy'
 
+/** The only headers each header-speaking dialect reads the original request from. */
+const ORIGINAL_HEADERS = {
+  nginx: ['x-original-method', 'x-original-uri'],
+  forward: ['x-forwarded-method', 'x-forwarded-uri'],
+} as const
+
 /** Headers some upstreams honour to run another method than the request line's; the PDP would decide the wrong one. */
 const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override']
 
@@ -47,21 +53,11 @@ const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-o
  * the router's decoded parameter, so that it is decoded exactly once, segment by segment.
  */
 function originalOf(request: FastifyRequest, dialect: Dialect): Original | undefined {
-  const h = request.headers
-  switch (dialect) {
-    case 'envoy':
-      return { method: request.method, uri: request.url.slice(ENVOY_PREFIX.length) }
-    case 'nginx': {
-      const method = single(h['x-original-method'])
-      const uri = single(h['x-original-uri'])
-      return method === undefined || uri === undefined ? undefined : { method, uri }
-    }
-    case 'forward': {
-      const method = single(h['x-forwarded-method'])
-      const uri = single(h['x-forwarded-uri'])
-      return method === undefined || uri === undefined ? undefined : { method, uri }
-    }
-  }
+  if (dialect === 'envoy') return { method: request.method, uri: request.url.slice(ENVOY_PREFIX.length) }
+  const [methodHeader, uriHeader] = ORIGINAL_HEADERS[dialect]
+  const method = single(request.headers[methodHeader])
+  const uri = single(request.headers[uriHeader])
+  return method === undefined || uri === undefined ? undefined : { method, uri }
 }
 
 /** Whether a request target is one of the forward-auth endpoints, whose every answer must be 200, 401 or 403. */
