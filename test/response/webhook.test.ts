@@ -72,12 +72,13 @@ t.test('a lockout notifies a real receiver with a signed JSON body, after retryi
 t.test('deliveries time out, give up after their retries, and never hold up the event', async (t) => {
   const hook = await receiver(t, () => 'hang')
   const failures: { attempts: number; error: string }[] = []
-  const notifier = createWebhookNotifier({ url: hook.url, secret: SECRET, timeoutMs: 50, retries: 1, backoffMs: 1, onFailure: (f) => failures.push(f) })
+  // Long enough that on a loaded machine each attempt reaches the receiver before it is given up.
+  const notifier = createWebhookNotifier({ url: hook.url, secret: SECRET, timeoutMs: 1000, retries: 1, backoffMs: 1, onFailure: (f) => failures.push(f) })
   notifier.send({ id: 'd-1' })
   t.equal(failures.length, 0, 'send returns before anything is delivered')
   await notifier.settled()
   t.equal(hook.received.length, 2)
-  t.same(failures, [{ id: 'd-1', attempts: 2, error: 'timed out after 50 ms' }])
+  t.same(failures, [{ id: 'd-1', attempts: 2, error: 'timed out after 1000 ms' }])
 })
 
 t.test('a 4xx answer is not retried; an unreachable receiver is reported without the secret', async (t) => {
