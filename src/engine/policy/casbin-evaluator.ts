@@ -1,6 +1,6 @@
 import { newEnforcer, type Enforcer, type RoleManager } from 'casbin'
 import type { MatchedRule } from '../types.js'
-import type { PolicyEvaluator, PolicyQuery, PolicyResult } from './evaluator.js'
+import { readOnlyQuery, type PolicyEvaluator, type PolicyQuery, type PolicyResult } from './evaluator.js'
 import { ANY_DOMAIN, PolicyFileError, type ModelFile, type PolicyLine } from './policy-files.js'
 import { RoleGraph } from './role-graph.js'
 
@@ -116,7 +116,7 @@ export async function createCasbinEvaluator(model: ModelFile, lines: readonly Po
       let rule: string[]
       overlay = query.subject.roles.length > 0 ? { subject: query.subject.id, roles: query.subject.roles } : undefined
       try {
-        ;[allowed, rule] = enforcer.enforceExSync(...requestValues(fields, query))
+        ;[allowed, rule] = enforcer.enforceExSync(...requestValues(fields, readOnlyQuery(query)))
       } catch (err) {
         return { effect: 'error', matched: [], error: (err as Error).message }
       } finally {

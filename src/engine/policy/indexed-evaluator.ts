@@ -2,7 +2,7 @@ import { FunctionMap, Util } from 'casbin'
 import expressionEval from '@casbin/expression-eval'
 import { LRUCache } from 'lru-cache'
 import type { MatchedRule } from '../types.js'
-import type { PolicyEvaluator, PolicyQuery, PolicyResult } from './evaluator.js'
+import { readOnlyQuery, type PolicyEvaluator, type PolicyQuery, type PolicyResult } from './evaluator.js'
 import type { ModelFile, PolicyLine } from './policy-files.js'
 import { RoleGraph } from './role-graph.js'
 import { CASBIN_MAX_HIERARCHY, explainedRoles, policyRoleNames, requestFieldsOf, ruleSourcer } from './casbin-evaluator.js'
@@ -367,7 +367,7 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   }
 
   // One context for every condition of this evaluator, as Casbin builds per line (request and policy fields plus
-  // its built-in functions); reusing it is safe because evaluate is synchronous and conditions cannot assign.
+  // its built-in functions); reusing it is safe because evaluate is synchronous and conditions read a frozen copy.
   const context: Record<string, unknown> = {}
   for (const [name, fn] of FunctionMap.loadFunctionMap().getFunctions()) context[name] = fn
   const requestKeys = requestFields.map((f) => `r_${f}`)
@@ -406,7 +406,8 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
             const condition = line.condition
             if (condition) {
               if (!requestSet) {
-                for (let i = 0; i < requestKeys.length; i++) context[requestKeys[i]!] = requestValue(query, requestFields[i]!)
+                const view = readOnlyQuery(query)
+                for (let i = 0; i < requestKeys.length; i++) context[requestKeys[i]!] = requestValue(view, requestFields[i]!)
                 requestSet = true
               }
               if (condition.readsPolicyFields) for (let i = 0; i < policyKeys.length; i++) context[policyKeys[i]!] = line.values[i]
