@@ -1,7 +1,7 @@
 import { newEnforcer, type Enforcer, type RoleManager } from 'casbin'
 import type { MatchedRule } from '../types.js'
 import { readOnlyQuery, type PolicyEvaluator, type PolicyQuery, type PolicyResult } from './evaluator.js'
-import { ANY_DOMAIN, PolicyFileError, type ModelFile, type PolicyLine } from './policy-files.js'
+import { ANY_DOMAIN, casbinOrder, PolicyFileError, type ModelFile, type PolicyLine } from './policy-files.js'
 import { RoleGraph } from './role-graph.js'
 
 /** What each request token of the model receives; operators name their request fields from this list. */
@@ -84,7 +84,7 @@ export function explainedRoles(graph: RoleGraph, query: PolicyQuery): string[] {
 export async function createCasbinEvaluator(model: ModelFile, lines: readonly PolicyLine[], file = 'policy.csv'): Promise<PolicyEvaluator> {
   const fields = requestFieldsOf(model)
   const enforcer: Enforcer = await newEnforcer(model.model)
-  for (const line of lines) {
+  for (const line of casbinOrder(model, lines)) {
     model.model.model.get(line.ptype.charAt(0))!.get(line.ptype)!.policy.push([...line.values])
   }
   for (const [ptype, arity] of model.roleArity) {

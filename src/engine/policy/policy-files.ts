@@ -43,6 +43,8 @@ const SECTIONS: Record<string, string> = {
 
 export interface ModelFile {
   model: Model
+  /** The model text, from which a fresh Casbin model can be made. */
+  source: string
   /** Request tokens per request type, e.g. r → [sub, dom, obj, act, env]. */
   requestTokens: Map<string, string[]>
   /** Policy tokens per policy type, e.g. p → [sub, dom, obj, act, cond, eft]. */
@@ -128,7 +130,11 @@ export function parseModelFile(text: string, file = 'model.conf'): ModelFile {
     what: 'matcher',
     names: expressionNames(requestTokens, policyTokens, roleArity),
   })
-  return { model, requestTokens, policyTokens, roleArity, matcher, effect }
+  if (effectRaw === 'subjectPriority(p.eft) || deny' && !roleArity.has('g')) {
+    // Casbin's loader orders lines by the depth of their subject in g, and fails without one.
+    throw new PolicyFileError(file, keyLines.get('e'), 'subjectPriority(p.eft) orders lines by the role hierarchy "g", which the model does not define')
+  }
+  return { model, source: text, requestTokens, policyTokens, roleArity, matcher, effect }
 }
 
 /** Names an expression may read (request and policy fields) and call (built-ins, plus role functions and eval in a matcher). */
@@ -295,6 +301,10 @@ export function parsePolicyFile(text: string, model: ModelFile, file = 'policy.c
       throw new PolicyFileError(file, i + 1, 'empty value')
     }
     if (policyTokens) {
+      const priority = policyTokens.indexOf('priority')
+      if (priority >= 0 && !/^-?\d+$/.test(values[priority]!)) {
+        throw new PolicyFileError(file, i + 1, `priority must be an integer, got "${values[priority]}"`)
+      }
       const eft = policyTokens.indexOf('eft')
       if (eft >= 0 && values[eft] !== 'allow' && values[eft] !== 'deny') {
         throw new PolicyFileError(file, i + 1, `effect must be "allow" or "deny", got "${values[eft]}"`)
@@ -308,6 +318,33 @@ export function parsePolicyFile(text: string, model: ModelFile, file = 'policy.c
     out.push({ ptype, values, line: i + 1 })
   }
   rejectRoleCycles(out, model, file)
+  return out
+}
+
+/**
+ * The lines in the order node-casbin's loadPolicy leaves them, which decides the priority effects: each policy
+ * type's lines sorted by their `priority` field, then, for `subjectPriority(p.eft) || deny`, by the depth of their
+ * subject in the role hierarchy. The second sort is Casbin's own code run on a scratch model, so that its
+ * particular rules (how it reads role lines and domains, and subjects it does not rank) are reproduced exactly.
+ * Role lines keep file order.
+ */
+export function casbinOrder(model: ModelFile, lines: readonly PolicyLine[]): PolicyLine[] {
+  const scratch = newModelFromString(model.source)
+  const origin = new Map<string[], PolicyLine>()
+  for (const line of lines) {
+    const row = [...line.values]
+    origin.set(row, line)
+    scratch.model.get(line.ptype.charAt(0))!.get(line.ptype)!.policy.push(row)
+  }
+  for (const [ptype, assertion] of scratch.model.get('p') ?? []) {
+    const priority = assertion.tokens.indexOf(`${ptype}_priority`)
+    if (priority >= 0) assertion.policy.sort((a, b) => parseInt(a[priority]!, 10) - parseInt(b[priority]!, 10))
+  }
+  scratch.sortPoliciesBySubjectHierarchy()
+  const out: PolicyLine[] = []
+  for (const sec of ['p', 'g']) {
+    for (const assertion of scratch.model.get(sec)?.values() ?? []) for (const row of assertion.policy) out.push(origin.get(row)!)
+  }
   return out
 }
 
