@@ -98,13 +98,16 @@ export async function createCasbinEvaluator(model: ModelFile, lines: readonly Po
   // Roles asserted in the request (and JIT grants) are links that exist for this one request only.
   // enforceExSync runs to completion without yielding, so a per-call overlay on the role manager
   // is never seen by another request.
+  // A model without role_definition has no role manager, and asserted roles then mean nothing to it.
   let overlay: { subject: string; roles: readonly string[] } | undefined
-  const rm = enforcer.getRoleManager() as RoleManager & { syncedHasLink(a: string, b: string, ...d: string[]): boolean }
-  const baseHasLink = rm.syncedHasLink.bind(rm)
-  rm.syncedHasLink = (a: string, b: string, ...domain: string[]) => {
-    if (baseHasLink(a, b, ...domain)) return true
-    if (!overlay || a !== overlay.subject) return false
-    return overlay.roles.some((role) => role === b || baseHasLink(role, b, ...domain))
+  if (model.roleArity.has('g')) {
+    const rm = enforcer.getRoleManager() as RoleManager & { syncedHasLink(a: string, b: string, ...d: string[]): boolean }
+    const baseHasLink = rm.syncedHasLink.bind(rm)
+    rm.syncedHasLink = (a: string, b: string, ...domain: string[]) => {
+      if (baseHasLink(a, b, ...domain)) return true
+      if (!overlay || a !== overlay.subject) return false
+      return overlay.roles.some((role) => role === b || baseHasLink(role, b, ...domain))
+    }
   }
 
   return {

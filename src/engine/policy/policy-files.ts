@@ -117,11 +117,6 @@ export function parseModelFile(text: string, file = 'model.conf'): ModelFile {
   if (!SUPPORTED_EFFECTS.has(effectRaw)) {
     throw new PolicyFileError(file, keyLines.get('e'), `unsupported policy effect "${effectRaw}"`)
   }
-  for (const [ptype, tokens] of policyTokens) {
-    if (effectRaw.includes('eft') && !tokens.includes('eft')) {
-      throw new PolicyFileError(file, keyLines.get(ptype), `the policy effect uses p.eft but ${ptype} has no "eft" field`)
-    }
-  }
 
   const matcher = model.model.get('m')!.get('m')!.value
   checkExpression(matcher, {
