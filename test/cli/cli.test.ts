@@ -45,6 +45,44 @@ t.test('validate names the file, line and problem of a broken copy', async (t) =
   }
 })
 
+t.test('validate refuses conditions and matchers that are not pure data, naming file, line and token', async (t) => {
+  const rule = 'p, manager, *, users, read, true, allow'
+  const conditions: [string, RegExp][] = [
+    ['r.sub.roles.push("admin") > 0', /calls the method "push"/],
+    ['r.sub.id.constructor.constructor("return 1")()', /reads "constructor"/],
+    ['r.sub.id["constructor"] != null', /reads "constructor"/],
+    ["r.obj.attributes['__proto__'] == null", /reads "__proto__"/],
+    ['r.obj.attributes.prototype == null', /reads "prototype"/],
+    ['r.sub.attributes.level++ > 0', /uses "\+\+"/],
+    ['r.sub.attributes.level-- > 0', /uses "--"/],
+    ['r.sub.attributes.level = 3', /uses "="/],
+    ['r.sub.attributes.level += 1', /uses "\+="/],
+    ['r.sub.attributes.level ||= 1', /uses "\|\|="/],
+    ['this.x == 1', /reads "this"/],
+    ['eval("true")', /calls "eval", which is not one of Casbin's built-in functions/],
+    ['process.exit() == 1', /refers to unknown name "process"/],
+  ]
+  for (const [condition, token] of conditions) {
+    const dir = await policyCopy(t)
+    await edit(dir, 'policy.csv', (s) => s.replace(rule, rule.replace(', true,', `, ${condition},`)))
+    const res = await cli('validate', dir)
+    t.equal(res.code, 1, condition)
+    t.match(res.err, /policy\.csv:12: condition /, `${condition}: file and line`)
+    t.match(res.err, token, `${condition}: the offending token`)
+    t.equal(res.out, '', `${condition}: nothing claims it is valid`)
+  }
+  const dir = await policyCopy(t)
+  await edit(dir, 'model.conf', (s) => s.replace('r.obj.type == p.obj', 'r.sub.roles.push(p.sub) > 0 && r.obj.type == p.obj'))
+  const res = await cli('validate', dir)
+  t.equal(res.code, 1)
+  t.match(res.err, /model\.conf:\d+: matcher calls the method "push"/, 'the matcher is held to the same rule')
+  // Built-in functions, operators, literals and `in` stay allowed.
+  const pure = await policyCopy(t)
+  await edit(pure, 'policy.csv', (s) => s.replace(rule, 'p, manager, *, users, read, "keyMatch(r.obj.id, ""/users/*"") && r.sub.attributes.tier in (""gold"") && !(r.env.hour < 6)", allow'))
+  const ok = await cli('validate', pure)
+  t.equal(ok.code, 0, ok.err)
+})
+
 t.test('test reports each failing case with its file, line and difference, and exits 1', async (t) => {
   const dir = await policyCopy(t)
   // Managers lose the user directory: the suites that rely on it must say so.

@@ -1,7 +1,7 @@
 import { newEnforcer, type Enforcer, type RoleManager } from 'casbin'
 import type { MatchedRule } from '../types.js'
-import type { PolicyEvaluator, PolicyQuery, PolicyResult } from './evaluator.js'
-import { ANY_DOMAIN, PolicyFileError, type ModelFile, type PolicyLine } from './policy-files.js'
+import { readOnlyQuery, type PolicyEvaluator, type PolicyQuery, type PolicyResult } from './evaluator.js'
+import { ANY_DOMAIN, casbinOrder, PolicyFileError, type ModelFile, type PolicyLine } from './policy-files.js'
 import { RoleGraph } from './role-graph.js'
 
 /** What each request token of the model receives; operators name their request fields from this list. */
@@ -84,7 +84,7 @@ export function explainedRoles(graph: RoleGraph, query: PolicyQuery): string[] {
 export async function createCasbinEvaluator(model: ModelFile, lines: readonly PolicyLine[], file = 'policy.csv'): Promise<PolicyEvaluator> {
   const fields = requestFieldsOf(model)
   const enforcer: Enforcer = await newEnforcer(model.model)
-  for (const line of lines) {
+  for (const line of casbinOrder(model, lines)) {
     model.model.model.get(line.ptype.charAt(0))!.get(line.ptype)!.policy.push([...line.values])
   }
   for (const [ptype, arity] of model.roleArity) {
@@ -98,13 +98,16 @@ export async function createCasbinEvaluator(model: ModelFile, lines: readonly Po
   // Roles asserted in the request (and JIT grants) are links that exist for this one request only.
   // enforceExSync runs to completion without yielding, so a per-call overlay on the role manager
   // is never seen by another request.
+  // A model without role_definition has no role manager, and asserted roles then mean nothing to it.
   let overlay: { subject: string; roles: readonly string[] } | undefined
-  const rm = enforcer.getRoleManager() as RoleManager & { syncedHasLink(a: string, b: string, ...d: string[]): boolean }
-  const baseHasLink = rm.syncedHasLink.bind(rm)
-  rm.syncedHasLink = (a: string, b: string, ...domain: string[]) => {
-    if (baseHasLink(a, b, ...domain)) return true
-    if (!overlay || a !== overlay.subject) return false
-    return overlay.roles.some((role) => role === b || baseHasLink(role, b, ...domain))
+  if (model.roleArity.has('g')) {
+    const rm = enforcer.getRoleManager() as RoleManager & { syncedHasLink(a: string, b: string, ...d: string[]): boolean }
+    const baseHasLink = rm.syncedHasLink.bind(rm)
+    rm.syncedHasLink = (a: string, b: string, ...domain: string[]) => {
+      if (baseHasLink(a, b, ...domain)) return true
+      if (!overlay || a !== overlay.subject) return false
+      return overlay.roles.some((role) => role === b || baseHasLink(role, b, ...domain))
+    }
   }
 
   return {
@@ -116,7 +119,7 @@ export async function createCasbinEvaluator(model: ModelFile, lines: readonly Po
       let rule: string[]
       overlay = query.subject.roles.length > 0 ? { subject: query.subject.id, roles: query.subject.roles } : undefined
       try {
-        ;[allowed, rule] = enforcer.enforceExSync(...requestValues(fields, query))
+        ;[allowed, rule] = enforcer.enforceExSync(...requestValues(fields, readOnlyQuery(query)))
       } catch (err) {
         return { effect: 'error', matched: [], error: (err as Error).message }
       } finally {

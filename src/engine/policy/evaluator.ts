@@ -56,3 +56,24 @@ export interface PolicyEvaluator {
   readonly fallbackReason?: string
   evaluate(query: PolicyQuery, explain: boolean): PolicyResult
 }
+
+function frozenCopy<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value
+  const copy: unknown = Array.isArray(value) ? value.map(frozenCopy) : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, frozenCopy(v)]))
+  return Object.freeze(copy) as T
+}
+
+/**
+ * The request as conditions and matchers read it: a deep, frozen copy. Validation already refuses every
+ * expression that could write, and this keeps it so should one ever run: the caller's request, which the next
+ * batch item and the shadow policy read, cannot be changed through a policy.
+ */
+export function readOnlyQuery(query: PolicyQuery): PolicyQuery {
+  return Object.freeze({
+    subject: frozenCopy(query.subject),
+    domain: query.domain,
+    resource: frozenCopy(query.resource),
+    action: query.action,
+    env: frozenCopy(query.env),
+  })
+}

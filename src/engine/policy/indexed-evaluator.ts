@@ -2,8 +2,8 @@ import { FunctionMap, Util } from 'casbin'
 import expressionEval from '@casbin/expression-eval'
 import { LRUCache } from 'lru-cache'
 import type { MatchedRule } from '../types.js'
-import type { PolicyEvaluator, PolicyQuery, PolicyResult } from './evaluator.js'
-import type { ModelFile, PolicyLine } from './policy-files.js'
+import { readOnlyQuery, type PolicyEvaluator, type PolicyQuery, type PolicyResult } from './evaluator.js'
+import { casbinOrder, type ModelFile, type PolicyLine } from './policy-files.js'
 import { RoleGraph } from './role-graph.js'
 import { CASBIN_MAX_HIERARCHY, explainedRoles, policyRoleNames, requestFieldsOf, ruleSourcer } from './casbin-evaluator.js'
 
@@ -14,7 +14,7 @@ import { CASBIN_MAX_HIERARCHY, explainedRoles, policyRoleNames, requestFieldsOf,
  * in at most one eval(p.x). Casbin evaluates such a matcher left to right and stops at the first false term,
  * so a line whose indexed terms fail yields false without touching its condition, and its effect is
  * "indeterminate", which changes nothing in any effect expression. Only the remaining lines (the candidates)
- * are evaluated, in file order, through the same effect stream Casbin runs.
+ * are evaluated, in Casbin's load order (see casbinOrder), through the same effect stream Casbin runs.
  */
 
 // CommonJS module: its named exports are only reachable through the default export under ESM.
@@ -237,7 +237,8 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   if (!policyFields) return { reason: 'the model has no "p" policy type' }
   const effect = EFFECT_KINDS[model.effect]
   if (!effect) return { reason: `the policy effect "${model.effect}" is not one the indexed evaluator handles` }
-  const pLines = lines.filter((l) => l.ptype === 'p')
+  // Positions follow Casbin's load order, which the priority effects decide by.
+  const pLines = casbinOrder(model, lines).filter((l) => l.ptype === 'p')
   // With no p line Casbin evaluates the matcher once with empty fields, a case not worth a fast path.
   if (pLines.length === 0) return { reason: 'the policy has no "p" lines' }
 
@@ -367,7 +368,7 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   }
 
   // One context for every condition of this evaluator, as Casbin builds per line (request and policy fields plus
-  // its built-in functions); reusing it is safe because evaluate is synchronous and conditions cannot assign.
+  // its built-in functions); reusing it is safe because evaluate is synchronous and conditions read a frozen copy.
   const context: Record<string, unknown> = {}
   for (const [name, fn] of FunctionMap.loadFunctionMap().getFunctions()) context[name] = fn
   const requestKeys = requestFields.map((f) => `r_${f}`)
@@ -406,7 +407,8 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
             const condition = line.condition
             if (condition) {
               if (!requestSet) {
-                for (let i = 0; i < requestKeys.length; i++) context[requestKeys[i]!] = requestValue(query, requestFields[i]!)
+                const view = readOnlyQuery(query)
+                for (let i = 0; i < requestKeys.length; i++) context[requestKeys[i]!] = requestValue(view, requestFields[i]!)
                 requestSet = true
               }
               if (condition.readsPolicyFields) for (let i = 0; i < policyKeys.length; i++) context[policyKeys[i]!] = line.values[i]

@@ -1,4 +1,4 @@
-import { newModelFromString, BracketAwareCsvParser, Util, type Model } from 'casbin'
+import { newModelFromString, BracketAwareCsvParser, FunctionMap, Util, type Model } from 'casbin'
 import expressionEval from '@casbin/expression-eval'
 
 /** A problem in a policy file, located precisely enough for an operator to fix it. */
@@ -16,6 +16,8 @@ export class PolicyFileError extends Error {
 /** Effects node-casbin's default effector implements; anything else fails at enforce time, so we refuse it at load. */
 // CommonJS module: its named exports are only reachable through the default export under ESM.
 const parseExpression = expressionEval.parse
+// Casbin registers `in` on this shared parser before it compiles a matcher; validation must parse the same language.
+expressionEval.addBinaryOp('in', 1, Util.customIn as unknown as Parameters<typeof expressionEval.addBinaryOp>[2])
 
 const SUPPORTED_EFFECTS = new Set([
   'some(where (p.eft == allow))',
@@ -25,11 +27,11 @@ const SUPPORTED_EFFECTS = new Set([
   'subjectPriority(p.eft) || deny',
 ])
 
-/** Functions a Casbin matcher or condition may call (node-casbin built-ins plus role functions). */
-const BUILTIN_FUNCTIONS = new Set([
-  'keyMatch', 'keyMatch2', 'keyMatch3', 'keyMatch4', 'keyMatch5', 'keyGet', 'keyGet2',
-  'regexMatch', 'ipMatch', 'globMatch', 'eval',
-])
+/** Casbin's built-in functions: the only calls a condition may make (a matcher may also call role functions and eval). */
+const BUILTIN_FUNCTIONS: ReadonlySet<string> = new Set(FunctionMap.loadFunctionMap().getFunctions().keys())
+
+/** Property names that lead from a request value to functions and prototypes, never to data. */
+const FORBIDDEN_PROPERTIES = new Set(['constructor', '__proto__', 'prototype'])
 
 const SECTIONS: Record<string, string> = {
   request_definition: 'r',
@@ -41,6 +43,8 @@ const SECTIONS: Record<string, string> = {
 
 export interface ModelFile {
   model: Model
+  /** The model text, from which a fresh Casbin model can be made. */
+  source: string
   /** Request tokens per request type, e.g. r → [sub, dom, obj, act, env]. */
   requestTokens: Map<string, string[]>
   /** Policy tokens per policy type, e.g. p → [sub, dom, obj, act, cond, eft]. */
@@ -113,67 +117,131 @@ export function parseModelFile(text: string, file = 'model.conf'): ModelFile {
   if (!SUPPORTED_EFFECTS.has(effectRaw)) {
     throw new PolicyFileError(file, keyLines.get('e'), `unsupported policy effect "${effectRaw}"`)
   }
-  for (const [ptype, tokens] of policyTokens) {
-    if (effectRaw.includes('eft') && !tokens.includes('eft')) {
-      throw new PolicyFileError(file, keyLines.get(ptype), `the policy effect uses p.eft but ${ptype} has no "eft" field`)
-    }
-  }
 
   const matcher = model.model.get('m')!.get('m')!.value
   checkExpression(matcher, {
     file,
     line: keyLines.get('m'),
     what: 'matcher',
-    known: knownIdentifiers(requestTokens, policyTokens, roleArity),
+    names: expressionNames(requestTokens, policyTokens, roleArity),
   })
-  return { model, requestTokens, policyTokens, roleArity, matcher, effect }
+  if (effectRaw === 'subjectPriority(p.eft) || deny' && !roleArity.has('g')) {
+    // Casbin's loader orders lines by the depth of their subject in g, and fails without one.
+    throw new PolicyFileError(file, keyLines.get('e'), 'subjectPriority(p.eft) orders lines by the role hierarchy "g", which the model does not define')
+  }
+  return { model, source: text, requestTokens, policyTokens, roleArity, matcher, effect }
 }
 
-function knownIdentifiers(
+/** Names an expression may read (request and policy fields) and call (built-ins, plus role functions and eval in a matcher). */
+interface ExpressionNames {
+  values: Set<string>
+  functions: Set<string>
+}
+
+function expressionNames(
   requestTokens: Map<string, string[]>,
   policyTokens: Map<string, string[]>,
   roleArity?: Map<string, number>,
-): Set<string> {
-  const known = new Set(BUILTIN_FUNCTIONS)
-  for (const [key, tokens] of requestTokens) for (const t of tokens) known.add(`${key}_${t}`)
-  for (const [key, tokens] of policyTokens) for (const t of tokens) known.add(`${key}_${t}`)
-  for (const key of roleArity?.keys() ?? []) known.add(key)
-  return known
+): ExpressionNames {
+  const values = new Set<string>()
+  for (const [key, tokens] of requestTokens) for (const t of tokens) values.add(`${key}_${t}`)
+  for (const [key, tokens] of policyTokens) for (const t of tokens) values.add(`${key}_${t}`)
+  const functions = new Set(BUILTIN_FUNCTIONS)
+  if (roleArity) {
+    for (const key of roleArity.keys()) functions.add(key)
+    functions.add('eval')
+  }
+  return { values, functions }
 }
 
 interface ExpressionCheck {
   file: string
   line: number | undefined
   what: string
-  known: Set<string>
+  names: ExpressionNames
 }
 
 type AstNode = { type: string; [k: string]: unknown }
 
-/** Parses an expression as Casbin will, and rejects names that would only fail (or silently be undefined) at request time. */
+/**
+ * Operators that would write rather than read. The expression parser rejects most of them, but reads `a++` as
+ * `a + +false`, so they are found in the text itself (string literals skipped), longest operator first.
+ */
+const WRITING_OPERATOR = /^(?:>>>=|<<=|>>=|\*\*=|&&=|\|\|=|\?\?=|\+\+|--|[-+*/%&|^]=|=(?!=))/
+const COMPARISON = /^(?:===|!==|==|!=|<=|>=)/
+
+function writingOperator(expression: string): string | undefined {
+  for (let i = 0; i < expression.length; i++) {
+    const c = expression[i]!
+    if (c === '"' || c === "'") {
+      for (i++; i < expression.length && expression[i] !== c; i++) if (expression[i] === '\\') i++
+      continue
+    }
+    const rest = expression.slice(i)
+    const comparison = COMPARISON.exec(rest)
+    if (comparison) {
+      i += comparison[0].length - 1
+      continue
+    }
+    const writing = WRITING_OPERATOR.exec(rest)
+    if (writing) return writing[0]
+  }
+  return undefined
+}
+
+/**
+ * Parses an expression as Casbin will and holds it to pure data: it may read request and policy fields, use
+ * operators, literals and `in`, and call Casbin's built-in functions; any other call, any assignment and any
+ * step to a prototype or constructor is refused here, naming the offending token, rather than met at decision time.
+ */
 function checkExpression(expression: string, check: ExpressionCheck): void {
+  const refuse = (problem: string): never => {
+    throw new PolicyFileError(check.file, check.line, `${check.what} ${problem}`)
+  }
   const escaped = Util.escapeAssertion(expression)
+  const operator = writingOperator(escaped)
+  if (operator !== undefined) refuse(`uses "${operator}": policies are data and may not assign`)
   let ast: AstNode
   try {
     ast = parseExpression(escaped) as unknown as AstNode
   } catch (err) {
-    throw new PolicyFileError(check.file, check.line, `${check.what} does not parse: ${(err as Error).message}`)
+    return refuse(`does not parse: ${(err as Error).message}`)
   }
+  const shown = (name: string) => name.replace(/^([rp]\d*)_/, '$1.')
   const visit = (node: unknown): void => {
     if (!node || typeof node !== 'object') return
     const n = node as AstNode
-    if (n.type === 'Identifier') {
-      const name = n.name as string
-      if (!check.known.has(name)) {
-        const shown = name.replace(/^([rp]\d*)_/, '$1.')
-        throw new PolicyFileError(check.file, check.line, `${check.what} refers to unknown name "${shown}"`)
+    switch (n.type) {
+      case 'Identifier': {
+        const name = n.name as string
+        if (!check.names.values.has(name)) {
+          refuse(check.names.functions.has(name) ? `uses the function "${name}" without calling it` : `refers to unknown name "${shown(name)}"`)
+        }
+        return
       }
-      return
-    }
-    if (n.type === 'MemberExpression') {
-      visit(n.object)
-      if (n.computed) visit(n.property)
-      return
+      case 'ThisExpression':
+        return refuse('reads "this"')
+      case 'CallExpression': {
+        const callee = n.callee as AstNode
+        if (callee.type !== 'Identifier') {
+          // What the callee reads is refused first, so the message names the deepest offending token.
+          visit(callee)
+          const method = callee.type === 'MemberExpression' && !callee.computed ? String((callee.property as AstNode).name) : undefined
+          refuse(method ? `calls the method "${method}": only Casbin's built-in functions may be called` : 'calls something other than a named function')
+        }
+        const name = callee.name as string
+        if (!check.names.functions.has(name)) refuse(`calls "${shown(name)}", which is not one of Casbin's built-in functions`)
+        ;(n.arguments as unknown[]).forEach(visit)
+        return
+      }
+      case 'MemberExpression': {
+        visit(n.object)
+        const property = n.property as AstNode
+        const name = !n.computed ? property.name : property.type === 'Literal' ? property.value : undefined
+        if (typeof name === 'string' && FORBIDDEN_PROPERTIES.has(name)) refuse(`reads "${name}", which is not data`)
+        if (n.computed) visit(property)
+        return
+      }
     }
     for (const value of Object.values(n)) {
       if (Array.isArray(value)) value.forEach(visit)
@@ -202,7 +270,7 @@ export function splitPolicyLine(line: string): string[] | null {
 export function parsePolicyFile(text: string, model: ModelFile, file = 'policy.csv'): PolicyLine[] {
   const out: PolicyLine[] = []
   const lines = text.split(/\r?\n/)
-  const conditionNames = knownIdentifiers(model.requestTokens, new Map())
+  const conditionNames = expressionNames(model.requestTokens, new Map())
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!
     if (raw.trim() === '' || raw.trimStart().startsWith('#')) continue
@@ -228,19 +296,50 @@ export function parsePolicyFile(text: string, model: ModelFile, file = 'policy.c
       throw new PolicyFileError(file, i + 1, 'empty value')
     }
     if (policyTokens) {
+      const priority = policyTokens.indexOf('priority')
+      if (priority >= 0 && !/^-?\d+$/.test(values[priority]!)) {
+        throw new PolicyFileError(file, i + 1, `priority must be an integer, got "${values[priority]}"`)
+      }
       const eft = policyTokens.indexOf('eft')
       if (eft >= 0 && values[eft] !== 'allow' && values[eft] !== 'deny') {
         throw new PolicyFileError(file, i + 1, `effect must be "allow" or "deny", got "${values[eft]}"`)
       }
       policyTokens.forEach((token, index) => {
         if (model.matcher.includes(`eval(${ptype}_${token})`)) {
-          checkExpression(values[index]!, { file, line: i + 1, what: `condition "${values[index]}"`, known: conditionNames })
+          checkExpression(values[index]!, { file, line: i + 1, what: `condition "${values[index]}"`, names: conditionNames })
         }
       })
     }
     out.push({ ptype, values, line: i + 1 })
   }
   rejectRoleCycles(out, model, file)
+  return out
+}
+
+/**
+ * The lines in the order node-casbin's loadPolicy leaves them, which decides the priority effects: each policy
+ * type's lines sorted by their `priority` field, then, for `subjectPriority(p.eft) || deny`, by the depth of their
+ * subject in the role hierarchy. The second sort is Casbin's own code run on a scratch model, so that its
+ * particular rules (how it reads role lines and domains, and subjects it does not rank) are reproduced exactly.
+ * Role lines keep file order.
+ */
+export function casbinOrder(model: ModelFile, lines: readonly PolicyLine[]): PolicyLine[] {
+  const scratch = newModelFromString(model.source)
+  const origin = new Map<string[], PolicyLine>()
+  for (const line of lines) {
+    const row = [...line.values]
+    origin.set(row, line)
+    scratch.model.get(line.ptype.charAt(0))!.get(line.ptype)!.policy.push(row)
+  }
+  for (const [ptype, assertion] of scratch.model.get('p') ?? []) {
+    const priority = assertion.tokens.indexOf(`${ptype}_priority`)
+    if (priority >= 0) assertion.policy.sort((a, b) => parseInt(a[priority]!, 10) - parseInt(b[priority]!, 10))
+  }
+  scratch.sortPoliciesBySubjectHierarchy()
+  const out: PolicyLine[] = []
+  for (const sec of ['p', 'g']) {
+    for (const assertion of scratch.model.get(sec)?.values() ?? []) for (const row of assertion.policy) out.push(origin.get(row)!)
+  }
   return out
 }
 
