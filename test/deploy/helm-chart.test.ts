@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { EventEmitter } from 'node:events'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,8 +9,9 @@ import { VARIABLES, loadConfig } from '../../src/config/config.js'
 import type { PolicySource } from '../../src/engine/policy/policy-source.js'
 import { REASON_CODES } from '../../src/engine/types.js'
 import { createPrometheusMetrics } from '../../src/metrics/prometheus.js'
-import { ROOT } from '../helpers/build.js'
+import { ROOT, auditCapture, build, manualClock } from '../helpers/build.js'
 import { helm, helmFor } from '../helpers/helm.js'
+import { AUDIENCE, ISSUER, createIssuer } from '../helpers/tokens.js'
 import { DOCKERFILE, parseDockerfile } from './dockerfile.js'
 
 /**
@@ -39,7 +41,7 @@ const SENTINEL = {
     { name: 'PDP_REDIS_SENTINELS', value: 'sentinel-0.data.svc:26379,sentinel-1.data.svc:26379,sentinel-2.data.svc:26379' },
     { name: 'PDP_REDIS_SENTINEL_MASTER', value: 'pdp' },
   ],
-  networkPolicy: { egress: { redis: { namespace: 'data', port: 26379 } } },
+  networkPolicy: { egress: { redis: { namespace: 'data', ports: [6379, 26379] } } },
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'pdp-helm-'))
@@ -169,7 +171,8 @@ if (binary) {
       [{ replicas: 2 }, /additional properties 'replicas' not allowed/],
       [{ env: { REDIS_URL: 'redis://:pw@redis:6379' } }, /invalid propertyName 'REDIS_URL'/],
       [{ trustedProxies: ['everyone'] }, /trustedProxies\/0.*does not match pattern/],
-      [{ networkPolicy: { egress: { redis: { port: 70000 } } } }, /redis\/port.*maximum/],
+      [{ networkPolicy: { egress: { redis: { ports: [70000] } } } }, /redis\/ports\/0.*maximum/],
+      [{ terminationGracePeriodSeconds: '30s' }, /terminationGracePeriodSeconds.*want integer/],
     ]
     for (const [overrides, reason] of refused) {
       const { error } = template(overrides)
@@ -178,6 +181,104 @@ if (binary) {
     }
     const lint = helm(binary, ['lint', CHART, '-f', valuesFile({ replicaCount: 'two' })])
     t.not(lint.status, 0, 'helm lint refuses them too')
+  })
+
+  t.test('trusted proxies: with the ingress pods\' CIDR set, a gateway pod\'s X-Forwarded-For is believed and no one else\'s', async (t) => {
+    const issuer = await createIssuer()
+    const clock = manualClock()
+    const GATEWAY_POD = '10.244.3.7'
+    const OTHER_POD = '10.245.0.9'
+    const CLIENT = '81.2.69.142'
+
+    /** The ip a forward-auth decision sees when `peer` forwards a request claiming to come from CLIENT. */
+    async function seenIp(t: Test, trustedProxies: string, peer: string): Promise<unknown> {
+      const capture = auditCapture()
+      const env = { PDP_ISSUER: ISSUER, PDP_AUDIENCE: AUDIENCE, PDP_JWKS_FILE: await issuer.jwksFile(), PDP_TRUSTED_PROXIES: trustedProxies }
+      const pdp = await build(t, { env, now: clock.now, auditStream: capture.stream })
+      const bearer = await issuer.sign({ sub: 'alice', tenant: 'acme', auth_time: Math.floor(clock.now() / 1000) - 60, amr: ['pwd', 'otp'] }, { nowMs: clock.now() })
+      await pdp.inject({
+        method: 'GET',
+        url: '/authz/forward',
+        remoteAddress: peer,
+        headers: { authorization: `Bearer ${bearer}`, 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/api/documents/d1', 'x-forwarded-for': CLIENT },
+      })
+      return (capture.lines.find((l) => l.type === 'decision') as { input: { context: { ip: unknown } } }).input.context.ip
+    }
+
+    // The default believes loopback only: behind an in-cluster ingress controller every decision sees the controller.
+    const byDefault = envValue(rendered(t), 'PDP_TRUSTED_PROXIES')!.value!
+    t.equal(await seenIp(t, byDefault, GATEWAY_POD), GATEWAY_POD, 'default: the gateway pod\'s X-Forwarded-For is not believed')
+
+    const configured = envValue(rendered(t, { trustedProxies: ['10.244.3.0/24'] }), 'PDP_TRUSTED_PROXIES')!.value!
+    t.equal(configured, '10.244.3.0/24')
+    t.equal(await seenIp(t, configured, GATEWAY_POD), CLIENT, 'from the ingress pod CIDR it is believed')
+    t.equal(await seenIp(t, configured, OTHER_POD), OTHER_POD, 'from any other pod it is not')
+  })
+
+  t.test('rollouts: a startup probe, a preStop drain the image can run, and a grace period that covers both', async (t) => {
+    const objects = rendered(t, { preStopSleepSeconds: 1 })
+    const pod = one(objects, 'Deployment').spec.template.spec
+    const c = container(objects)
+    t.match(c.startupProbe, { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: values.startupProbe.periodSeconds, failureThreshold: values.startupProbe.failureThreshold })
+    t.ok(values.startupProbe.periodSeconds * values.startupProbe.failureThreshold >= 40, 'a start of 10 s at 4x slowdown fits')
+    t.equal(c.livenessProbe.initialDelaySeconds, 0, 'liveness waits for the startup probe, not a guess')
+
+    // The image has node and nothing else: the hook is a node program, and it waits before exiting cleanly.
+    const [command, ...args] = c.lifecycle.preStop.exec.command as string[]
+    t.equal(command, 'node')
+    const started = process.hrtime.bigint()
+    const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 30_000 })
+    t.equal(run.status, 0, run.stderr)
+    t.ok(Number(process.hrtime.bigint() - started) / 1e6 >= 1000, 'it waits preStopSleepSeconds')
+
+    const shutdownMs = Number(envValue(objects, 'PDP_SHUTDOWN_TIMEOUT_MS')!.value)
+    t.ok(pod.terminationGracePeriodSeconds * 1000 >= values.preStopSleepSeconds * 1000 + shutdownMs, 'defaults are consistent')
+    const { error } = template({ terminationGracePeriodSeconds: 10, preStopSleepSeconds: 5, env: { PDP_SHUTDOWN_TIMEOUT_MS: '10000' } })
+    t.match(error, /terminationGracePeriodSeconds \(10 s\) must cover preStopSleepSeconds \(5 s\) plus env\.PDP_SHUTDOWN_TIMEOUT_MS \(10000 ms\)/)
+    const none = container(rendered(t, { preStopSleepSeconds: 0 }))
+    t.equal(none.lifecycle, undefined, 'preStopSleepSeconds 0 leaves the hook out')
+  })
+
+  t.test('NetworkPolicy: callers, gateways and monitoring in; DNS, Redis with its sentinels, JWKS and the webhook out', async (t) => {
+    const policy = one(
+      rendered(t, {
+        ...SENTINEL,
+        webhook: { url: 'https://hooks.example.com/pdp' },
+        networkPolicy: {
+          ingress: { callerNamespaces: ['shop', 'billing'] },
+          egress: { redis: { namespace: 'data', podLabels: { app: 'redis' }, ports: [6379, 26379] }, jwks: { cidrs: ['203.0.113.0/24'] }, webhook: { namespace: 'hooks' } },
+        },
+      }),
+      'NetworkPolicy',
+    ).spec
+    const namespaces = (rule: { from: { namespaceSelector: { matchLabels: Record<string, string> } }[] }) => rule.from.map((f) => f.namespaceSelector.matchLabels['kubernetes.io/metadata.name'])
+    t.equal(policy.ingress.length, 2)
+    t.same(namespaces(policy.ingress[0]), ['ingress-nginx', 'shop', 'billing'])
+    t.same(namespaces(policy.ingress[1]), ['monitoring'])
+    for (const rule of policy.ingress) t.same(rule.ports, [{ port: 'http', protocol: 'TCP' }])
+
+    t.same(policy.egress, [
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+        ports: [
+          { port: 53, protocol: 'UDP' },
+          { port: 53, protocol: 'TCP' },
+        ],
+      },
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'data' } }, podSelector: { matchLabels: { app: 'redis' } } }],
+        ports: [
+          { port: 6379, protocol: 'TCP' },
+          { port: 26379, protocol: 'TCP' },
+        ],
+      },
+      { to: [{ ipBlock: { cidr: '203.0.113.0/24' } }], ports: [{ port: 443, protocol: 'TCP' }] },
+      { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'hooks' } } }], ports: [{ port: 443, protocol: 'TCP' }] },
+    ])
+
+    const closed = one(rendered(t, { networkPolicy: { ingress: { gatewayNamespaces: [], monitoringNamespaces: [] } } }), 'NetworkPolicy').spec
+    t.same(closed.ingress, [], 'nothing configured: nothing may connect')
+    t.equal(closed.egress.length, 1, 'by default only DNS goes out')
   })
 
   t.test('the Deployment keeps the hardening, the probes and the writable /tmp', async (t) => {
