@@ -368,7 +368,9 @@ if (binary) {
     const rules = (one(objects, 'PrometheusRule').spec.groups as { rules: { alert: string; expr: string }[] }[]).flatMap((g) => g.rules)
     const series = await exportedSeries()
     const used = rules.flatMap((r) => metricNames(r.expr))
-    for (const name of used) t.ok(series.has(name), `${name} is exported`)
+    // `up` is Prometheus's own series for every target.
+    for (const name of used) t.ok(name === 'up' || series.has(name), `${name} is exported`)
+    t.ok(rules.some((r) => r.alert === 'PdpTargetDown' && metricNames(r.expr).includes('up')), 'an alert for a target that is down')
     for (const name of ['pdp_decisions_total', 'pdp_decision_duration_seconds_bucket', 'pdp_policy_reloads_total', 'pdp_store_errors_total']) {
       t.ok(used.includes(name), `an alert reads ${name}`)
     }
@@ -387,6 +389,77 @@ if (binary) {
       reloads.values.filter((v) => v.labels.result === selected).map((v) => v.value),
       [1],
     )
+  })
+
+  t.test('promtool: the PrometheusRule passes check rules, and its alerts fire when they should', async (t) => {
+    if (spawnSync('promtool', ['--version'], { stdio: 'ignore' }).error !== undefined) {
+      const message = "promtool is not installed (Debian's prometheus package; .ci/run installs it)"
+      if (process.env.CI === 'true') t.fail(message)
+      else t.skip(message, () => {})
+      return
+    }
+    const rule = one(rendered(t, { prometheusRule: { enabled: true } }), 'PrometheusRule')
+    const rulesFile = join(dir, 'rules.yaml')
+    writeFileSync(rulesFile, JSON.stringify({ groups: rule.spec.groups }))
+    const check = spawnSync('promtool', ['check', 'rules', '--lint=all', '--lint-fatal', rulesFile], { encoding: 'utf8', timeout: 60_000 })
+    t.equal(check.status, 0, check.stdout + check.stderr)
+
+    const rules = (rule.spec.groups as { rules: { alert: string; annotations: Record<string, string> }[] }[]).flatMap((g) => g.rules)
+    const annotations = (alert: string) => rules.find((r) => r.alert === alert)!.annotations
+    const series = 'job="pdp", namespace="pdp"'
+    const unitTests = {
+      rule_files: [rulesFile],
+      evaluation_interval: '1m',
+      tests: [
+        {
+          // Scraped, then down from the third minute on; a policy reload rejected at minute 3.
+          interval: '1m',
+          input_series: [
+            { series: `up{${series}, pod="pdp-a"}`, values: '1 1 0x10' },
+            { series: `pdp_policy_reloads_total{${series}, pod="pdp-a", result="failure"}`, values: '0 0 0 1x10' },
+          ],
+          alert_rule_test: [
+            { eval_time: '1m', alertname: 'PdpTargetDown', exp_alerts: [] },
+            {
+              eval_time: '9m',
+              alertname: 'PdpTargetDown',
+              exp_alerts: [{ exp_labels: { severity: 'warning', job: 'pdp', namespace: 'pdp', pod: 'pdp-a' }, exp_annotations: annotations('PdpTargetDown') }],
+            },
+            {
+              eval_time: '5m',
+              alertname: 'PdpPolicyReloadFailed',
+              exp_alerts: [
+                {
+                  exp_labels: { severity: 'warning', job: 'pdp', namespace: 'pdp', pod: 'pdp-a', result: 'failure' },
+                  exp_annotations: { ...annotations('PdpPolicyReloadFailed'), summary: 'A policy reload was rejected on pdp-a' },
+                },
+              ],
+            },
+          ],
+        },
+        {
+          // Nothing scraped at all (a wrong job name, a blocked scrape): the target-down alert still fires.
+          interval: '1m',
+          input_series: [{ series: 'up{job="something-else", namespace="pdp"}', values: '1x10' }],
+          alert_rule_test: [
+            {
+              eval_time: '9m',
+              alertname: 'PdpTargetDown',
+              exp_alerts: [{ exp_labels: { severity: 'warning', job: 'pdp', namespace: 'pdp' }, exp_annotations: annotations('PdpTargetDown') }],
+            },
+          ],
+        },
+      ],
+    }
+    const testFile = join(dir, 'rules.test.yaml')
+    writeFileSync(testFile, JSON.stringify(unitTests))
+    const run = spawnSync('promtool', ['test', 'rules', testFile], { encoding: 'utf8', timeout: 60_000 })
+    t.equal(run.status, 0, run.stdout + run.stderr)
+
+    const other = one(rendered(t, { prometheusRule: { enabled: true, job: 'kubernetes-pods' } }), 'PrometheusRule')
+    for (const r of (other.spec.groups as { rules: { expr: string }[] }[]).flatMap((g) => g.rules)) {
+      t.match(r.expr, /job="kubernetes-pods", namespace="pdp"/, 'prometheusRule.job replaces the Service name')
+    }
   })
 
   t.test('the Grafana dashboard is shipped as it is and shows the Operations metrics', async (t) => {
