@@ -33,6 +33,12 @@ import { checkBody } from './schemas/body-guard.js'
 import { IDENTIFIER_PATTERN } from './engine/identifiers.js'
 import { StoreUnavailableError } from './store/state-store.js'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    lifecycle: { draining: boolean }
+  }
+}
+
 export interface AppOptions {
   config: Config
   /** Clock for every time-dependent decision; tests pass a controllable one. */
@@ -226,6 +232,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // Set when the process is told to stop: readiness fails first, so load balancers stop sending, while requests are still served.
+  app.decorate('lifecycle', { draining: false })
 
   // Every body the PDP accepts is JSON; without this, Fastify's default text parser would hand strings to the routes.
   app.removeContentTypeParser('text/plain')

@@ -22,19 +22,23 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (closing) return
     closing = true
-    app.log.info({ signal }, 'shutting down: finishing in-flight requests')
-    const timer = setTimeout(() => {
-      app.log.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; exiting')
-      process.exit(1)
-    }, config.shutdownTimeoutMs)
-    timer.unref()
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        app.log.error({ err }, 'error while shutting down')
+    app.lifecycle.draining = true
+    app.log.info({ signal, drainDelayMs: config.drainDelayMs }, 'shutting down: readiness fails, requests are still served')
+    setTimeout(() => {
+      app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+      const timer = setTimeout(() => {
+        app.log.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; exiting')
         process.exit(1)
-      },
-    )
+      }, config.shutdownTimeoutMs)
+      timer.unref()
+      app.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          app.log.error({ err }, 'error while shutting down')
+          process.exit(1)
+        },
+      )
+    }, config.drainDelayMs)
   }
   process.on('SIGTERM', () => shutdown('SIGTERM'))
   process.on('SIGINT', () => shutdown('SIGINT'))

@@ -74,3 +74,28 @@ t.test('bound beyond loopback with unauthenticated /decide, the server says so a
     if (warning) t.equal(warning.level, 40, 'a warning')
   }
 })
+
+t.test('SIGTERM: readiness fails at once, requests are served through PDP_DRAIN_DELAY_MS, then the process exits 0', async (t) => {
+  const p = start({ PDP_DRAIN_DELAY_MS: '3000' })
+  t.teardown(() => {
+    if (p.child.exitCode === null) p.child.kill('SIGKILL')
+  })
+  const listening = await p.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at'))
+  const base = String(listening.msg).replace('Server listening at ', '')
+  t.equal((await fetch(`${base}/readyz`)).status, 200)
+  const agent = await fetch(`${base}/healthz`)
+  t.equal(agent.status, 200)
+  const draining = p.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('shutting down: readiness fails'))
+  p.child.kill('SIGTERM')
+  await draining
+  const ready = await fetch(`${base}/readyz`)
+  t.equal(ready.status, 503, 'load balancers are told to stop sending')
+  const decision = await fetch(`${base}/decide`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' } }),
+  })
+  t.equal(decision.status, 200, 'a request during the drain delay is still answered')
+  t.equal(await exitOf(p.child), 0)
+  t.ok(p.lines.some((l) => l.msg === 'shutting down: finishing in-flight requests'), 'the close came after the delay')
+})

@@ -110,6 +110,12 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   reloadDebounceMs: variable('PDP_RELOAD_DEBOUNCE_MS', '200', integer(0, 60_000), 'Quiet time after a policy file event before the directory is looked at'),
   reloadSettleMs: variable('PDP_RELOAD_SETTLE_MS', '2000', integer(0, 600_000), 'How long every policy file must stay unchanged before a watched change is loaded (0: load as soon as a read is consistent)'),
   reloadPollMs: variable('PDP_RELOAD_POLL_MS', '1000', integer(100, 60_000), 'Interval of the policy directory check that re-watches a replaced directory and catches missed file events'),
+  drainDelayMs: variable(
+    'PDP_DRAIN_DELAY_MS',
+    '0',
+    integer(0, 600_000),
+    'After SIGTERM/SIGINT, how long /readyz answers 503 while requests are still served, before in-flight ones are finished and the server closes',
+  ),
   shutdownTimeoutMs: variable('PDP_SHUTDOWN_TIMEOUT_MS', '10000', integer(100, 600_000), 'Longest wait for in-flight requests on SIGTERM/SIGINT'),
   redisUrl: variable('REDIS_URL', undefined, url, 'Redis for shared state between replicas; unset = embedded in-memory store'),
   redisSentinels: variable('PDP_REDIS_SENTINELS', undefined, hostPorts, 'Redis Sentinel addresses (host:port, comma-separated); REDIS_URL then only gives credentials, database and TLS'),
@@ -172,6 +178,7 @@ export interface Config {
   httpConnectionTimeoutMs: number
   reloadSettleMs: number
   reloadPollMs: number
+  drainDelayMs: number
   shutdownTimeoutMs: number
   redisUrl: string | undefined
   decisionLog: string

@@ -13,6 +13,8 @@ export interface PrometheusMetrics extends PdpMetrics {
   /** Security events and the response actions they set off. */
   response: ResponderMetrics
   webhook(result: 'delivered' | 'failed'): void
+  /** Whether the store answered its last round trip or ping. */
+  storeHealth(ok: boolean): void
 }
 
 /**
@@ -47,6 +49,7 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     labelNames: ['level'] as const,
     registers: [registry],
   })
+  const storeUp = new Gauge({ name: 'pdp_store_up', help: '1 when the state store answered its last round trip or readiness ping, else 0', registers: [registry] })
   const storeErrors = new Counter({ name: 'pdp_store_errors_total', help: 'State store round trips that failed or timed out', registers: [registry] })
   const storeDuration = new Histogram({
     name: 'pdp_store_duration_seconds',
@@ -99,7 +102,11 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     },
     storeCall(seconds, ok) {
       storeDuration.observe(seconds)
+      storeUp.set(ok ? 1 : 0)
       if (!ok) storeErrors.inc()
+    },
+    storeHealth(ok) {
+      storeUp.set(ok ? 1 : 0)
     },
     response: {
       event: (type) => events.inc({ type }),

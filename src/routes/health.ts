@@ -5,6 +5,7 @@ import { PolicyStatusSchema } from '../schemas/policy-status.js'
 const ReadySchema = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
   reasons: Type.Array(Type.String(), { description: 'Why the instance is not ready; empty when ready' }),
+  warnings: Type.Array(Type.String(), { description: 'What is degraded while the instance still answers (a store outage: decisions get the PDP_STORE_FAILURE verdict)' }),
   policy: PolicyStatusSchema,
   store: Type.Object({
     kind: Type.String({ description: 'memory or redis' }),
@@ -31,15 +32,20 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         store.ok = false
         store.error = (err as Error).message
       }
+      app.metrics.storeHealth(store.ok)
       const policy = app.policy.status()
       const reasons: string[] = []
+      const warnings: string[] = []
+      if (app.lifecycle.draining) reasons.push('shutting down: finishing in-flight requests')
       // The last good policy keeps answering, but an instance that cannot see edits would silently serve a stale one.
       if (policy.watch.state === 'missing' || policy.watch.state === 'unwatched') {
         reasons.push(`policy ${policy.watch.state}: ${policy.watch.reason ?? 'unknown reason'}; revision ${policy.activeRevision} keeps answering`)
       }
-      if (!store.ok) reasons.push(`store unreachable: ${store.error}`)
+      // A store outage is not unreadiness: every replica shares it, and each still answers with the defined
+      // store-failure verdict, which is better than gateways finding no endpoint at all.
+      if (!store.ok) warnings.push(`store unreachable: ${store.error}; decisions get the PDP_STORE_FAILURE verdict`)
       if (reasons.length > 0) reply.status(503)
-      return { status: reasons.length === 0 ? ('ready' as const) : ('not_ready' as const), reasons, policy, store }
+      return { status: reasons.length === 0 ? ('ready' as const) : ('not_ready' as const), reasons, warnings, policy, store }
     },
   )
 }
