@@ -25,6 +25,8 @@ export interface PrometheusMetrics extends PdpMetrics {
 export function createPrometheusMetrics(): PrometheusMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
+  // prom-client's per-type gauges stay; their sums are gauges named like counters, which promtool rejects.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name)
   const decisions = new Counter({
     name: 'pdp_decisions_total',
     help: 'Decisions made, by verdict and deciding reason',

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config/config.js'
 import { build, policyCopy, trustedContext } from '../helpers/build.js'
@@ -36,6 +37,16 @@ t.test('GET /metrics exposes decision, policy and process series after a few dec
   t.match(body, /# TYPE pdp_step_up_total counter/)
   t.match(body, /process_cpu_user_seconds_total/)
   t.notMatch(body, /carol/, 'no subject ids in labels')
+
+  // Prometheus' own linter: names, types and suffixes as Prometheus expects them.
+  if (spawnSync('promtool', ['--version'], { stdio: 'ignore' }).error !== undefined) {
+    const message = "promtool is not installed (Debian's prometheus package; .ci/run installs it)"
+    if (process.env.CI === 'true') t.fail(message)
+    else t.skip(message, () => {})
+  } else {
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8', timeout: 60_000 })
+    t.equal(check.status, 0, `promtool check metrics: ${check.stdout}${check.stderr}`)
+  }
 })
 
 t.test('two apps in one process keep separate registries', async (t) => {
