@@ -15,6 +15,8 @@ export interface PrometheusMetrics extends PdpMetrics {
   webhook(result: 'delivered' | 'failed'): void
   /** Whether the store answered its last round trip or ping. */
   storeHealth(ok: boolean): void
+  /** One HTTP request: its route pattern (never the raw path), method and status. */
+  httpRequest(route: string, method: string, statusCode: number, seconds: number): void
 }
 
 /**
@@ -22,8 +24,25 @@ export interface PrometheusMetrics extends PdpMetrics {
  * never share or double-register series. Label values come from closed sets (verdicts, reason
  * codes, levels): no subject, tenant or resource ever becomes a label.
  */
-export function createPrometheusMetrics(): PrometheusMetrics {
+export function createPrometheusMetrics(build: { version: string } = { version: 'unknown' }): PrometheusMetrics {
   const registry = new Registry()
+  new Gauge({ name: 'pdp_build_info', help: 'Always 1; the labels say what runs', labelNames: ['version', 'node'] as const, registers: [registry] }).set(
+    { version: build.version, node: process.version },
+    1,
+  )
+  const httpRequests = new Counter({
+    name: 'pdp_http_requests_total',
+    help: 'HTTP requests answered, by route pattern, method and status class',
+    labelNames: ['route', 'method', 'status_class'] as const,
+    registers: [registry],
+  })
+  const httpDuration = new Histogram({
+    name: 'pdp_http_request_duration_seconds',
+    help: 'Time from request to response, by route pattern',
+    labelNames: ['route'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  })
   collectDefaultMetrics({ register: registry })
   // prom-client's per-type gauges stay; their sums are gauges named like counters, which promtool rejects.
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name)
@@ -109,6 +128,10 @@ export function createPrometheusMetrics(): PrometheusMetrics {
     },
     storeHealth(ok) {
       storeUp.set(ok ? 1 : 0)
+    },
+    httpRequest(route, method, statusCode, seconds) {
+      httpRequests.inc({ route, method, status_class: `${Math.floor(statusCode / 100)}xx` })
+      httpDuration.observe({ route }, seconds)
     },
     response: {
       event: (type) => events.inc({ type }),

@@ -85,3 +85,21 @@ t.test('a model the indexed evaluator cannot take: Casbin answers, the gauge say
   t.equal(warnings().length, 1, 'no warning once the indexed evaluator takes the policy')
   t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /pdp_policy_evaluator\{engine="indexed"\} 1/)
 })
+
+t.test('HTTP requests are counted by route pattern and status class, never by raw path; build info names the version', async (t) => {
+  const app = await build(t)
+  await app.inject({ method: 'POST', url: '/decide', payload: { subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' } } })
+  await app.inject({ method: 'POST', url: '/decide', payload: { subject: {} } })
+  await app.inject({ method: 'GET', url: '/no/such/path/carol-secret' })
+  await app.inject({ method: 'GET', url: '/authz/envoy/api/documents/d-carol' })
+  await app.inject({ method: 'PROPFIND', url: '/authz/envoy/x' })
+  const body = (await app.inject({ method: 'GET', url: '/metrics' })).body
+  t.match(body, /pdp_http_requests_total\{route="\/decide",method="POST",status_class="2xx"\} 1/)
+  t.match(body, /pdp_http_requests_total\{route="\/decide",method="POST",status_class="4xx"\} 1/)
+  t.match(body, /pdp_http_requests_total\{route="unmatched",method="GET",status_class="4xx"\} 1/)
+  t.match(body, /pdp_http_requests_total\{route="\/authz\/envoy\/\*",method="GET",status_class="4xx"\} 1/)
+  t.match(body, /pdp_http_requests_total\{route="\/authz\/envoy\/\*",method="other",status_class="4xx"\} 1/)
+  t.match(body, /pdp_http_request_duration_seconds_count\{route="\/decide"\} 2/)
+  t.notMatch(body, /carol/, 'no raw path or id reaches a label')
+  t.match(body, /pdp_build_info\{version="\d+\.\d+\.\d+",node="v\d+/)
+})
