@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyError, type FastifyReply, type Fast
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
-import type { DestinationStream } from 'pino'
+import { stdTimeFunctions, type DestinationStream } from 'pino'
 import type { GeoLookup } from './engine/risk/geo.js'
 import type { Clock } from './engine/types.js'
 import { ERRORS, PdpHttpError, type ErrorKind } from './errors.js'
@@ -30,12 +30,17 @@ import adminPolicyRoutes from './routes/admin/policy.js'
 import decideRoutes from './routes/decide.js'
 import healthRoutes from './routes/health.js'
 import { checkBody } from './schemas/body-guard.js'
+import { traceIdOf } from './http/trace-context.js'
 import { IDENTIFIER_PATTERN } from './engine/identifiers.js'
 import { StoreUnavailableError } from './store/state-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     lifecycle: { draining: boolean }
+  }
+  interface FastifyRequest {
+    /** The trace id of a valid W3C `traceparent` header, carried into the request log and the decision log. */
+    traceId: string | undefined
   }
 }
 
@@ -169,6 +174,7 @@ class OneLinePerRequest extends LogController {
       path: request.url.split('?')[0],
       statusCode: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 100) / 100,
+      trace_id: request.traceId,
     }
     if (error) reply.log.error({ ...line, err: error }, 'request failed')
     else reply.log.info(line, 'request')
@@ -207,7 +213,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options
   const now = options.now ?? Date.now
   const app = Fastify({
-    logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
+    // One schema for every stdout line, the audit lines' own: string level, ISO time, request_id.
+    logger: options.logger ?? {
+      level: config.logLevel,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+      timestamp: stdTimeFunctions.isoTime,
+    },
     bodyLimit: config.bodyLimit,
     // Every wait on a client is bounded: a client that trickles its headers or body, or idles, loses the connection.
     connectionTimeout: config.httpConnectionTimeoutMs,
@@ -222,7 +234,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    logController: new OneLinePerRequest(),
+    logController: new OneLinePerRequest({ requestIdLogLabel: 'request_id' }),
     return503OnClosing: true,
     frameworkErrors: onUnroutable,
     clientErrorHandler: onClientError,
@@ -240,8 +252,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain')
 
   // Callback hooks: they run on every request, and an async hook costs a promise each time.
+  app.decorateRequest('traceId', undefined)
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    request.traceId = traceIdOf(request.headers.traceparent)
     done()
   })
   app.addHook('preValidation', (request, _reply, done) => {

@@ -71,7 +71,7 @@ t.test('bound beyond loopback with unauthenticated /decide, the server says so a
     t.equal(await exitOf(p.child), 0)
     const warning = p.lines.find((l) => typeof l.msg === 'string' && l.msg.includes('accepts unauthenticated callers'))
     t.equal(warning !== undefined, warned, JSON.stringify(env))
-    if (warning) t.equal(warning.level, 40, 'a warning')
+    if (warning) t.equal(warning.level, 'warn', 'a warning')
   }
 })
 
@@ -98,4 +98,30 @@ t.test('SIGTERM: readiness fails at once, requests are served through PDP_DRAIN_
   t.equal(decision.status, 200, 'a request during the drain delay is still answered')
   t.equal(await exitOf(p.child), 0)
   t.ok(p.lines.some((l) => l.msg === 'shutting down: finishing in-flight requests'), 'the close came after the delay')
+})
+
+t.test('one log schema on stdout: string level, ISO time, request_id; a traceparent\'s trace id reaches the request line and the decision line', async (t) => {
+  const p = start({})
+  t.teardown(() => {
+    if (p.child.exitCode === null) p.child.kill('SIGKILL')
+  })
+  const listening = await p.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at'))
+  const base = String(listening.msg).replace('Server listening at ', '')
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
+  await fetch(`${base}/decide`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-00f067aa0ba902b7-01`, 'x-request-id': 'req-trace-1' },
+    body: JSON.stringify({ subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' } }),
+  })
+  const request = await p.waitFor((l) => l.msg === 'request')
+  const decision = await p.waitFor((l) => l.type === 'decision')
+  t.match(request, { request_id: 'req-trace-1', trace_id: traceId })
+  t.match(decision, { request_id: 'req-trace-1', trace_id: traceId })
+  p.child.kill('SIGTERM')
+  t.equal(await exitOf(p.child), 0)
+  for (const line of p.lines) {
+    t.type(line.level, 'string', `level of "${String(line.msg ?? line.type)}"`)
+    t.match(String(line.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, `time of "${String(line.msg ?? line.type)}"`)
+    t.notOk('reqId' in line, 'no second name for the request id')
+  }
 })

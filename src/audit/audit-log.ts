@@ -70,6 +70,7 @@ export function decisionLine(entry: DecisionLogEntry, redactPaths: ReadonlySet<s
     time: new Date(entry.time).toISOString(),
     decision_id: decision.decisionId,
     request_id: entry.requestId,
+    trace_id: entry.traceId,
     source: entry.source,
     subject: request.subject?.id ?? null,
     tenant: request.subject?.tenant,

@@ -11,6 +11,8 @@ export interface DecisionLogEntry {
   time: number
   latencyMs: number
   requestId?: string
+  /** The W3C trace id the request came with, so a decision joins its distributed trace. */
+  traceId?: string
   /** Which front door asked: the JSON API, a gateway's forward-auth call, a batch, the CLI. */
   source?: DecisionSource
   /** The shadow (candidate) policy's verdict, when it differs from the one returned. */

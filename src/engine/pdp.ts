@@ -149,6 +149,7 @@ export interface DecideOptions {
   /** Evaluate as of this time (epoch ms) instead of the clock's. */
   now?: number
   requestId?: string
+  traceId?: string
   source?: DecisionSource
   /**
    * The policy revision to decide under, when the caller already read it (forward-auth picks the route from
@@ -271,6 +272,7 @@ export function createPdp(components: PdpComponents): Pdp {
       log.write(() => {
         const entry: DecisionLogEntry = { request, decision, time: now, latencyMs }
         if (options.requestId !== undefined) entry.requestId = options.requestId
+        if (options.traceId !== undefined) entry.traceId = options.traceId
         if (options.source !== undefined) entry.source = options.source
         if (shadowed) entry.shadow = shadowed
         return entry

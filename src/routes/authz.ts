@@ -169,7 +169,7 @@ export default async function authzRoutes(app: FastifyInstance, opts: AuthzRoute
     const agent = single(request.headers['user-agent'])
     if (agent !== undefined) context.userAgent = agent.slice(0, 1024)
     if (target.sensitivity) context.sensitivity = target.sensitivity
-    return answer(reply, await app.pdp.decide(input, { requestId: request.id, source: 'forward_auth', bundle }))
+    return answer(reply, await app.pdp.decide(input, { requestId: request.id, traceId: request.traceId, source: 'forward_auth', bundle }))
   }
 
   await app.register(async (scope) => {

@@ -53,7 +53,7 @@ const decideRoutes: FastifyPluginAsyncTypebox<DecideRoutesOptions> = async (app,
     },
     async (request) => {
       checkInput(request.body)
-      return app.pdp.decide(request.body, { requestId: request.id, source: 'http', callerTrusted: vouched(request) })
+      return app.pdp.decide(request.body, { requestId: request.id, traceId: request.traceId, source: 'http', callerTrusted: vouched(request) })
     },
   )
 
@@ -77,7 +77,7 @@ const decideRoutes: FastifyPluginAsyncTypebox<DecideRoutesOptions> = async (app,
       if (items.length > opts.batchMax) {
         throw new PdpHttpError('VALIDATION', `/items has ${items.length} entries; at most ${opts.batchMax} are allowed (PDP_BATCH_MAX)`, '/items')
       }
-      const decisions = await app.pdp.decideBatch(input, items, { requestId: request.id, source: 'batch', callerTrusted: vouched(request) })
+      const decisions = await app.pdp.decideBatch(input, items, { requestId: request.id, traceId: request.traceId, source: 'batch', callerTrusted: vouched(request) })
       return { decisions }
     },
   )
