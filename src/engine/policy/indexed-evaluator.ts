@@ -60,6 +60,10 @@ type Term =
   | { kind: 'role'; field: number }
   | { kind: 'equal'; field: number; request: RequestString }
   | { kind: 'equal-or-any'; field: number; request: RequestString }
+  | { kind: 'in-list'; request: RequestString; values: readonly string[] }
+
+/** The terms that index policy lines; an `in` list reads no policy field and is tested once per request. */
+type FieldTerm = Exclude<Term, { kind: 'in-list' }>
 
 type Condition = (context: Record<string, unknown>) => unknown
 
@@ -188,6 +192,12 @@ function termOf(node: AstNode, ctx: TermContext): Term | undefined {
   }
   const eq = equality(node, ctx)
   if (eq) return { kind: 'equal', ...eq }
+  // (r.x in ("a", "b")), parenthesised without a space so that Casbin's list rewriting leaves the group whole.
+  if (node.type === 'BinaryExpression' && node.operator === 'in') {
+    const request = requestString(node.left as AstNode, ctx)
+    const values = stringList(node.right as AstNode)
+    if (request && values) return { kind: 'in-list', request, values }
+  }
   if (node.type === 'LogicalExpression' && node.operator === '||') {
     const [a, b] = [node.left as AstNode, node.right as AstNode]
     for (const [star, other] of [[a, b], [b, a]] as const) {
@@ -197,6 +207,13 @@ function termOf(node: AstNode, ctx: TermContext): Term | undefined {
     }
   }
   return undefined
+}
+
+/** The strings of a list Casbin has rewritten from ("a", "b") to an array of literals. */
+function stringList(node: AstNode): string[] | undefined {
+  const elements = node.type === 'ArrayExpression' ? (node.elements as (AstNode | null)[]) : []
+  if (elements.length === 0 || !elements.every((e) => e?.type === 'Literal' && typeof e.value === 'string')) return undefined
+  return elements.map((e) => e!.value as string)
 }
 
 function parseOrUndefined(text: string): AstNode | undefined {
@@ -250,10 +267,21 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
     return { reason: `the matcher evaluates "${evalName}", which is not a policy field` }
   }
 
-  const template = parseOrUndefined(evalName === undefined ? Util.bracketCompatible(matcher) : matcher)
+  const template = parseOrUndefined(Util.bracketCompatible(matcher))
   if (!template) return { reason: 'the matcher does not parse' }
-  const parts = conjuncts(template)
   const ctx: TermContext = { policyFields, requestFields, roleArity: model.roleArity }
+  let parts = conjuncts(template)
+  const terms: Term[] = []
+  // Casbin's `in` binds more loosely than &&, so `a && b && r.x in ("u", "v")` is `(a && b && r.x) in [...]`. With
+  // boolean terms before it, that is true exactly when every term holds and r.x is in the list (false is in no list
+  // of strings), the same as one more && term.
+  const tail = template.type === 'BinaryExpression' && template.operator === 'in' && evalName === undefined ? conjuncts(template.left as AstNode) : undefined
+  const tailRequest = tail && requestString(tail.at(-1)!, ctx)
+  const tailValues = tail && stringList(template.right as AstNode)
+  if (tail && tailRequest && tailValues) {
+    parts = tail.slice(0, -1)
+    terms.push({ kind: 'in-list', request: tailRequest, values: tailValues })
+  }
   if (evalName !== undefined) {
     const last = parts.pop()!
     const args = last.arguments as AstNode[] | undefined
@@ -261,17 +289,18 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
       return { reason: 'eval(...) is not the last term of the matcher, so Casbin evaluates conditions of lines that do not match' }
     }
   }
-  const terms: Term[] = []
   for (const part of parts) {
     const term = termOf(part, ctx)
     if (!term) {
       return {
-        reason: `the matcher term ${describe(part)} is not one the indexed evaluator handles (equality with r.dom, r.act, r.obj.type, r.obj.id, r.sub.id or r.sub.tenant, a "*"-or-equal test, g(r.sub.id, p.x, r.dom), and a last eval(p.x))`,
+        reason: `the matcher term ${describe(part)} is not one the indexed evaluator handles (equality with r.dom, r.act, r.obj.type, r.obj.id, r.sub.id or r.sub.tenant, a "*"-or-equal test, one of these in a list of strings, g(r.sub.id, p.x, r.dom), and a last eval(p.x))`,
       }
     }
     terms.push(term)
   }
-  if (terms.length === 0) return { reason: 'the matcher has no term to index lines by' }
+  const fieldTerms = terms.filter((t): t is FieldTerm => t.kind !== 'in-list')
+  const inLists = terms.filter((t) => t.kind === 'in-list')
+  if (fieldTerms.length === 0) return { reason: 'the matcher has no term to index lines by' }
 
   // Conditions: Casbin splices each line's condition into the matcher text and compiles the result, so do the
   // same, check that the splice kept the matcher's terms intact, and keep the condition's own subtree.
@@ -307,7 +336,7 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   // Trie levels, cheapest pruning first: role terms (their keys are filtered per subject), then plain equalities
   // (one lookup per node), then "*"-or-equal tests (two lookups per node). The order changes nothing in the answer.
   const rank = { role: 0, equal: 1, 'equal-or-any': 2 } as const
-  const levels = [...terms].sort((a, b) => rank[a.kind] - rank[b.kind])
+  const levels = [...fieldTerms].sort((a, b) => rank[a.kind] - rank[b.kind])
   const root: Trie = new Map()
   const roleValues = new Set<string>()
   compiled.forEach((line, position) => {
@@ -384,7 +413,8 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
       evaluate(query: PolicyQuery, explain: boolean): PolicyResult {
         let positions: readonly number[]
         leaves.length = 0
-        collect(root, 0, query, hasRoleTerm ? holdersOf(query) : NO_HOLDERS)
+        // A false `in` term makes the matcher false on every line, so none is a candidate.
+        if (inLists.every((t) => t.values.includes(t.request.get(query)))) collect(root, 0, query, hasRoleTerm ? holdersOf(query) : NO_HOLDERS)
         if (leaves.length === 0) positions = NO_POSITIONS
         else if (leaves.length === 1) positions = leaves[0]!
         else {

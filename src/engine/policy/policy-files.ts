@@ -64,26 +64,46 @@ export interface PolicyLine {
 export function parseModelFile(text: string, file = 'model.conf'): ModelFile {
   const keyLines = new Map<string, number>()
   let section: string | undefined
+  // Read as Casbin's config reader does: a comment starts at any "#" or ";", and a line ending in "\" continues
+  // on the next one. A definition is reported at the line where it starts.
+  const define = (text: string, line: number) => {
+    const eq = text.indexOf('=')
+    if (eq <= 0) throw new PolicyFileError(file, line, `expected "key = value", got "${text}"`)
+    if (section === undefined) throw new PolicyFileError(file, line, 'definition outside of a section')
+    const key = text.slice(0, eq).trim()
+    const prefix = SECTIONS[section]!
+    if (!new RegExp(`^${prefix}\\d*$`).test(key)) {
+      throw new PolicyFileError(file, line, `key "${key}" does not belong in [${section}] (expected ${prefix}, ${prefix}2, ...)`)
+    }
+    keyLines.set(key, line)
+  }
+  let pending: { text: string; line: number } | undefined
   const lines = text.split(/\r?\n/)
   for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!.trim()
-    if (raw === '' || raw.startsWith('#') || raw.startsWith(';')) continue
+    let raw = lines[i]!
+    for (const comment of ['#', ';']) {
+      const at = raw.indexOf(comment)
+      if (at >= 0) raw = raw.slice(0, at)
+    }
+    raw = raw.trim()
+    if (raw === '') continue
     const header = /^\[(.+)\]$/.exec(raw)
     if (header) {
+      if (pending) define(pending.text, pending.line)
+      pending = undefined
       section = header[1]!.trim()
       if (!(section in SECTIONS)) throw new PolicyFileError(file, i + 1, `unknown section [${section}]`)
       continue
     }
-    const eq = raw.indexOf('=')
-    if (eq <= 0) throw new PolicyFileError(file, i + 1, `expected "key = value", got "${raw}"`)
-    if (section === undefined) throw new PolicyFileError(file, i + 1, 'definition outside of a section')
-    const key = raw.slice(0, eq).trim()
-    const prefix = SECTIONS[section]!
-    if (!new RegExp(`^${prefix}\\d*$`).test(key)) {
-      throw new PolicyFileError(file, i + 1, `key "${key}" does not belong in [${section}] (expected ${prefix}, ${prefix}2, ...)`)
+    const continued = raw.endsWith('\\')
+    const part = continued ? raw.slice(0, -1).trim() : raw
+    pending = { text: (pending?.text ?? '') + part, line: pending?.line ?? i + 1 }
+    if (!continued) {
+      define(pending.text, pending.line)
+      pending = undefined
     }
-    keyLines.set(key, i + 1)
   }
+  if (pending) define(pending.text, pending.line)
   for (const required of ['r', 'p', 'e', 'm']) {
     if (!keyLines.has(required)) {
       const name = Object.entries(SECTIONS).find(([, v]) => v === required)![0]
@@ -189,6 +209,11 @@ function writingOperator(expression: string): string | undefined {
   return undefined
 }
 
+/** When Casbin rewrites ` (…)` groups that hold a comma into `[…]` lists: whenever the text has ` in ` and ` (`. */
+const rewritesLists = (text: string) => text.includes(' in ') && text.includes(' (')
+const IN_LIST_NOTE =
+  ' as Casbin compiles it (because it uses "in", Casbin turns every " (...)" group holding a comma into a list, up to the first ")")'
+
 /**
  * Parses an expression as Casbin will and holds it to pure data: it may read request and policy fields, use
  * operators, literals and `in`, and call Casbin's built-in functions; any other call, any assignment and any
@@ -203,9 +228,9 @@ function checkExpression(expression: string, check: ExpressionCheck): void {
   if (operator !== undefined) refuse(`uses "${operator}": policies are data and may not assign`)
   let ast: AstNode
   try {
-    ast = parseExpression(escaped) as unknown as AstNode
+    ast = parseExpression(Util.bracketCompatible(escaped)) as unknown as AstNode
   } catch (err) {
-    return refuse(`does not parse: ${(err as Error).message}`)
+    return refuse(`does not parse${rewritesLists(escaped) ? IN_LIST_NOTE : ''}: ${(err as Error).message}`)
   }
   const shown = (name: string) => name.replace(/^([rp]\d*)_/, '$1.')
   const visit = (node: unknown): void => {
@@ -234,6 +259,14 @@ function checkExpression(expression: string, check: ExpressionCheck): void {
         ;(n.arguments as unknown[]).forEach(visit)
         return
       }
+      case 'BinaryExpression':
+        // Casbin's `in` looks a value up in a list; on a single value (`in ("a")` is the string "a") it always fails.
+        if (n.operator === 'in' && (n.right as AstNode).type === 'Literal') refuse('uses "in" on a single value: write a list of two or more, ("a", "b"), or "=="')
+        // It also binds more loosely than && and ||, so what follows it joins the list side, which is then no list.
+        if (n.operator === 'in' && (n.right as AstNode).type === 'LogicalExpression') {
+          refuse('has "&&" or "||" after "in": Casbin\'s in binds more loosely than both, so "x in (...) && y" reads "x in ((...) && y)"; make the in test the last term')
+        }
+        break
       case 'MemberExpression': {
         visit(n.object)
         const property = n.property as AstNode
@@ -249,6 +282,21 @@ function checkExpression(expression: string, check: ExpressionCheck): void {
     }
   }
   visit(ast)
+}
+
+/**
+ * Casbin compiles a condition inside the matcher: it splices the text in place of eval(...) and then rewrites
+ * list groups over the whole result, which can break a condition that parses on its own (an `in ("a", "b")`
+ * list after "&& " loses its closing parenthesis). Such a condition would fail at every decision; refuse it here.
+ */
+function checkSplice(matcher: string, evalName: string, condition: string, where: { file: string; line: number; what: string }): void {
+  const spliced = Util.replaceEval(matcher, evalName, Util.escapeAssertion(condition))
+  try {
+    parseExpression(Util.bracketCompatible(spliced))
+  } catch (err) {
+    const note = rewritesLists(spliced) ? IN_LIST_NOTE : ''
+    throw new PolicyFileError(where.file, where.line, `${where.what} does not parse once spliced into the matcher${note}: ${(err as Error).message}`)
+  }
 }
 
 /** A role link in this domain applies in every tenant. */
@@ -306,7 +354,9 @@ export function parsePolicyFile(text: string, model: ModelFile, file = 'policy.c
       }
       policyTokens.forEach((token, index) => {
         if (model.matcher.includes(`eval(${ptype}_${token})`)) {
-          checkExpression(values[index]!, { file, line: i + 1, what: `condition "${values[index]}"`, names: conditionNames })
+          const what = `condition "${values[index]}"`
+          checkExpression(values[index]!, { file, line: i + 1, what, names: conditionNames })
+          checkSplice(model.matcher, `${ptype}_${token}`, values[index]!, { file, line: i + 1, what })
         }
       })
     }
