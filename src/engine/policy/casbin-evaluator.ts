@@ -1,21 +1,12 @@
 import { newEnforcer, type Enforcer, type RoleManager } from 'casbin'
 import type { MatchedRule } from '../types.js'
 import { readOnlyQuery, type PolicyEvaluator, type PolicyQuery, type PolicyResult } from './evaluator.js'
-import { ANY_DOMAIN, casbinOrder, PolicyFileError, type ModelFile, type PolicyLine } from './policy-files.js'
+import { ANY_DOMAIN, casbinOrder, type ModelFile, type PolicyLine, type RequestField } from './policy-files.js'
 import { RoleGraph } from './role-graph.js'
 
-/** What each request token of the model receives; operators name their request fields from this list. */
-export const REQUEST_FIELDS = ['sub', 'dom', 'obj', 'act', 'env'] as const
-type RequestField = (typeof REQUEST_FIELDS)[number]
-
-export function requestFieldsOf(model: ModelFile, file = 'model.conf'): RequestField[] {
-  const tokens = model.requestTokens.get('r') ?? []
-  for (const token of tokens) {
-    if (!(REQUEST_FIELDS as readonly string[]).includes(token)) {
-      throw new PolicyFileError(file, undefined, `request field "r.${token}" is not one the PDP supplies (${REQUEST_FIELDS.join(', ')})`)
-    }
-  }
-  return tokens as RequestField[]
+/** The request fields of a model, each one of REQUEST_FIELDS (parseModelFile refuses any other). */
+export function requestFieldsOf(model: ModelFile): RequestField[] {
+  return (model.requestTokens.get('r') ?? []) as RequestField[]
 }
 
 export function requestValues(fields: readonly RequestField[], q: PolicyQuery): unknown[] {

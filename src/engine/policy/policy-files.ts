@@ -41,6 +41,10 @@ const SECTIONS: Record<string, string> = {
   matchers: 'm',
 }
 
+/** What each request token of the model receives; operators name their request fields from this list. */
+export const REQUEST_FIELDS = ['sub', 'dom', 'obj', 'act', 'env'] as const
+export type RequestField = (typeof REQUEST_FIELDS)[number]
+
 export interface ModelFile {
   model: Model
   /** The model text, from which a fresh Casbin model can be made. */
@@ -126,6 +130,11 @@ export function parseModelFile(text: string, file = 'model.conf'): ModelFile {
     return out
   }
   const requestTokens = tokensOf('r')
+  for (const token of requestTokens.get('r') ?? []) {
+    if (!(REQUEST_FIELDS as readonly string[]).includes(token)) {
+      throw new PolicyFileError(file, keyLines.get('r'), `request field "r.${token}" is not one the PDP supplies (${REQUEST_FIELDS.join(', ')})`)
+    }
+  }
   const policyTokens = tokensOf('p')
   const roleArity = new Map<string, number>()
   for (const [key, assertion] of model.model.get('g') ?? []) {
