@@ -1,29 +1,17 @@
 import { newEnforcer, type Enforcer, type RoleManager } from 'casbin'
 import type { MatchedRule } from '../types.js'
 import { readOnlyQuery, type PolicyEvaluator, type PolicyQuery, type PolicyResult } from './evaluator.js'
-import { ANY_DOMAIN, casbinOrder, type ModelFile, type PolicyLine, type RequestField } from './policy-files.js'
+import { ANY_DOMAIN, casbinOrder, type ModelFile, type PolicyLine } from './policy-files.js'
+import type { RequestSource } from './request-mapping.js'
 import { RoleGraph } from './role-graph.js'
 
-/** The request fields of a model, each one of REQUEST_FIELDS (parseModelFile refuses any other). */
-export function requestFieldsOf(model: ModelFile): RequestField[] {
-  return (model.requestTokens.get('r') ?? []) as RequestField[]
+/** The request value each field of the model's `r` receives, in order. */
+export function requestFieldsOf(model: ModelFile): readonly RequestSource[] {
+  return model.requestSources
 }
 
-export function requestValues(fields: readonly RequestField[], q: PolicyQuery): unknown[] {
-  return fields.map((field) => {
-    switch (field) {
-      case 'sub':
-        return q.subject
-      case 'dom':
-        return q.domain
-      case 'obj':
-        return q.resource
-      case 'act':
-        return q.action
-      case 'env':
-        return q.env
-    }
-  })
+export function requestValues(sources: readonly RequestSource[], q: PolicyQuery): unknown[] {
+  return sources.map((source) => source.get(q))
 }
 
 export function ruleKey(ptype: string, values: readonly string[]): string {

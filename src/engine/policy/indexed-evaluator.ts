@@ -4,6 +4,7 @@ import { LRUCache } from 'lru-cache'
 import type { MatchedRule } from '../types.js'
 import { readOnlyQuery, type PolicyEvaluator, type PolicyQuery, type PolicyResult } from './evaluator.js'
 import { casbinOrder, type ModelFile, type PolicyLine } from './policy-files.js'
+import { requestSource, type RequestSource } from './request-mapping.js'
 import { RoleGraph } from './role-graph.js'
 import { CASBIN_MAX_HIERARCHY, explainedRoles, policyRoleNames, requestFieldsOf, ruleSourcer } from './casbin-evaluator.js'
 
@@ -40,19 +41,11 @@ const EFFECT_KINDS: Record<string, EffectKind> = {
   'subjectPriority(p_eft) || deny': 'priority',
 }
 
-/** A request value the matcher compares as a string. */
+/** A request value the matcher compares as a string: a request field, or a member of one, that is always a string. */
 interface RequestString {
-  label: string
+  /** The request value it is (request.yaml's name for it), e.g. subject.id. */
+  path: string
   get(query: PolicyQuery): string
-}
-
-const REQUEST_STRINGS: Record<string, RequestString> = {
-  r_dom: { label: 'r.dom', get: (q) => q.domain },
-  r_act: { label: 'r.act', get: (q) => q.action },
-  'r_obj.type': { label: 'r.obj.type', get: (q) => q.resource.type },
-  'r_obj.id': { label: 'r.obj.id', get: (q) => q.resource.id },
-  'r_sub.id': { label: 'r.sub.id', get: (q) => q.subject.id },
-  'r_sub.tenant': { label: 'r.sub.tenant', get: (q) => q.subject.tenant },
 }
 
 /** One indexed matcher term: which policy field it reads and how a request selects values of that field. */
@@ -133,21 +126,24 @@ function referencesAny(node: unknown, names: ReadonlySet<string>): boolean {
 interface TermContext {
   policyFields: readonly string[]
   requestFields: readonly string[]
+  requestSources: readonly RequestSource[]
   roleArity: ReadonlyMap<string, number>
 }
 
 function requestString(node: AstNode, ctx: TermContext): RequestString | undefined {
-  let key: string | undefined
-  let token: string | undefined
+  let field: string | undefined
+  let member: string | undefined
   if (node.type === 'Identifier') {
-    key = node.name as string
-    token = key
+    field = node.name as string
   } else if (node.type === 'MemberExpression' && !node.computed && isIdentifier(node.object as AstNode) && isIdentifier(node.property as AstNode)) {
-    token = (node.object as AstNode).name as string
-    key = `${token}.${String((node.property as AstNode).name)}`
+    field = (node.object as AstNode).name as string
+    member = String((node.property as AstNode).name)
   }
-  if (key === undefined || !ctx.requestFields.some((f) => `r_${f}` === token)) return undefined
-  return REQUEST_STRINGS[key]
+  const index = ctx.requestFields.findIndex((f) => `r_${f}` === field)
+  if (index < 0) return undefined
+  const source = ctx.requestSources[index]!
+  const found = member === undefined ? source : requestSource(`${source.path}.${member}`)
+  return found?.isString ? { path: found.path, get: found.get as (q: PolicyQuery) => string } : undefined
 }
 
 function policyField(node: AstNode, ctx: TermContext): number | undefined {
@@ -187,7 +183,8 @@ function termOf(node: AstNode, ctx: TermContext): Term | undefined {
     // The role manager has the "*" domain matcher only for three-field role definitions (see createCasbinEvaluator).
     if (ctx.roleArity.get('g') !== 3 || args.length !== 3) return undefined
     const field = policyField(args[1]!, ctx)
-    if (requestString(args[0]!, ctx)?.label !== 'r.sub.id' || field === undefined || requestString(args[2]!, ctx)?.label !== 'r.dom') return undefined
+    // Role holders are looked up for the subject's id (with its asserted roles) in the request's domain.
+    if (requestString(args[0]!, ctx)?.path !== 'subject.id' || field === undefined || requestString(args[2]!, ctx)?.path !== 'domain') return undefined
     return { kind: 'role', field }
   }
   const eq = equality(node, ctx)
@@ -249,7 +246,8 @@ function effectOf(result: unknown, eft: string | undefined): number {
  * `lines` must come from parsePolicyFile (validated, cycle-free).
  */
 export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLine[], file = 'policy.csv'): IndexedOutcome {
-  const requestFields = requestFieldsOf(model)
+  const requestFields = model.requestTokens.get('r') ?? []
+  const requestSources = requestFieldsOf(model)
   const policyFields = model.policyTokens.get('p')
   if (!policyFields) return { reason: 'the model has no "p" policy type' }
   const effect = EFFECT_KINDS[model.effect]
@@ -269,7 +267,7 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
 
   const template = parseOrUndefined(Util.bracketCompatible(matcher))
   if (!template) return { reason: 'the matcher does not parse' }
-  const ctx: TermContext = { policyFields, requestFields, roleArity: model.roleArity }
+  const ctx: TermContext = { policyFields, requestFields, requestSources, roleArity: model.roleArity }
   let parts = conjuncts(template)
   const terms: Term[] = []
   // Casbin's `in` binds more loosely than &&, so `a && b && r.x in ("u", "v")` is `(a && b && r.x) in [...]`. With
@@ -293,7 +291,7 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
     const term = termOf(part, ctx)
     if (!term) {
       return {
-        reason: `the matcher term ${describe(part)} is not one the indexed evaluator handles (equality with r.dom, r.act, r.obj.type, r.obj.id, r.sub.id or r.sub.tenant, a "*"-or-equal test, one of these in a list of strings, g(r.sub.id, p.x, r.dom), and a last eval(p.x))`,
+        reason: `the matcher term ${describe(part)} is not one the indexed evaluator handles (equality of a policy field with a request string such as r.sub.id, r.obj.type, r.act or r.dom, a "*"-or-equal test, a request string in a list of strings, g on the subject id, a policy field and the domain, and a last eval(p.x))`,
       }
     }
     terms.push(term)
@@ -402,8 +400,6 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   for (const [name, fn] of FunctionMap.loadFunctionMap().getFunctions()) context[name] = fn
   const requestKeys = requestFields.map((f) => `r_${f}`)
   const policyKeys = policyFields.map((f) => `p_${f}`)
-  const requestValue = (q: PolicyQuery, field: string): unknown =>
-    field === 'sub' ? q.subject : field === 'dom' ? q.domain : field === 'obj' ? q.resource : field === 'act' ? q.action : q.env
 
   return {
     evaluator: {
@@ -438,7 +434,7 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
             if (condition) {
               if (!requestSet) {
                 const view = readOnlyQuery(query)
-                for (let i = 0; i < requestKeys.length; i++) context[requestKeys[i]!] = requestValue(view, requestFields[i]!)
+                for (let i = 0; i < requestKeys.length; i++) context[requestKeys[i]!] = requestSources[i]!.get(view)
                 requestSet = true
               }
               if (condition.readsPolicyFields) for (let i = 0; i < policyKeys.length; i++) context[policyKeys[i]!] = line.values[i]

@@ -1,5 +1,6 @@
 import { newModelFromString, BracketAwareCsvParser, FunctionMap, Util, type Model } from 'casbin'
 import expressionEval from '@casbin/expression-eval'
+import { GUESSED_SOURCES, PDP_REQUEST, requestSource, type DeclaredRequestMapping, type RequestSource } from './request-mapping.js'
 
 /** A problem in a policy file, located precisely enough for an operator to fix it. */
 export class PolicyFileError extends Error {
@@ -41,16 +42,14 @@ const SECTIONS: Record<string, string> = {
   matchers: 'm',
 }
 
-/** What each request token of the model receives; operators name their request fields from this list. */
-export const REQUEST_FIELDS = ['sub', 'dom', 'obj', 'act', 'env'] as const
-export type RequestField = (typeof REQUEST_FIELDS)[number]
-
 export interface ModelFile {
   model: Model
   /** The model text, from which a fresh Casbin model can be made. */
   source: string
   /** Request tokens per request type, e.g. r → [sub, dom, obj, act, env]. */
   requestTokens: Map<string, string[]>
+  /** The request value each field of `r` receives, in the model's order. */
+  requestSources: RequestSource[]
   /** Policy tokens per policy type, e.g. p → [sub, dom, obj, act, cond, eft]. */
   policyTokens: Map<string, string[]>
   /** Number of fields per role type, e.g. g → 3. */
@@ -65,7 +64,11 @@ export interface PolicyLine {
   line: number
 }
 
-export function parseModelFile(text: string, file = 'model.conf'): ModelFile {
+/**
+ * Parses model.conf. `request` is what request.yaml declares, when the directory has one; without it the model's
+ * request fields must be among the PDP's own (sub, dom, obj, act, env).
+ */
+export function parseModelFile(text: string, file = 'model.conf', request?: DeclaredRequestMapping): ModelFile {
   const keyLines = new Map<string, number>()
   let section: string | undefined
   // Read as Casbin's config reader does: a comment starts at any "#" or ";", and a line ending in "\" continues
@@ -130,11 +133,7 @@ export function parseModelFile(text: string, file = 'model.conf'): ModelFile {
     return out
   }
   const requestTokens = tokensOf('r')
-  for (const token of requestTokens.get('r') ?? []) {
-    if (!(REQUEST_FIELDS as readonly string[]).includes(token)) {
-      throw new PolicyFileError(file, keyLines.get('r'), `request field "r.${token}" is not one the PDP supplies (${REQUEST_FIELDS.join(', ')})`)
-    }
-  }
+  const requestSources = requestSourcesOf(requestTokens.get('r') ?? [], file, keyLines.get('r'), request)
   const policyTokens = tokensOf('p')
   const roleArity = new Map<string, number>()
   for (const [key, assertion] of model.model.get('g') ?? []) {
@@ -158,7 +157,26 @@ export function parseModelFile(text: string, file = 'model.conf'): ModelFile {
     // Casbin's loader orders lines by the depth of their subject in g, and fails without one.
     throw new PolicyFileError(file, keyLines.get('e'), 'subjectPriority(p.eft) orders lines by the role hierarchy "g", which the model does not define')
   }
-  return { model, source: text, requestTokens, policyTokens, roleArity, matcher, effect }
+  return { model, source: text, requestTokens, requestSources, policyTokens, roleArity, matcher, effect }
+}
+
+function requestSourcesOf(fields: string[], file: string, line: number | undefined, request: DeclaredRequestMapping | undefined): RequestSource[] {
+  if (!request) {
+    return fields.map((field) => {
+      const found = PDP_REQUEST.get(field)
+      if (found) return found
+      throw new PolicyFileError(file, line, `request field "r.${field}" is not one the PDP supplies (${[...PDP_REQUEST.keys()].join(', ')}); name the request value it receives in request.yaml`)
+    })
+  }
+  for (const [field, declared] of request.fields) {
+    if (!fields.includes(field)) throw new PolicyFileError(request.file, declared.line, `the model's request_definition has no field "${field}" (it has ${fields.join(', ')})`)
+  }
+  return fields.map((field) => {
+    const guess = Object.hasOwn(GUESSED_SOURCES, field) ? GUESSED_SOURCES[field] : undefined
+    const found = request.fields.get(field)?.source ?? (guess === undefined ? undefined : requestSource(guess))
+    if (found) return found
+    throw new PolicyFileError(file, line, `request field "r.${field}" receives no request value: name one in ${request.file} (for example "${field}: resource.id")`)
+  })
 }
 
 /** Names an expression may read (request and policy fields) and call (built-ins, plus role functions and eval in a matcher). */

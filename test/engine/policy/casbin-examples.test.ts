@@ -7,6 +7,7 @@ import { domainMatches, requestFieldsOf } from '../../../src/engine/policy/casbi
 import { createEvaluator } from '../../../src/engine/policy/evaluator-factory.js'
 import type { PolicyEvaluator, PolicyQuery } from '../../../src/engine/policy/evaluator.js'
 import { parseModelFile, parsePolicyFile, PolicyFileError } from '../../../src/engine/policy/policy-files.js'
+import { parseRequestMapping, type RequestSource } from '../../../src/engine/policy/request-mapping.js'
 
 /*
  * Every model node-casbin ships in its package examples, read from node_modules at run time (never copied here),
@@ -16,10 +17,9 @@ import { parseModelFile, parsePolicyFile, PolicyFileError } from '../../../src/e
  * file, line and reason of the PDP's validation. The table below is asserted as a whole, so an example that stops
  * loading, or changes evaluator, fails this test.
  *
- * The PDP's r.sub and r.obj are objects (subject and resource); a Casbin model compares them as strings. Until a
- * model can declare its request mapping, the PDP reads each example with r.sub as r.sub.id and r.obj as
- * r.obj.type, and the oracle receives the same strings. Both sides get the PDP's one convention, that a role
- * link in domain "*" holds in every domain.
+ * Each model is loaded as written, beside a request.yaml that declares nothing, so every request field receives
+ * the value its name suggests (sub: subject.id, obj: resource.id, act: action, dom: domain); the oracle receives
+ * the same strings. Both sides get the PDP's one convention, that a role link in domain "*" holds in every domain.
  */
 
 const EXAMPLES = join(import.meta.dirname, '../../../node_modules/casbin/examples')
@@ -49,7 +49,7 @@ const EXPECTED: Record<string, string> = {
   'rbac_with_domain_pattern_model.conf + rbac_with_domain_pattern_policy.csv': 'loaded-indexed',
   'rbac_with_domains_model.conf + rbac_with_domains_policy.csv': 'loaded-indexed',
   'rbac_with_hierarchical_domains_model.conf + rbac_with_hierarchical_domains_policy.csv': 'loaded-casbin',
-  'rbac_with_multiple_policy_model.conf + rbac_with_multiple_policy_policy.csv': 'refused: rbac_with_multiple_policy_model.conf:2: request field "r.user" is not one the PDP supplies (sub, dom, obj, act, env)',
+  'rbac_with_multiple_policy_model.conf + rbac_with_multiple_policy_policy.csv': 'refused: rbac_with_multiple_policy_model.conf:2: request field "r.thing" receives no request value: name one in request.yaml (for example "thing: resource.id")',
   'rbac_with_not_deny_model.conf (no policy file)': 'loaded-casbin',
   'rbac_with_pattern_model.conf + rbac_with_pattern_policy.csv': 'loaded-casbin',
   'rbac_with_resource_roles_model.conf + rbac_with_resource_roles_policy.csv': 'loaded-casbin',
@@ -69,7 +69,25 @@ const EXTRA: Record<string, string[]> = {
   dom: ['domain1', 'domain2', 'domain3', '*'],
 }
 
-const asPdpModel = (text: string) => text.replace(/\br\.sub\b(?!\.)/g, 'r.sub.id').replace(/\br\.obj\b(?!\.)/g, 'r.obj.type')
+/** A query in which each request value a field receives holds the string given for that field. */
+function queryOf(sources: readonly RequestSource[], values: readonly string[]): PolicyQuery {
+  const query: PolicyQuery = {
+    subject: { id: '', roles: [], tenant: '', attributes: {} },
+    domain: '',
+    resource: { type: '', id: '', attributes: {} },
+    action: '',
+    env: { time: 0, hour: 0, weekday: 4, ip: '' },
+  }
+  sources.forEach((source, i) => {
+    const value = values[i]!
+    if (source.path === 'subject.id') query.subject.id = value
+    else if (source.path === 'domain') query.domain = query.subject.tenant = value
+    else if (source.path === 'resource.id') query.resource.id = value
+    else if (source.path === 'action') query.action = value
+    else throw new Error(`no string for ${source.path}`)
+  })
+  return query
+}
 
 async function modelFiles(dir: string): Promise<string[]> {
   const out: string[] = []
@@ -130,7 +148,7 @@ t.test("node-casbin's package examples: each loads and answers as a plain Enforc
     let evaluator: PolicyEvaluator
     let model
     try {
-      model = parseModelFile(asPdpModel(modelSource), modelFile)
+      model = parseModelFile(modelSource, modelFile, parseRequestMapping('', 'request.yaml'))
       evaluator = await createEvaluator(model, parsePolicyFile(policySource ?? '', model, policyFile), policyFile)
     } catch (err) {
       // Only the PDP's own validation may refuse, never a raw error from inside Casbin.
@@ -146,7 +164,7 @@ t.test("node-casbin's package examples: each loads and answers as a plain Enforc
     }
     await oracle.buildRoleLinks()
 
-    const fields = requestFieldsOf(model)
+    const fields = model.requestTokens.get('r')!
     const seen = new Set((policySource ?? '').split(/[\n,]/).map((v) => v.trim()).filter((v) => v !== '' && !v.includes('(')))
     const candidates = fields.map((field) => [...new Set([...seen, ...(EXTRA[field] ?? [])])])
     // Half the requests start from a policy line, and from a user holding its subject, so that lines match often.
@@ -165,14 +183,7 @@ t.test("node-casbin's package examples: each loads and answers as a plain Enforc
         const holders = gRows.filter((g) => g[2] === value)
         return fields[f] === 'sub' && holders.length > 0 && next(2) === 0 ? holders[next(holders.length)]![1]! : value
       })
-      const of = (field: string) => values[fields.indexOf(field as never)] ?? ''
-      const query: PolicyQuery = {
-        subject: { id: of('sub'), roles: [], tenant: of('dom'), attributes: {} },
-        domain: of('dom'),
-        resource: { type: of('obj'), id: '', attributes: {} },
-        action: of('act'),
-        env: { time: 0, hour: 0, weekday: 4, ip: '' },
-      }
+      const query = queryOf(requestFieldsOf(model), values)
       const expected = oracleAnswer(oracle, values)
       deepStrictEqual(pdpAnswer(evaluator, query), expected, `${name}: ${values.join(', ')}`)
       counts.set(expected.effect, (counts.get(expected.effect) ?? 0) + 1)
