@@ -196,3 +196,24 @@ t.test("node-casbin's package examples: each loads and answers as a plain Enforc
   t.ok(compared > 0, `${compared} requests compared`)
   t.ok(allowed >= compared / 10, `${allowed} of them allowed`)
 })
+
+t.test('the refused example loads once request.yaml names the value of its own request field', async (t) => {
+  const modelSource = await readFile(join(EXAMPLES, 'rbac_with_multiple_policy_model.conf'), 'utf8')
+  const policySource = await readFile(join(EXAMPLES, 'rbac_with_multiple_policy_policy.csv'), 'utf8')
+  const model = parseModelFile(modelSource, 'model.conf', parseRequestMapping('thing: resource.id\n'))
+  t.same(requestFieldsOf(model).map((s) => s.path), ['subject.id', 'resource.id', 'action'], 'user and action guessed, thing declared')
+  const evaluator = await createEvaluator(model, parsePolicyFile(policySource, model))
+  const oracle = await newEnforcer(newModelFromString(modelSource), new StringAdapter(policySource))
+  const names = [...new Set(policySource.split(/[\n,]/).map((v) => v.trim()).filter(Boolean)), 'stranger']
+  let allowed = 0
+  for (const user of names) {
+    for (const thing of names) {
+      for (const action of names) {
+        const expected = oracleAnswer(oracle, [user, thing, action])
+        deepStrictEqual(pdpAnswer(evaluator, queryOf(requestFieldsOf(model), [user, thing, action])), expected, `${user} ${action} ${thing}`)
+        if (expected.effect === 'allow') allowed++
+      }
+    }
+  }
+  t.ok(allowed > 0, `${evaluator.engine}: ${names.length ** 3} requests as the plain Enforcer, ${allowed} allowed`)
+})
