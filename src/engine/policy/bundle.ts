@@ -1,7 +1,8 @@
 import type { PolicyEvaluator } from './evaluator.js'
 import { createEvaluator } from './evaluator-factory.js'
 import { parseModelFile, parsePolicyFile } from './policy-files.js'
-import { IDENTITY_FILE, MODEL_FILE, POLICY_FILE, readPolicySnapshot, RESPONSE_FILE, RISK_FILE, ROUTES_FILE, type PolicySnapshot } from './policy-snapshot.js'
+import { IDENTITY_FILE, MODEL_FILE, POLICY_FILE, readPolicySnapshot, REQUEST_FILE, RESPONSE_FILE, RISK_FILE, ROUTES_FILE, type PolicySnapshot } from './policy-snapshot.js'
+import { parseRequestMapping } from './request-mapping.js'
 import { EMPTY_ROUTE_MAP, parseRouteMap, type RouteMap } from '../routes/route-map.js'
 import { DEFAULT_RISK_POLICY, parseRiskPolicy, type RiskPolicy } from '../risk/risk-policy.js'
 import { DEFAULT_IDENTITY_POLICY, parseIdentityPolicy, type IdentityPolicy } from '../../identity/identity-policy.js'
@@ -34,7 +35,10 @@ export async function loadPolicyBundle(dir: string): Promise<PolicyBundle> {
 /** Validates the files of one snapshot into a bundle; throws a PolicyFileError naming file and line. */
 export async function buildPolicyBundle(snapshot: PolicySnapshot): Promise<PolicyBundle> {
   const { dir, files } = snapshot
-  const model = parseModelFile(files.get(MODEL_FILE)!, MODEL_FILE)
+  // request.yaml, when present, says which request value each of the model's request fields receives.
+  const requestText = files.get(REQUEST_FILE)
+  const request = requestText === undefined ? undefined : parseRequestMapping(requestText, REQUEST_FILE)
+  const model = parseModelFile(files.get(MODEL_FILE)!, MODEL_FILE, request)
   const lines = parsePolicyFile(files.get(POLICY_FILE)!, model, POLICY_FILE)
   const evaluator = await createEvaluator(model, lines, POLICY_FILE)
   const routesText = files.get(ROUTES_FILE)

@@ -1,38 +1,17 @@
 import { newEnforcer, type Enforcer, type RoleManager } from 'casbin'
 import type { MatchedRule } from '../types.js'
 import { readOnlyQuery, type PolicyEvaluator, type PolicyQuery, type PolicyResult } from './evaluator.js'
-import { ANY_DOMAIN, casbinOrder, PolicyFileError, type ModelFile, type PolicyLine } from './policy-files.js'
+import { ANY_DOMAIN, casbinOrder, type ModelFile, type PolicyLine } from './policy-files.js'
+import type { RequestSource } from './request-mapping.js'
 import { RoleGraph } from './role-graph.js'
 
-/** What each request token of the model receives; operators name their request fields from this list. */
-export const REQUEST_FIELDS = ['sub', 'dom', 'obj', 'act', 'env'] as const
-type RequestField = (typeof REQUEST_FIELDS)[number]
-
-export function requestFieldsOf(model: ModelFile, file = 'model.conf'): RequestField[] {
-  const tokens = model.requestTokens.get('r') ?? []
-  for (const token of tokens) {
-    if (!(REQUEST_FIELDS as readonly string[]).includes(token)) {
-      throw new PolicyFileError(file, undefined, `request field "r.${token}" is not one the PDP supplies (${REQUEST_FIELDS.join(', ')})`)
-    }
-  }
-  return tokens as RequestField[]
+/** The request value each field of the model's `r` receives, in order. */
+export function requestFieldsOf(model: ModelFile): readonly RequestSource[] {
+  return model.requestSources
 }
 
-export function requestValues(fields: readonly RequestField[], q: PolicyQuery): unknown[] {
-  return fields.map((field) => {
-    switch (field) {
-      case 'sub':
-        return q.subject
-      case 'dom':
-        return q.domain
-      case 'obj':
-        return q.resource
-      case 'act':
-        return q.action
-      case 'env':
-        return q.env
-    }
-  })
+export function requestValues(sources: readonly RequestSource[], q: PolicyQuery): unknown[] {
+  return sources.map((source) => source.get(q))
 }
 
 export function ruleKey(ptype: string, values: readonly string[]): string {

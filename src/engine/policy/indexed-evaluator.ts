@@ -4,6 +4,7 @@ import { LRUCache } from 'lru-cache'
 import type { MatchedRule } from '../types.js'
 import { readOnlyQuery, type PolicyEvaluator, type PolicyQuery, type PolicyResult } from './evaluator.js'
 import { casbinOrder, type ModelFile, type PolicyLine } from './policy-files.js'
+import { requestSource, type RequestSource } from './request-mapping.js'
 import { RoleGraph } from './role-graph.js'
 import { CASBIN_MAX_HIERARCHY, explainedRoles, policyRoleNames, requestFieldsOf, ruleSourcer } from './casbin-evaluator.js'
 
@@ -40,19 +41,11 @@ const EFFECT_KINDS: Record<string, EffectKind> = {
   'subjectPriority(p_eft) || deny': 'priority',
 }
 
-/** A request value the matcher compares as a string. */
+/** A request value the matcher compares as a string: a request field, or a member of one, that is always a string. */
 interface RequestString {
-  label: string
+  /** The request value it is (request.yaml's name for it), e.g. subject.id. */
+  path: string
   get(query: PolicyQuery): string
-}
-
-const REQUEST_STRINGS: Record<string, RequestString> = {
-  r_dom: { label: 'r.dom', get: (q) => q.domain },
-  r_act: { label: 'r.act', get: (q) => q.action },
-  'r_obj.type': { label: 'r.obj.type', get: (q) => q.resource.type },
-  'r_obj.id': { label: 'r.obj.id', get: (q) => q.resource.id },
-  'r_sub.id': { label: 'r.sub.id', get: (q) => q.subject.id },
-  'r_sub.tenant': { label: 'r.sub.tenant', get: (q) => q.subject.tenant },
 }
 
 /** One indexed matcher term: which policy field it reads and how a request selects values of that field. */
@@ -60,6 +53,10 @@ type Term =
   | { kind: 'role'; field: number }
   | { kind: 'equal'; field: number; request: RequestString }
   | { kind: 'equal-or-any'; field: number; request: RequestString }
+  | { kind: 'in-list'; request: RequestString; values: readonly string[] }
+
+/** The terms that index policy lines; an `in` list reads no policy field and is tested once per request. */
+type FieldTerm = Exclude<Term, { kind: 'in-list' }>
 
 type Condition = (context: Record<string, unknown>) => unknown
 
@@ -129,21 +126,24 @@ function referencesAny(node: unknown, names: ReadonlySet<string>): boolean {
 interface TermContext {
   policyFields: readonly string[]
   requestFields: readonly string[]
+  requestSources: readonly RequestSource[]
   roleArity: ReadonlyMap<string, number>
 }
 
 function requestString(node: AstNode, ctx: TermContext): RequestString | undefined {
-  let key: string | undefined
-  let token: string | undefined
+  let field: string | undefined
+  let member: string | undefined
   if (node.type === 'Identifier') {
-    key = node.name as string
-    token = key
+    field = node.name as string
   } else if (node.type === 'MemberExpression' && !node.computed && isIdentifier(node.object as AstNode) && isIdentifier(node.property as AstNode)) {
-    token = (node.object as AstNode).name as string
-    key = `${token}.${String((node.property as AstNode).name)}`
+    field = (node.object as AstNode).name as string
+    member = String((node.property as AstNode).name)
   }
-  if (key === undefined || !ctx.requestFields.some((f) => `r_${f}` === token)) return undefined
-  return REQUEST_STRINGS[key]
+  const index = ctx.requestFields.findIndex((f) => `r_${f}` === field)
+  if (index < 0) return undefined
+  const source = ctx.requestSources[index]!
+  const found = member === undefined ? source : requestSource(`${source.path}.${member}`)
+  return found?.isString ? { path: found.path, get: found.get as (q: PolicyQuery) => string } : undefined
 }
 
 function policyField(node: AstNode, ctx: TermContext): number | undefined {
@@ -183,11 +183,18 @@ function termOf(node: AstNode, ctx: TermContext): Term | undefined {
     // The role manager has the "*" domain matcher only for three-field role definitions (see createCasbinEvaluator).
     if (ctx.roleArity.get('g') !== 3 || args.length !== 3) return undefined
     const field = policyField(args[1]!, ctx)
-    if (requestString(args[0]!, ctx)?.label !== 'r.sub.id' || field === undefined || requestString(args[2]!, ctx)?.label !== 'r.dom') return undefined
+    // Role holders are looked up for the subject's id (with its asserted roles) in the request's domain.
+    if (requestString(args[0]!, ctx)?.path !== 'subject.id' || field === undefined || requestString(args[2]!, ctx)?.path !== 'domain') return undefined
     return { kind: 'role', field }
   }
   const eq = equality(node, ctx)
   if (eq) return { kind: 'equal', ...eq }
+  // (r.x in ("a", "b")), parenthesised without a space so that Casbin's list rewriting leaves the group whole.
+  if (node.type === 'BinaryExpression' && node.operator === 'in') {
+    const request = requestString(node.left as AstNode, ctx)
+    const values = stringList(node.right as AstNode)
+    if (request && values) return { kind: 'in-list', request, values }
+  }
   if (node.type === 'LogicalExpression' && node.operator === '||') {
     const [a, b] = [node.left as AstNode, node.right as AstNode]
     for (const [star, other] of [[a, b], [b, a]] as const) {
@@ -197,6 +204,13 @@ function termOf(node: AstNode, ctx: TermContext): Term | undefined {
     }
   }
   return undefined
+}
+
+/** The strings of a list Casbin has rewritten from ("a", "b") to an array of literals. */
+function stringList(node: AstNode): string[] | undefined {
+  const elements = node.type === 'ArrayExpression' ? (node.elements as (AstNode | null)[]) : []
+  if (elements.length === 0 || !elements.every((e) => e?.type === 'Literal' && typeof e.value === 'string')) return undefined
+  return elements.map((e) => e!.value as string)
 }
 
 function parseOrUndefined(text: string): AstNode | undefined {
@@ -232,7 +246,8 @@ function effectOf(result: unknown, eft: string | undefined): number {
  * `lines` must come from parsePolicyFile (validated, cycle-free).
  */
 export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLine[], file = 'policy.csv'): IndexedOutcome {
-  const requestFields = requestFieldsOf(model)
+  const requestFields = model.requestTokens.get('r') ?? []
+  const requestSources = requestFieldsOf(model)
   const policyFields = model.policyTokens.get('p')
   if (!policyFields) return { reason: 'the model has no "p" policy type' }
   const effect = EFFECT_KINDS[model.effect]
@@ -250,10 +265,21 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
     return { reason: `the matcher evaluates "${evalName}", which is not a policy field` }
   }
 
-  const template = parseOrUndefined(evalName === undefined ? Util.bracketCompatible(matcher) : matcher)
+  const template = parseOrUndefined(Util.bracketCompatible(matcher))
   if (!template) return { reason: 'the matcher does not parse' }
-  const parts = conjuncts(template)
-  const ctx: TermContext = { policyFields, requestFields, roleArity: model.roleArity }
+  const ctx: TermContext = { policyFields, requestFields, requestSources, roleArity: model.roleArity }
+  let parts = conjuncts(template)
+  const terms: Term[] = []
+  // Casbin's `in` binds more loosely than &&, so `a && b && r.x in ("u", "v")` is `(a && b && r.x) in [...]`. With
+  // boolean terms before it, that is true exactly when every term holds and r.x is in the list (false is in no list
+  // of strings), the same as one more && term.
+  const tail = template.type === 'BinaryExpression' && template.operator === 'in' && evalName === undefined ? conjuncts(template.left as AstNode) : undefined
+  const tailRequest = tail && requestString(tail.at(-1)!, ctx)
+  const tailValues = tail && stringList(template.right as AstNode)
+  if (tail && tailRequest && tailValues) {
+    parts = tail.slice(0, -1)
+    terms.push({ kind: 'in-list', request: tailRequest, values: tailValues })
+  }
   if (evalName !== undefined) {
     const last = parts.pop()!
     const args = last.arguments as AstNode[] | undefined
@@ -261,17 +287,18 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
       return { reason: 'eval(...) is not the last term of the matcher, so Casbin evaluates conditions of lines that do not match' }
     }
   }
-  const terms: Term[] = []
   for (const part of parts) {
     const term = termOf(part, ctx)
     if (!term) {
       return {
-        reason: `the matcher term ${describe(part)} is not one the indexed evaluator handles (equality with r.dom, r.act, r.obj.type, r.obj.id, r.sub.id or r.sub.tenant, a "*"-or-equal test, g(r.sub.id, p.x, r.dom), and a last eval(p.x))`,
+        reason: `the matcher term ${describe(part)} is not one the indexed evaluator handles (equality of a policy field with a request string such as r.sub.id, r.obj.type, r.act or r.dom, a "*"-or-equal test, a request string in a list of strings, g on the subject id, a policy field and the domain, and a last eval(p.x))`,
       }
     }
     terms.push(term)
   }
-  if (terms.length === 0) return { reason: 'the matcher has no term to index lines by' }
+  const fieldTerms = terms.filter((t): t is FieldTerm => t.kind !== 'in-list')
+  const inLists = terms.filter((t) => t.kind === 'in-list')
+  if (fieldTerms.length === 0) return { reason: 'the matcher has no term to index lines by' }
 
   // Conditions: Casbin splices each line's condition into the matcher text and compiles the result, so do the
   // same, check that the splice kept the matcher's terms intact, and keep the condition's own subtree.
@@ -307,7 +334,7 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   // Trie levels, cheapest pruning first: role terms (their keys are filtered per subject), then plain equalities
   // (one lookup per node), then "*"-or-equal tests (two lookups per node). The order changes nothing in the answer.
   const rank = { role: 0, equal: 1, 'equal-or-any': 2 } as const
-  const levels = [...terms].sort((a, b) => rank[a.kind] - rank[b.kind])
+  const levels = [...fieldTerms].sort((a, b) => rank[a.kind] - rank[b.kind])
   const root: Trie = new Map()
   const roleValues = new Set<string>()
   compiled.forEach((line, position) => {
@@ -373,8 +400,6 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   for (const [name, fn] of FunctionMap.loadFunctionMap().getFunctions()) context[name] = fn
   const requestKeys = requestFields.map((f) => `r_${f}`)
   const policyKeys = policyFields.map((f) => `p_${f}`)
-  const requestValue = (q: PolicyQuery, field: string): unknown =>
-    field === 'sub' ? q.subject : field === 'dom' ? q.domain : field === 'obj' ? q.resource : field === 'act' ? q.action : q.env
 
   return {
     evaluator: {
@@ -384,7 +409,8 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
       evaluate(query: PolicyQuery, explain: boolean): PolicyResult {
         let positions: readonly number[]
         leaves.length = 0
-        collect(root, 0, query, hasRoleTerm ? holdersOf(query) : NO_HOLDERS)
+        // A false `in` term makes the matcher false on every line, so none is a candidate.
+        if (inLists.every((t) => t.values.includes(t.request.get(query)))) collect(root, 0, query, hasRoleTerm ? holdersOf(query) : NO_HOLDERS)
         if (leaves.length === 0) positions = NO_POSITIONS
         else if (leaves.length === 1) positions = leaves[0]!
         else {
@@ -408,7 +434,7 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
             if (condition) {
               if (!requestSet) {
                 const view = readOnlyQuery(query)
-                for (let i = 0; i < requestKeys.length; i++) context[requestKeys[i]!] = requestValue(view, requestFields[i]!)
+                for (let i = 0; i < requestKeys.length; i++) context[requestKeys[i]!] = requestSources[i]!.get(view)
                 requestSet = true
               }
               if (condition.readsPolicyFields) for (let i = 0; i < policyKeys.length; i++) context[policyKeys[i]!] = line.values[i]

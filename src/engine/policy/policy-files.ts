@@ -1,5 +1,6 @@
 import { newModelFromString, BracketAwareCsvParser, FunctionMap, Util, type Model } from 'casbin'
 import expressionEval from '@casbin/expression-eval'
+import { GUESSED_SOURCES, PDP_REQUEST, requestSource, type DeclaredRequestMapping, type RequestSource } from './request-mapping.js'
 
 /** A problem in a policy file, located precisely enough for an operator to fix it. */
 export class PolicyFileError extends Error {
@@ -47,6 +48,8 @@ export interface ModelFile {
   source: string
   /** Request tokens per request type, e.g. r → [sub, dom, obj, act, env]. */
   requestTokens: Map<string, string[]>
+  /** The request value each field of `r` receives, in the model's order. */
+  requestSources: RequestSource[]
   /** Policy tokens per policy type, e.g. p → [sub, dom, obj, act, cond, eft]. */
   policyTokens: Map<string, string[]>
   /** Number of fields per role type, e.g. g → 3. */
@@ -61,29 +64,53 @@ export interface PolicyLine {
   line: number
 }
 
-export function parseModelFile(text: string, file = 'model.conf'): ModelFile {
+/**
+ * Parses model.conf. `request` is what request.yaml declares, when the directory has one; without it the model's
+ * request fields must be among the PDP's own (sub, dom, obj, act, env).
+ */
+export function parseModelFile(text: string, file = 'model.conf', request?: DeclaredRequestMapping): ModelFile {
   const keyLines = new Map<string, number>()
   let section: string | undefined
+  // Read as Casbin's config reader does: a comment starts at any "#" or ";", and a line ending in "\" continues
+  // on the next one. A definition is reported at the line where it starts.
+  const define = (text: string, line: number) => {
+    const eq = text.indexOf('=')
+    if (eq <= 0) throw new PolicyFileError(file, line, `expected "key = value", got "${text}"`)
+    if (section === undefined) throw new PolicyFileError(file, line, 'definition outside of a section')
+    const key = text.slice(0, eq).trim()
+    const prefix = SECTIONS[section]!
+    if (!new RegExp(`^${prefix}\\d*$`).test(key)) {
+      throw new PolicyFileError(file, line, `key "${key}" does not belong in [${section}] (expected ${prefix}, ${prefix}2, ...)`)
+    }
+    keyLines.set(key, line)
+  }
+  let pending: { text: string; line: number } | undefined
   const lines = text.split(/\r?\n/)
   for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!.trim()
-    if (raw === '' || raw.startsWith('#') || raw.startsWith(';')) continue
+    let raw = lines[i]!
+    for (const comment of ['#', ';']) {
+      const at = raw.indexOf(comment)
+      if (at >= 0) raw = raw.slice(0, at)
+    }
+    raw = raw.trim()
+    if (raw === '') continue
     const header = /^\[(.+)\]$/.exec(raw)
     if (header) {
+      if (pending) define(pending.text, pending.line)
+      pending = undefined
       section = header[1]!.trim()
       if (!(section in SECTIONS)) throw new PolicyFileError(file, i + 1, `unknown section [${section}]`)
       continue
     }
-    const eq = raw.indexOf('=')
-    if (eq <= 0) throw new PolicyFileError(file, i + 1, `expected "key = value", got "${raw}"`)
-    if (section === undefined) throw new PolicyFileError(file, i + 1, 'definition outside of a section')
-    const key = raw.slice(0, eq).trim()
-    const prefix = SECTIONS[section]!
-    if (!new RegExp(`^${prefix}\\d*$`).test(key)) {
-      throw new PolicyFileError(file, i + 1, `key "${key}" does not belong in [${section}] (expected ${prefix}, ${prefix}2, ...)`)
+    const continued = raw.endsWith('\\')
+    const part = continued ? raw.slice(0, -1).trim() : raw
+    pending = { text: (pending?.text ?? '') + part, line: pending?.line ?? i + 1 }
+    if (!continued) {
+      define(pending.text, pending.line)
+      pending = undefined
     }
-    keyLines.set(key, i + 1)
   }
+  if (pending) define(pending.text, pending.line)
   for (const required of ['r', 'p', 'e', 'm']) {
     if (!keyLines.has(required)) {
       const name = Object.entries(SECTIONS).find(([, v]) => v === required)![0]
@@ -106,6 +133,7 @@ export function parseModelFile(text: string, file = 'model.conf'): ModelFile {
     return out
   }
   const requestTokens = tokensOf('r')
+  const requestSources = requestSourcesOf(requestTokens.get('r') ?? [], file, keyLines.get('r'), request)
   const policyTokens = tokensOf('p')
   const roleArity = new Map<string, number>()
   for (const [key, assertion] of model.model.get('g') ?? []) {
@@ -129,7 +157,26 @@ export function parseModelFile(text: string, file = 'model.conf'): ModelFile {
     // Casbin's loader orders lines by the depth of their subject in g, and fails without one.
     throw new PolicyFileError(file, keyLines.get('e'), 'subjectPriority(p.eft) orders lines by the role hierarchy "g", which the model does not define')
   }
-  return { model, source: text, requestTokens, policyTokens, roleArity, matcher, effect }
+  return { model, source: text, requestTokens, requestSources, policyTokens, roleArity, matcher, effect }
+}
+
+function requestSourcesOf(fields: string[], file: string, line: number | undefined, request: DeclaredRequestMapping | undefined): RequestSource[] {
+  if (!request) {
+    return fields.map((field) => {
+      const found = PDP_REQUEST.get(field)
+      if (found) return found
+      throw new PolicyFileError(file, line, `request field "r.${field}" is not one the PDP supplies (${[...PDP_REQUEST.keys()].join(', ')}); name the request value it receives in request.yaml`)
+    })
+  }
+  for (const [field, declared] of request.fields) {
+    if (!fields.includes(field)) throw new PolicyFileError(request.file, declared.line, `the model's request_definition has no field "${field}" (it has ${fields.join(', ')})`)
+  }
+  return fields.map((field) => {
+    const guess = Object.hasOwn(GUESSED_SOURCES, field) ? GUESSED_SOURCES[field] : undefined
+    const found = request.fields.get(field)?.source ?? (guess === undefined ? undefined : requestSource(guess))
+    if (found) return found
+    throw new PolicyFileError(file, line, `request field "r.${field}" receives no request value: name one in ${request.file} (for example "${field}: resource.id")`)
+  })
 }
 
 /** Names an expression may read (request and policy fields) and call (built-ins, plus role functions and eval in a matcher). */
@@ -189,6 +236,11 @@ function writingOperator(expression: string): string | undefined {
   return undefined
 }
 
+/** When Casbin rewrites ` (…)` groups that hold a comma into `[…]` lists: whenever the text has ` in ` and ` (`. */
+const rewritesLists = (text: string) => text.includes(' in ') && text.includes(' (')
+const IN_LIST_NOTE =
+  ' as Casbin compiles it (because it uses "in", Casbin turns every " (...)" group holding a comma into a list, up to the first ")")'
+
 /**
  * Parses an expression as Casbin will and holds it to pure data: it may read request and policy fields, use
  * operators, literals and `in`, and call Casbin's built-in functions; any other call, any assignment and any
@@ -203,9 +255,9 @@ function checkExpression(expression: string, check: ExpressionCheck): void {
   if (operator !== undefined) refuse(`uses "${operator}": policies are data and may not assign`)
   let ast: AstNode
   try {
-    ast = parseExpression(escaped) as unknown as AstNode
+    ast = parseExpression(Util.bracketCompatible(escaped)) as unknown as AstNode
   } catch (err) {
-    return refuse(`does not parse: ${(err as Error).message}`)
+    return refuse(`does not parse${rewritesLists(escaped) ? IN_LIST_NOTE : ''}: ${(err as Error).message}`)
   }
   const shown = (name: string) => name.replace(/^([rp]\d*)_/, '$1.')
   const visit = (node: unknown): void => {
@@ -234,6 +286,14 @@ function checkExpression(expression: string, check: ExpressionCheck): void {
         ;(n.arguments as unknown[]).forEach(visit)
         return
       }
+      case 'BinaryExpression':
+        // Casbin's `in` looks a value up in a list; on a single value (`in ("a")` is the string "a") it always fails.
+        if (n.operator === 'in' && (n.right as AstNode).type === 'Literal') refuse('uses "in" on a single value: write a list of two or more, ("a", "b"), or "=="')
+        // It also binds more loosely than && and ||, so what follows it joins the list side, which is then no list.
+        if (n.operator === 'in' && (n.right as AstNode).type === 'LogicalExpression') {
+          refuse('has "&&" or "||" after "in": Casbin\'s in binds more loosely than both, so "x in (...) && y" reads "x in ((...) && y)"; make the in test the last term')
+        }
+        break
       case 'MemberExpression': {
         visit(n.object)
         const property = n.property as AstNode
@@ -249,6 +309,21 @@ function checkExpression(expression: string, check: ExpressionCheck): void {
     }
   }
   visit(ast)
+}
+
+/**
+ * Casbin compiles a condition inside the matcher: it splices the text in place of eval(...) and then rewrites
+ * list groups over the whole result, which can break a condition that parses on its own (an `in ("a", "b")`
+ * list after "&& " loses its closing parenthesis). Such a condition would fail at every decision; refuse it here.
+ */
+function checkSplice(matcher: string, evalName: string, condition: string, where: { file: string; line: number; what: string }): void {
+  const spliced = Util.replaceEval(matcher, evalName, Util.escapeAssertion(condition))
+  try {
+    parseExpression(Util.bracketCompatible(spliced))
+  } catch (err) {
+    const note = rewritesLists(spliced) ? IN_LIST_NOTE : ''
+    throw new PolicyFileError(where.file, where.line, `${where.what} does not parse once spliced into the matcher${note}: ${(err as Error).message}`)
+  }
 }
 
 /** A role link in this domain applies in every tenant. */
@@ -306,7 +381,9 @@ export function parsePolicyFile(text: string, model: ModelFile, file = 'policy.c
       }
       policyTokens.forEach((token, index) => {
         if (model.matcher.includes(`eval(${ptype}_${token})`)) {
-          checkExpression(values[index]!, { file, line: i + 1, what: `condition "${values[index]}"`, names: conditionNames })
+          const what = `condition "${values[index]}"`
+          checkExpression(values[index]!, { file, line: i + 1, what, names: conditionNames })
+          checkSplice(model.matcher, `${ptype}_${token}`, values[index]!, { file, line: i + 1, what })
         }
       })
     }

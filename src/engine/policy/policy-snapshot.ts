@@ -9,13 +9,14 @@ export const ROUTES_FILE = 'routes.yaml'
 export const RISK_FILE = 'risk.yaml'
 export const IDENTITY_FILE = 'identity.yaml'
 export const RESPONSE_FILE = 'response.yaml'
+export const REQUEST_FILE = 'request.yaml'
 
 const REQUIRED = [MODEL_FILE, POLICY_FILE]
 /**
  * The only names a load reads. Anything else in the directory (editor swap and backup files, the
  * temporary file of an atomic rename, a ConfigMap's `..data` link) never takes part in a load.
  */
-export const POLICY_FILE_NAMES: readonly string[] = [...REQUIRED, ROUTES_FILE, RISK_FILE, IDENTITY_FILE, RESPONSE_FILE]
+export const POLICY_FILE_NAMES: readonly string[] = [...REQUIRED, REQUEST_FILE, ROUTES_FILE, RISK_FILE, IDENTITY_FILE, RESPONSE_FILE]
 
 /** The policy files of a directory as read at one moment, with what identifies that moment. */
 export interface PolicySnapshot {

@@ -39,6 +39,11 @@ const MATCHERS = [
   'g(r.sub.id, p.sub, r.dom) && p.dom == r.dom && r.obj.type == p.obj && r.act == p.act && eval(p.cond)',
   'g(r.sub.id, p.sub, r.dom) && (p.dom == "*" || p.dom == r.dom) && r.obj.type == p.obj && (p.act == "*" || p.act == r.act)',
   'r.sub.id == p.sub && r.obj.type == p.obj && (p.act == "*" || p.act == r.act) && eval(p.cond)',
+  // in lists, which Casbin rewrites to arrays before it compiles the matcher: last (in binds more loosely than &&),
+  // or parenthesised without a space before the group
+  'g(r.sub.id, p.sub, r.dom) && (p.dom == "*" || p.dom == r.dom) && r.obj.type == p.obj && (p.act == "*" || p.act == r.act) && r.act in ("read", "update")',
+  "g(r.sub.id, p.sub, r.dom) && p.dom == r.dom && r.obj.type == p.obj && r.act == p.act && r.obj.type in ('documents', 'users')",
+  'g(r.sub.id, p.sub, r.dom) &&(r.act in ("read", "update", "*")) && r.obj.type == p.obj && (p.act == "*" || p.act == r.act)',
 ]
 
 function modelText(effect: string, matcher: string): string {
@@ -65,12 +70,12 @@ const CONDITIONS = [
   'r.sub.id == "u1"',
   // throws when the attribute is missing
   'r.obj.attributes.meta.tag == "x"',
+  'r.sub.attributes.profile.region == "eu"',
   // a number: 0 is indeterminate, 3 is Casbin's Deny whatever the line's effect, NaN is none of them
   'r.sub.attributes.level',
   'r.sub.attributes.level - 2',
   // a string (empty is indeterminate) or undefined (an error)
   'r.obj.attributes.owner',
-  'r.sub.attributes.tier in ("gold")',
   'r.sub.attributes.tier in r.obj.attributes.tiers',
   '"keyMatch(r.obj.id, ""/docs/*"")"',
   // "$&" in a condition is expanded by Casbin's textual splice of the condition into the matcher
@@ -171,12 +176,17 @@ const denseQueryArb = queryArb.map((q) => ({ ...q, resource: { ...q.resource, ty
 const PRIORITY_PLACES = ['none', 'first', 'last'] as const
 type PriorityPlace = (typeof PRIORITY_PLACES)[number]
 
-function oracleModelText(effect: string, matcher: string, priority: PriorityPlace): string {
+/** The matcher written over several lines joined with "\\", as Casbin's config reader allows. */
+const multiline = (matcher: string) => matcher.replaceAll(' && ', ' && \\\n    ')
+
+function oracleModelText(effect: string, matcher: string, priority: PriorityPlace, split = false): string {
+  if (split) matcher = multiline(matcher)
   const fields = priority === 'first' ? 'priority, sub, dom, obj, act, cond, eft' : priority === 'last' ? 'sub, dom, obj, act, cond, eft, priority' : 'sub, dom, obj, act, cond, eft'
   return modelText(effect, matcher).replace(/^p = .*$/m, `p = ${fields}`)
 }
 
 interface OraclePolicy extends GeneratedPolicy {
+  multiline: boolean
   priority: PriorityPlace
   priorities: number[]
 }
@@ -186,6 +196,7 @@ const oraclePolicyArb: fc.Arbitrary<OraclePolicy> = fc
     effect: fc.constantFrom(...EFFECTS, 'priority(p.eft) || deny', 'subjectPriority(p.eft) || deny'),
     matcher: fc.constantFrom(...MATCHERS),
     priority: fc.constantFrom(...PRIORITY_PLACES),
+    multiline: fc.boolean(),
     links: policyArb.map((p) => p.links.slice(0, 8)),
     rules: policyArb.map((p) => p.rules.slice(0, 10)),
     priorities: fc.array(fc.oneof(fc.integer({ min: 0, max: 4 }), fc.integer({ min: -20, max: 20 })), { minLength: 10, maxLength: 10 }),
@@ -287,7 +298,7 @@ t.test('random policies: both evaluators answer as a plain node-casbin Enforcer'
   const policies = Math.ceil(REQUESTS / REQUESTS_PER_POLICY)
   await fc.assert(
     fc.asyncProperty(oraclePolicyArb, fc.integer(), async (policy, seed) => {
-      const modelSource = oracleModelText(policy.effect, policy.matcher, policy.priority)
+      const modelSource = oracleModelText(policy.effect, policy.matcher, policy.priority, policy.multiline)
       const policySource = oraclePolicyText(policy)
       const model = parseModelFile(modelSource)
       const lines = parsePolicyFile(policySource, model)
@@ -517,4 +528,56 @@ t.test('the bundled example is served by the indexed evaluator', async (t) => {
   const evaluator = await createEvaluator(model, parsePolicyFile(EXAMPLE_POLICY, model))
   t.equal(evaluator.engine, 'indexed')
   t.equal(evaluator.fallbackReason, undefined)
+})
+
+t.test('in lists and multi-line matchers: accepted where Casbin compiles them, refused with file and line where it cannot', async (t) => {
+  const base = 'g(r.sub.id, p.sub, r.dom) && p.dom == r.dom && r.obj.type == p.obj'
+  const policy = 'p, admin, acme, documents, read, true, allow\ng, alice, admin, acme'
+  const query = (action: string): PolicyQuery => ({
+    subject: { id: 'alice', roles: [], tenant: 'acme', attributes: { tier: 'gold' } },
+    domain: 'acme',
+    resource: { type: 'documents', id: 'd', attributes: {} },
+    action,
+    env: { time: 0, hour: 0, weekday: 4, ip: '' },
+  })
+  const oracleFails = async (modelSource: string, policySource: string) => {
+    const oracle = await plainEnforcer(modelSource, policySource)
+    return t.throws(() => oracle.enforceExSync(...requestValues(requestFieldsOf(parseModelFile(EXAMPLE_MODEL)), query('read'))), 'the plain Enforcer fails on it too')
+  }
+
+  // A matcher over three lines, with an in list last: indexed, and the same answers as the plain Enforcer.
+  const split = modelText(EFFECTS[0]!, `${base} && \\\n  (p.act == "*" || p.act == r.act) && \\\n  r.act in ('read', "update")`)
+  const model = parseModelFile(split)
+  t.equal(model.matcher, `g(r_sub.id, p_sub, r_dom) && p_dom == r_dom && r_obj.type == p_obj &&(p_act == "*" || p_act == r_act) &&r_act in ('read', "update")`, 'joined as Casbin joins it')
+  const lines = parsePolicyFile(policy, model)
+  const evaluator = await createEvaluator(model, lines)
+  t.equal(evaluator.engine, 'indexed')
+  const oracle = await plainEnforcer(split, policy)
+  for (const action of ['read', 'update', 'delete']) {
+    t.same(pdpAnswer(evaluator, query(action)), oracleAnswer(oracle, requestFieldsOf(model), query(action)), `${action}: as the plain Enforcer`)
+  }
+  t.equal(evaluator.evaluate(query('read'), false).effect, 'allow')
+  t.equal(evaluator.evaluate(query('update'), false).effect, 'none', 'the policy line is for read only')
+
+  // A definition is reported at the line where it starts.
+  const matcherLine = EXAMPLE_MODEL.split('\n').findIndex((l) => l.startsWith('m = ')) + 1
+  t.throws(() => parseModelFile(split.replace('[matchers]\n', '[matchers]\n\n').replace('m = ', 'x = ')), { line: matcherLine + 1, message: /key "x" does not belong in \[matchers\]/ })
+
+  // Refused: what Casbin would fail on at every decision, each checked against the plain Enforcer.
+  const single = modelText(EFFECTS[0]!, `${base} && r.act in ("read")`)
+  t.throws(() => parseModelFile(single, 'model.conf'), { file: 'model.conf', line: matcherLine, message: /uses "in" on a single value/ })
+  await oracleFails(single, policy)
+
+  const early = modelText(EFFECTS[0]!, `${base} && r.act in ("read", "update") && r.obj.type == p.obj`)
+  t.throws(() => parseModelFile(early), { line: matcherLine, message: /"&&" or "\|\|" after "in"/ })
+  await oracleFails(early, policy)
+
+  const grouped = modelText(EFFECTS[0]!, `${base} && (p.act == "*" || g(r.sub.id, p.sub, r.dom)) && r.act in ("read", "update")`)
+  t.throws(() => parseModelFile(grouped), { line: matcherLine, message: /does not parse as Casbin compiles it/ })
+  await oracleFails(grouped, policy)
+
+  const conditioned = parseModelFile(EXAMPLE_MODEL)
+  const listCondition = 'p, admin, acme, documents, read, "r.sub.attributes.tier in (\'gold\', \'silver\')", allow'
+  t.throws(() => parsePolicyFile(listCondition, conditioned, 'policy.csv'), { file: 'policy.csv', line: 1, message: /does not parse once spliced into the matcher as Casbin compiles it/ })
+  await oracleFails(EXAMPLE_MODEL, listCondition)
 })

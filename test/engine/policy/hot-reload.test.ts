@@ -1,5 +1,5 @@
 import t from 'tap'
-import { appendFile, cp, mkdir, mkdtemp, open, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { appendFile, cp, mkdir, mkdtemp, open, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -178,10 +178,12 @@ t.test('a ConfigMap volume update (the ..data link swapped) is loaded once', asy
   // The layout the kubelet writes: a timestamped directory, a ..data link to it, and each file a link through ..data.
   const dir = await mkdtemp(join(tmpdir(), 'pdp-configmap-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
+  // The bundled policy's files (it has no request.yaml, one of the optional ones).
+  const names = (await readdir(EXAMPLE_POLICIES)).filter((name) => POLICY_FILE_NAMES.includes(name))
   const publish = async (version: string, edit: (csv: string) => string) => {
     const target = join(dir, `..${version}`)
     await mkdir(target)
-    for (const name of POLICY_FILE_NAMES) {
+    for (const name of names) {
       const text = await readFile(join(EXAMPLE_POLICIES, name), 'utf8')
       await writeFile(join(target, name), name === 'policy.csv' ? edit(text) : text)
     }
@@ -189,7 +191,7 @@ t.test('a ConfigMap volume update (the ..data link swapped) is loaded once', asy
     await rename(join(dir, '..data_tmp'), join(dir, '..data'))
   }
   await publish('2026_03_01_12_00_00.000000001', (csv) => csv)
-  for (const name of POLICY_FILE_NAMES) await symlink(join('..data', name), join(dir, name))
+  for (const name of names) await symlink(join('..data', name), join(dir, name))
 
   const app = await build(t, { env: { PDP_POLICY_DIR: dir, ...FAST }, watchPolicies: true })
   const reloads = recordReloads(app)
@@ -245,4 +247,46 @@ t.test('a directory renamed into the place of the watched one is followed', asyn
   await appendFile(join(dir, 'policy.csv'), '\np, admin, acme, system.logs, read, true, deny\n')
   await until('an edit in the new directory', decisionIs(app, erinReadsLogs, 'deny'))
   t.equal(app.policy.status().watch.state, 'watching')
+})
+
+t.test('a Casbin model with its own request fields: request.yaml maps them, and edits to it are validated and hot-reloaded', async (t) => {
+  const dir = await policyCopy(t)
+  await writeFile(
+    join(dir, 'model.conf'),
+    [
+      '[request_definition]',
+      'r = user, dom, thing, action',
+      '[policy_definition]',
+      'p = role, dom, thing, action',
+      '[role_definition]',
+      'g = _, _, _',
+      '[policy_effect]',
+      'e = some(where (p.eft == allow))',
+      '[matchers]',
+      'm = g(r.user, p.role, r.dom) && r.dom == p.dom && \\',
+      '    r.thing == p.thing && r.action == p.action',
+      '',
+    ].join('\n'),
+  )
+  await writeFile(join(dir, 'policy.csv'), 'p, reader, acme, documents, read\ng, erin, reader, acme\n')
+  // dom and action are not named: they receive what their names suggest (the domain and the action).
+  await writeFile(join(dir, 'request.yaml'), '# which request value each request field receives\nuser: subject.id\nthing: resource.type\n')
+  const app = await build(t, { env: { PDP_POLICY_DIR: dir, ...FAST }, watchPolicies: true })
+  const erinReads = { subject: { id: 'erin', tenant: 'acme' }, action: 'read', resource: { type: 'documents', id: 'doc-1' }, context: trustedContext(now) }
+  t.equal((await decide(app, erinReads)).decision, 'allow', 'the mapped model decides')
+  t.equal((await decide(app, { ...erinReads, action: 'update' })).decision, 'deny')
+  t.equal((await decide(app, { ...erinReads, subject: { id: 'erin', tenant: 'globex' } })).decision, 'deny', 'dom is the tenant')
+
+  await writeFile(join(dir, 'request.yaml'), 'user: subject.id\nthing: resource.id\n')
+  await until('the new mapping to apply', decisionIs(app, erinReads, 'deny'))
+  t.equal((await decide(app, { ...erinReads, resource: { type: 'x', id: 'documents' } })).decision, 'allow', 'thing is now the resource id')
+
+  await writeFile(join(dir, 'request.yaml'), 'user: subject.id\nthing: resource.colour\n')
+  await until('the rejection', async () => (app.policy.status().reloads.failure > 0 ? true : undefined))
+  t.match(app.policy.status().lastError, { message: /^request\.yaml:2: thing: "resource\.colour" is not a request value/ })
+  t.equal((await decide(app, { ...erinReads, resource: { type: 'x', id: 'documents' } })).decision, 'allow', 'the last good mapping keeps answering')
+
+  await rm(join(dir, 'request.yaml'))
+  await until('the second rejection', async () => (app.policy.status().reloads.failure > 1 ? true : undefined))
+  t.match(app.policy.status().lastError, { message: /^model\.conf:2: request field "r\.user" is not one the PDP supplies/ }, 'without request.yaml the fields must be the PDP\'s own')
 })
