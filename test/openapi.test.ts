@@ -111,6 +111,10 @@ t.test('/docs works over plain http under any host name, with only same-origin a
     const asset = await app.inject({ method: 'GET', url: url.pathname, headers: { host } })
     t.equal(asset.statusCode, 200, `${url.pathname} is served by the PDP`)
   }
+  const served = await app.inject({ method: 'GET', url: '/openapi.json', headers: { host } })
+  const shown = await app.inject({ method: 'GET', url: '/docs/json', headers: { host } })
+  t.same(shown.json(), served.json(), 'the UI shows the same document as /openapi.json (operation ids included, computed once)')
+  t.ok(shown.json().components.securitySchemes.bearer, 'with the scheme behind its Authorize button')
   const initializer = await app.inject({ method: 'GET', url: '/docs/static/swagger-initializer.js', headers: { host } })
   t.match(initializer.body, /resolveUrl\('\.\/json'\)/, 'the UI fetches the document from the PDP itself')
   t.match(initializer.body, /validatorUrl: null/, 'no call to an outside validator')
