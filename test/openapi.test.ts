@@ -73,7 +73,7 @@ t.test('every operation has a stable camelCase id and declares its security', as
   t.equal(envoyAnswer.statusCode, 401, 'the Envoy route itself still answers (no token: authenticate)')
 })
 
-t.test('operations that declare a required credential refuse calls without one', async (t) => {
+t.test('operations that declare a required credential refuse calls without a valid one', async (t) => {
   const app = await build(t, CALLER)
   const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
   t.same(doc.paths['/decide'].post.security, [{ bearer: ['pdp:decide'] }], 'with PDP_DECIDE_AUTH=token /decide requires pdp:decide')
@@ -83,9 +83,9 @@ t.test('operations that declare a required credential refuse calls without one',
   for (const { path, method, op } of required) {
     const url = path.replace(/\{(\w+)\}/g, (_, name: string) => sample[name] ?? name)
     const res = await app.inject({ method: method.toUpperCase() as 'GET', url, headers: { authorization: 'Bearer not-a-credential' } })
-    // Body validation runs before the credential check on some routes, so an empty body may be refused first.
-    if (op.requestBody) t.ok([400, 401].includes(res.statusCode), `${method} ${path} without a credential: ${res.statusCode}`)
-    else t.equal(res.statusCode, 401, `${method} ${path} without a credential: 401`)
+    // Body validation runs before the credential check on the body-taking routes, so the missing body may be refused first.
+    if (op.requestBody) t.ok([400, 401].includes(res.statusCode), `${method} ${path} with a bad credential: ${res.statusCode}`)
+    else t.equal(res.statusCode, 401, `${method} ${path} with a bad credential: 401`)
   }
 })
 
