@@ -1,4 +1,5 @@
 import http from 'node:http'
+import type { SwaggerTransform } from '@fastify/swagger'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { DecisionInput } from '../engine/pdp.js'
 import { UnsafePathError } from '../engine/routes/route-map.js'
@@ -6,6 +7,7 @@ import type { Decision, ReasonCode } from '../engine/types.js'
 import { CREDENTIAL_REASONS, invalidTokenChallenge, stepUpChallenge } from '../http/challenge.js'
 import { TrustedProxies, clientIp } from '../http/client-ip.js'
 import { isIdentifier } from '../engine/identifiers.js'
+import { SUBJECT_TOKEN } from '../schemas/security.js'
 
 export interface AuthzRoutesOptions {
   trustedProxies: readonly string[]
@@ -206,6 +208,7 @@ export default async function authzRoutes(app: FastifyInstance, opts: AuthzRoute
     const reason = header('The deciding reason code')
     const schema = {
       tags: ['forward-auth'],
+      security: SUBJECT_TOKEN,
       response: {
         200: answer('Allowed: forward the request', {
           'X-Pdp-Subject': header('The subject the token named (percent-encoded outside visible ASCII)'),
@@ -220,16 +223,30 @@ export default async function authzRoutes(app: FastifyInstance, opts: AuthzRoute
         403: answer('Denied; also for unmapped routes, unparseable forwarded requests, store outages and internal failures', { 'X-Pdp-Reason': reason }),
       },
     }
-    const endpoints: [string, Dialect, string][] = [
-      ['/authz', 'nginx', 'NGINX auth_request (X-Original-Method, X-Original-URI): 200 allow, 401 authenticate or step up, 403 deny'],
-      ['/authz/forward', 'forward', 'Traefik ForwardAuth, Caddy forward_auth (X-Forwarded-Method, X-Forwarded-Uri): 200 allow, 401, 403'],
-      [`${ENVOY_PREFIX}/*`, 'envoy', 'Envoy ext_authz (HTTP service, path_prefix /authz/envoy): 200 allow, 401, 403'],
+    // The operation ids get the method appended in the document (one route serves every method; see plugins/openapi.ts).
+    const endpoints: [string, Dialect, string, string][] = [
+      ['/authz', 'nginx', 'authorizeNginx', 'NGINX auth_request (X-Original-Method, X-Original-URI): 200 allow, 401 authenticate or step up, 403 deny'],
+      ['/authz/forward', 'forward', 'authorizeForward', 'Traefik ForwardAuth, Caddy forward_auth (X-Forwarded-Method, X-Forwarded-Uri): 200 allow, 401, 403'],
+      [`${ENVOY_PREFIX}/*`, 'envoy', 'authorizeEnvoy', 'Envoy ext_authz (HTTP service, path_prefix /authz/envoy): 200 allow, 401, 403'],
     ]
     // Every other method Node can parse is routed here too (undocumented), so that an odd one is our 403 rather than a 404.
     const otherMethods = METHODS_NODE_PARSES.filter((m) => !(METHODS as readonly string[]).includes(m))
-    for (const [url, dialect, summary] of endpoints) {
+    // Fastify names Envoy's wildcard `*`, which is no valid OpenAPI parameter name; the handler reads the raw URL anyway.
+    const envoyDoc: SwaggerTransform = ({ schema: routeSchema }) => ({
+      url: `${ENVOY_PREFIX}/{path}`,
+      schema: {
+        ...routeSchema,
+        params: {
+          type: 'object',
+          required: ['path'],
+          properties: { path: { type: 'string', description: 'The original request path and query, as Envoy appends it after path_prefix' } },
+        },
+      },
+    })
+    for (const [url, dialect, operationId, summary] of endpoints) {
       const handler = (request: FastifyRequest, reply: FastifyReply) => handle(request, reply, dialect)
-      scope.route({ method: [...METHODS], url, schema: { ...schema, summary }, handler })
+      const config = dialect === 'envoy' ? { swaggerTransform: envoyDoc } : {}
+      scope.route({ method: [...METHODS], url, config, schema: { ...schema, operationId, summary }, handler })
       scope.route({ method: otherMethods, url, schema: { hide: true }, handler })
     }
   })

@@ -4,6 +4,7 @@ import { isIP } from 'node:net'
 import { PdpHttpError } from '../errors.js'
 import { ErrorSchema } from '../schemas/common.js'
 import { DecideBatchRequestSchema, DecideBatchResponseSchema, DecideRequestSchema, DecideResponseSchema } from '../schemas/decide.js'
+import { accepts, requires } from '../schemas/security.js'
 
 export interface DecideRoutesOptions {
   /** Most items in one batch. */
@@ -38,6 +39,8 @@ const vouched = (request: FastifyRequest) => request.caller?.scopes.has('pdp:dec
 /** POST /decide and /decide/batch: translate the body into decision requests, ask the engine, return its answers. */
 const decideRoutes: FastifyPluginAsyncTypebox<DecideRoutesOptions> = async (app, opts) => {
   const onRequest: onRequestHookHandler[] = opts.auth === 'token' ? [app.requireScope('pdp:decide')] : []
+  // With PDP_DECIDE_AUTH=token the credential is required; otherwise one with pdp:decide still vouches for the subjects.
+  const security = opts.auth === 'token' ? requires('pdp:decide') : accepts('pdp:decide')
   const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema }
 
   app.post(
@@ -46,6 +49,8 @@ const decideRoutes: FastifyPluginAsyncTypebox<DecideRoutesOptions> = async (app,
       onRequest,
       schema: {
         tags: ['decisions'],
+        security,
+        operationId: 'decide',
         summary: 'Decide whether a subject may perform an action on a resource',
         body: DecideRequestSchema,
         response: { 200: DecideResponseSchema, ...errors },
@@ -63,6 +68,8 @@ const decideRoutes: FastifyPluginAsyncTypebox<DecideRoutesOptions> = async (app,
       onRequest,
       schema: {
         tags: ['decisions'],
+        security,
+        operationId: 'decideBatch',
         summary: 'Decide many (action, resource) pairs for one subject and context',
         description:
           'The token is verified once, state is read once and risk is assessed once; every item gets its own verdict, ' +

@@ -4,6 +4,7 @@ import { Type } from 'typebox'
 import { PdpHttpError } from '../errors.js'
 import { SECURITY_EVENT_TYPES, type SecurityEvent } from '../response/events.js'
 import { ErrorSchema, Id, Name } from '../schemas/common.js'
+import { requires } from '../schemas/security.js'
 
 export interface EventRoutesOptions {
   now: () => number
@@ -51,6 +52,8 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, o
       config: { rateLimit: { max: opts.rateLimit, timeWindow: 60_000 } },
       schema: {
         tags: ['events'],
+        security: requires('pdp:events'),
+        operationId: 'recordEvent',
         summary: 'Record a security event (login success or failure, MFA, logout, password reset, suspicious activity)',
         description:
           'Updates device trust and the behaviour baseline and runs the detection rules of response.yaml; the answer lists ' +

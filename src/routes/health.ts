@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { PolicyStatusSchema } from '../schemas/policy-status.js'
+import { PUBLIC } from '../schemas/security.js'
 
 const ReadySchema = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
@@ -18,12 +19,12 @@ const ReadySchema = Type.Object({
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/healthz',
-    { schema: { tags: ['health'], summary: 'Process is alive', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    { schema: { tags: ['health'], security: PUBLIC, operationId: 'checkLiveness', summary: 'Process is alive', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
     async () => ({ status: 'ok' as const }),
   )
   app.get(
     '/readyz',
-    { schema: { tags: ['health'], summary: 'Policy loaded and dependencies reachable', response: { 200: ReadySchema, 503: ReadySchema } } },
+    { schema: { tags: ['health'], security: PUBLIC, operationId: 'checkReadiness', summary: 'Policy loaded and dependencies reachable', response: { 200: ReadySchema, 503: ReadySchema } } },
     async (_request, reply) => {
       const store: { kind: string; ok: boolean; error?: string } = { kind: app.store.kind, ok: true }
       try {

@@ -7,6 +7,7 @@ import { GrantError, approveGrant, createGrant, listGrants, revokeGrant, type Gr
 import { writeRevocation, type Revocation } from '../../identity/revocation.js'
 import { listSessions, sessionTtlMs } from '../../identity/sessions.js'
 import { ErrorSchema, Id as IdOf, Name as NameOf } from '../../schemas/common.js'
+import { requires } from '../../schemas/security.js'
 
 export interface IdentityRoutesOptions {
   now: () => number
@@ -102,6 +103,8 @@ const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = async (
       preHandler: auth,
       schema: {
         tags: ['admin'],
+        security: requires('pdp:admin'),
+        operationId: 'createRevocation',
         summary: 'Revoke a token (jti), a session, or everything a subject authenticated before a time',
         body: RevocationSchema,
         response: { 201: Type.Object({ revoked: RevocationSchema, at: Type.Integer({ description: 'epoch ms' }) }), ...errors },
@@ -146,6 +149,8 @@ const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = async (
       preHandler: auth,
       schema: {
         tags: ['admin'],
+        security: requires('pdp:admin'),
+        operationId: 'listSubjectSessions',
         summary: 'Sessions the PDP has seen for a subject',
         params: SubjectParams,
         response: { 200: Type.Object({ subject: Type.String(), sessions: Type.Array(SessionSchema) }), ...errors },
@@ -160,6 +165,8 @@ const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = async (
       preHandler: auth,
       schema: {
         tags: ['admin'],
+        security: requires('pdp:admin'),
+        operationId: 'revokeSubjectSession',
         summary: 'Revoke one session',
         params: Type.Object({ id: Id, sid: Id }),
         response: { 200: Type.Object({ subject: Type.String(), revoked: Type.Array(Type.String()) }), ...errors },
@@ -181,6 +188,8 @@ const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = async (
       preHandler: auth,
       schema: {
         tags: ['admin'],
+        security: requires('pdp:admin'),
+        operationId: 'revokeSubjectSessions',
         summary: 'Revoke every session and token of a subject ("log out everywhere")',
         params: SubjectParams,
         response: { 200: Type.Object({ subject: Type.String(), revoked: Type.Array(Type.String()), notBefore: Type.Integer() }), ...errors },
@@ -208,6 +217,8 @@ const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = async (
       preHandler: auth,
       schema: {
         tags: ['admin'],
+        security: requires('pdp:admin'),
+        operationId: 'createGrant',
         summary: 'Grant a role or a permission for a while (pending approval when sensitive); never to the caller themself',
         body: GrantRequestSchema,
         response: { 201: GrantSchema, ...errors },
@@ -244,6 +255,8 @@ const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = async (
       preHandler: auth,
       schema: {
         tags: ['admin'],
+        security: requires('pdp:admin'),
+        operationId: 'listSubjectGrants',
         summary: 'Active and pending grants of a subject',
         params: SubjectParams,
         response: { 200: Type.Object({ subject: Type.String(), grants: Type.Array(GrantSchema) }), ...errors },
@@ -259,6 +272,8 @@ const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = async (
       preHandler: auth,
       schema: {
         tags: ['admin'],
+        security: requires('pdp:admin'),
+        operationId: 'approveGrant',
         summary: 'Approve a pending grant: by an admin with their own JWT, neither its creator nor its subject',
         description: 'The approver is the authenticated caller: send no body or {} (an approvedBy field is refused). The static admin token is one shared secret, not a person, so it cannot approve.',
         params: GrantParams,
@@ -291,7 +306,7 @@ const identityRoutes: FastifyPluginAsyncTypebox<IdentityRoutesOptions> = async (
     '/admin/grants/:id/:grantId',
     {
       preHandler: auth,
-      schema: { tags: ['admin'], summary: 'Revoke a grant', params: GrantParams, response: { 200: GrantSchema, ...errors } },
+      schema: { tags: ['admin'], security: requires('pdp:admin'), operationId: 'revokeGrant', summary: 'Revoke a grant', params: GrantParams, response: { 200: GrantSchema, ...errors } },
     },
     async (request) => {
       let grant: Grant

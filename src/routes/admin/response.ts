@@ -10,6 +10,7 @@ import {
   subjectRestrictions,
 } from '../../response/control.js'
 import { ErrorSchema, Id as IdOf } from '../../schemas/common.js'
+import { requires } from '../../schemas/security.js'
 
 export interface ResponseRoutesOptions {
   now: () => number
@@ -41,6 +42,8 @@ const responseRoutes: FastifyPluginAsyncTypebox<ResponseRoutesOptions> = async (
       preHandler: auth,
       schema: {
         tags: ['admin'],
+        security: requires('pdp:admin'),
+        operationId: 'listSubjectRestrictions',
         summary: 'Lockout, freeze and forced step-up in force for a subject',
         params: Type.Object({ id: Id }),
         response: {
@@ -63,6 +66,8 @@ const responseRoutes: FastifyPluginAsyncTypebox<ResponseRoutesOptions> = async (
       preHandler: auth,
       schema: {
         tags: ['admin'],
+        security: requires('pdp:admin'),
+        operationId: 'liftSubjectRestriction',
         summary: 'Lift a lockout, a freeze or a forced step-up',
         params: Type.Object({ id: Id, kind: Type.Enum(SUBJECT_RESTRICTIONS) }),
         response: { 200: Type.Object({ subject: Type.String(), lifted: Type.String() }), ...errors },
@@ -82,6 +87,8 @@ const responseRoutes: FastifyPluginAsyncTypebox<ResponseRoutesOptions> = async (
       preHandler: auth,
       schema: {
         tags: ['admin'],
+        security: requires('pdp:admin'),
+        operationId: 'getIpRestriction',
         summary: 'Whether an address is blocked or asked for step-ups',
         params: Type.Object({ ip: Type.String({ minLength: 1, maxLength: 64 }) }),
         response: { 200: Type.Object({ ip: Type.String(), restriction: Type.Optional(RestrictionSchema) }), ...errors },
@@ -101,6 +108,8 @@ const responseRoutes: FastifyPluginAsyncTypebox<ResponseRoutesOptions> = async (
       preHandler: auth,
       schema: {
         tags: ['admin'],
+        security: requires('pdp:admin'),
+        operationId: 'liftIpRestriction',
         summary: 'Lift the restriction on an address',
         params: Type.Object({ ip: Type.String({ minLength: 1, maxLength: 64 }) }),
         response: { 200: Type.Object({ ip: Type.String(), lifted: Type.Boolean() }), ...errors },
