@@ -56,72 +56,62 @@ t.test('serves, reloads on SIGHUP, logs one line per request without secrets, ex
   t.ok(p.lines.some((l) => l.msg === 'shutting down: finishing in-flight requests'))
 })
 
-t.test('bound beyond loopback with unauthenticated /decide, the server says so at start; with caller auth it does not', async (t) => {
-  for (const [env, warned] of [
-    [{ HOST: '0.0.0.0' }, true],
-    [{ HOST: '0.0.0.0', PDP_DECIDE_AUTH: 'token', PDP_ADMIN_TOKEN: 'x'.repeat(32) }, false],
-    [{ HOST: '127.0.0.1' }, false],
+t.test('exposureWarning: only unauthenticated /decide bound beyond loopback', async (t) => {
+  const { exposureWarning } = await import('../src/config/exposure.js')
+  for (const [host, decideAuth, warned] of [
+    ['0.0.0.0', 'none', true],
+    ['10.1.2.3', 'none', true],
+    ['::', 'none', true],
+    ['0.0.0.0', 'token', false],
+    ['127.0.0.1', 'none', false],
+    ['127.8.9.10', 'none', false],
+    ['::1', 'none', false],
+    ['[::1]', 'none', false],
+    ['localhost', 'none', false],
   ] as const) {
-    const p = start(env)
-    t.teardown(() => {
-      if (p.child.exitCode === null) p.child.kill('SIGKILL')
-    })
-    await p.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at'))
-    p.child.kill('SIGTERM')
-    t.equal(await exitOf(p.child), 0)
-    const warning = p.lines.find((l) => typeof l.msg === 'string' && l.msg.includes('accepts unauthenticated callers'))
-    t.equal(warning !== undefined, warned, JSON.stringify(env))
-    if (warning) t.equal(warning.level, 'warn', 'a warning')
+    t.equal(exposureWarning({ host, decideAuth }) !== undefined, warned, `${host} ${decideAuth}`)
   }
 })
 
-t.test('SIGTERM: readiness fails at once, requests are served through PDP_DRAIN_DELAY_MS, then the process exits 0', async (t) => {
-  const p = start({ PDP_DRAIN_DELAY_MS: '3000' })
+// One process for what only a real process shows: the start-up warning, the log schema and trace ids on stdout,
+// and the drain on SIGTERM (each spawn costs seconds of CPU, so they share one).
+t.test('the real process: warns when exposed, one log schema with trace ids, drains on SIGTERM and exits 0', async (t) => {
+  const p = start({ HOST: '0.0.0.0', PDP_DRAIN_DELAY_MS: '3000' })
   t.teardown(() => {
     if (p.child.exitCode === null) p.child.kill('SIGKILL')
   })
   const listening = await p.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at'))
-  const base = String(listening.msg).replace('Server listening at ', '')
+  const port = new URL(String(listening.msg).replace('Server listening at ', '')).port
+  const base = `http://127.0.0.1:${port}`
+  const warning = await p.waitFor((l) => typeof l.msg === 'string' && l.msg.includes('accepts unauthenticated callers'))
+  t.equal(warning.level, 'warn', 'bound to 0.0.0.0 with PDP_DECIDE_AUTH=none, it says so')
+
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
+  const decide = (headers: Record<string, string> = {}) =>
+    fetch(`${base}/decide`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' } }),
+    })
+  await decide({ traceparent: `00-${traceId}-00f067aa0ba902b7-01`, 'x-request-id': 'req-trace-1' })
+  const request = await p.waitFor((l) => l.msg === 'request' && l.request_id === 'req-trace-1')
+  const decision = await p.waitFor((l) => l.type === 'decision' && l.request_id === 'req-trace-1')
+  t.match(request, { trace_id: traceId }, 'the request line carries the trace id')
+  t.match(decision, { trace_id: traceId }, 'so does the decision line')
+
   t.equal((await fetch(`${base}/readyz`)).status, 200)
-  const agent = await fetch(`${base}/healthz`)
-  t.equal(agent.status, 200)
   const draining = p.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('shutting down: readiness fails'))
   p.child.kill('SIGTERM')
   await draining
-  const ready = await fetch(`${base}/readyz`)
-  t.equal(ready.status, 503, 'load balancers are told to stop sending')
-  const decision = await fetch(`${base}/decide`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' } }),
-  })
-  t.equal(decision.status, 200, 'a request during the drain delay is still answered')
+  t.equal((await fetch(`${base}/readyz`)).status, 503, 'load balancers are told to stop sending')
+  t.equal((await decide()).status, 200, 'a request during PDP_DRAIN_DELAY_MS is still answered')
   t.equal(await exitOf(p.child), 0)
   t.ok(p.lines.some((l) => l.msg === 'shutting down: finishing in-flight requests'), 'the close came after the delay')
-})
 
-t.test('one log schema on stdout: string level, ISO time, request_id; a traceparent\'s trace id reaches the request line and the decision line', async (t) => {
-  const p = start({})
-  t.teardown(() => {
-    if (p.child.exitCode === null) p.child.kill('SIGKILL')
-  })
-  const listening = await p.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at'))
-  const base = String(listening.msg).replace('Server listening at ', '')
-  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
-  await fetch(`${base}/decide`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-00f067aa0ba902b7-01`, 'x-request-id': 'req-trace-1' },
-    body: JSON.stringify({ subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' } }),
-  })
-  const request = await p.waitFor((l) => l.msg === 'request')
-  const decision = await p.waitFor((l) => l.type === 'decision')
-  t.match(request, { request_id: 'req-trace-1', trace_id: traceId })
-  t.match(decision, { request_id: 'req-trace-1', trace_id: traceId })
-  p.child.kill('SIGTERM')
-  t.equal(await exitOf(p.child), 0)
   for (const line of p.lines) {
-    t.type(line.level, 'string', `level of "${String(line.msg ?? line.type)}"`)
-    t.match(String(line.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, `time of "${String(line.msg ?? line.type)}"`)
-    t.notOk('reqId' in line, 'no second name for the request id')
+    const what = String(line.msg ?? line.type)
+    t.type(line.level, 'string', `level of "${what}"`)
+    t.match(String(line.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, `time of "${what}"`)
+    t.notOk('reqId' in line, `"${what}": no second name for the request id`)
   }
 })
