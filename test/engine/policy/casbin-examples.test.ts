@@ -6,6 +6,7 @@ import { newEnforcer, newModelFromString, StringAdapter, type Enforcer } from 'c
 import { domainMatches, requestFieldsOf } from '../../../src/engine/policy/casbin-evaluator.js'
 import { createEvaluator } from '../../../src/engine/policy/evaluator-factory.js'
 import type { PolicyEvaluator, PolicyQuery } from '../../../src/engine/policy/evaluator.js'
+import { type Answer, oracleAnswer, pdpAnswer } from '../../helpers/casbin-oracle.js'
 import { parseModelFile, parsePolicyFile, PolicyFileError } from '../../../src/engine/policy/policy-files.js'
 import { parseRequestMapping, type RequestSource } from '../../../src/engine/policy/request-mapping.js'
 
@@ -114,25 +115,6 @@ function random(seed: number): (n: number) => number {
     x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
     return ((x ^ (x >>> 14)) >>> 0) % n
   }
-}
-
-interface Answer {
-  effect: string
-  rule: string[]
-}
-
-function oracleAnswer(enforcer: Enforcer, values: string[]): Answer {
-  try {
-    const [allowed, rule] = enforcer.enforceExSync(...values)
-    return { effect: allowed ? 'allow' : rule.length > 0 ? 'deny' : 'none', rule }
-  } catch {
-    return { effect: 'error', rule: [] }
-  }
-}
-
-function pdpAnswer(evaluator: PolicyEvaluator, query: PolicyQuery): Answer {
-  const result = evaluator.evaluate(query, false)
-  return { effect: result.effect, rule: result.effect === 'error' ? [] : [...(result.matched[0]?.rule ?? [])] }
 }
 
 t.test("node-casbin's package examples: each loads and answers as a plain Enforcer, or is refused with file, line and reason", async (t) => {
