@@ -6,7 +6,7 @@ import { newEnforcer, newModelFromString, StringAdapter, type Enforcer } from 'c
 import { domainMatches, requestFieldsOf } from '../../../src/engine/policy/casbin-evaluator.js'
 import { createEvaluator } from '../../../src/engine/policy/evaluator-factory.js'
 import type { PolicyEvaluator, PolicyQuery } from '../../../src/engine/policy/evaluator.js'
-import { type Answer, oracleAnswer, pdpAnswer } from '../../helpers/casbin-oracle.js'
+import { type Answer, oracleAnswer, pdpAnswer, random } from '../../helpers/casbin-oracle.js'
 import { parseModelFile, parsePolicyFile, PolicyFileError } from '../../../src/engine/policy/policy-files.js'
 import { parseRequestMapping, type RequestSource } from '../../../src/engine/policy/request-mapping.js'
 
@@ -104,16 +104,6 @@ async function readOptional(path: string): Promise<string | undefined> {
     return await readFile(path, 'utf8')
   } catch {
     return undefined
-  }
-}
-
-function random(seed: number): (n: number) => number {
-  let a = seed >>> 0
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) % n
   }
 }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { createCasbinEvaluator, domainMatches, requestFieldsOf, requestValues } from '../../../src/engine/policy/casbin-evaluator.js'
 import { createEvaluator } from '../../../src/engine/policy/evaluator-factory.js'
 import type { PolicyEvaluator, PolicyQuery } from '../../../src/engine/policy/evaluator.js'
-import { type Answer, oracleAnswer, pdpAnswer } from '../../helpers/casbin-oracle.js'
+import { type Answer, oracleAnswer, pdpAnswer, random } from '../../helpers/casbin-oracle.js'
 import { createIndexedEvaluator } from '../../../src/engine/policy/indexed-evaluator.js'
 import { parseModelFile, parsePolicyFile } from '../../../src/engine/policy/policy-files.js'
 import { EXAMPLE_POLICIES } from '../../helpers/build.js'
@@ -215,17 +215,6 @@ function oraclePolicyText(p: OraclePolicy): string {
     }),
     ...p.links.map((l) => `g, ${NAMES[l.from]}, ${NAMES[l.to]}, ${l.tenant}`),
   ].join('\n')
-}
-
-/** A small deterministic generator for the bulk of the requests: fast-check is too slow for a million of them. */
-function random(seed: number): (n: number) => number {
-  let a = seed >>> 0
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) % n
-  }
 }
 
 function randomQuery(next: (n: number) => number, dense: boolean): PolicyQuery {
