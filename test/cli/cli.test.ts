@@ -20,10 +20,10 @@ async function edit(dir: string, file: string, change: (text: string) => string)
 t.test('validate and test pass on the bundled policy', async (t) => {
   const validate = await cli('validate', EXAMPLE_POLICIES)
   t.equal(validate.code, 0, validate.err)
-  t.match(validate.out, /valid \(policy version [0-9a-f]{16}, .* 4 response rules, 5 test suites with \d+ cases\)/)
+  t.match(validate.out, /valid \(policy version [0-9a-f]{16}, .* 4 response rules, 6 test suites with \d+ cases\)/)
   const test = await cli('test', EXAMPLE_POLICIES)
   t.equal(test.code, 0, test.out)
-  t.match(test.out, /\n(\d+) passed, 0 failed \(5 suites/)
+  t.match(test.out, /\n(\d+) passed, 0 failed \(6 suites/)
   t.notMatch(test.out, /FAIL/)
 })
 
@@ -33,7 +33,7 @@ t.test('validate names the file, line and problem of a broken copy', async (t) =
     ['response.yaml', 'an unknown action', (s) => s.replace('      - lockout: { durationSeconds: 900 }', '      - lockdown: { durationSeconds: 900 }'), /response\.yaml:\d+: .*unknown key "lockdown"/],
     ['risk.yaml', 'a threshold that is not a number', (s) => s.replace('low: 25 ', 'low: many '), /risk\.yaml:\d+: /],
     ['routes.yaml', 'a misspelt key in a route', (s) => s.replace('action: create', 'act: create'), /routes\.yaml:15: routes\.1\.act: unknown key "act"/],
-    ['tests/risk.yaml', 'a test case with an impossible verdict', (s) => s.replace('expect: { decision: allow, reasons: [policy_allow] }', 'expect: { decision: maybe }'), /tests\/risk\.yaml:\d+: .*decision: must be allow, deny or step_up/],
+    ['tests/risk.yaml', 'a test case with an impossible verdict', (s) => s.replace('expect: { decision: allow, reasons: [policy_allow] }', 'expect: { decision: maybe }'), /tests\/risk\.yaml:\d+: cases\.\d+\.expect\.decision: must be one of allow, deny, step_up/],
   ]
   for (const [file, name, change, message] of broken) {
     const dir = await policyCopy(t)
