@@ -1,9 +1,11 @@
 import type { AddressInfo } from 'node:net'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { parse } from 'yaml'
+import { Type, type Static } from 'typebox'
 import { buildApp } from '../../src/app.js'
+import { GatewayRequestSchema } from '../../src/cli/case-file.js'
 import { loadConfig } from '../../src/config/config.js'
+import { readYaml } from '../../src/engine/policy/yaml-reader.js'
 import { createGeoipLookup } from '../../src/engine/risk/geo.js'
 import { EXAMPLE_POLICIES, auditCapture, manualClock } from '../helpers/build.js'
 import { AUDIENCE, ISSUER, createIssuer } from '../helpers/tokens.js'
@@ -12,31 +14,82 @@ import { deadPort, echoUpstream, frozenServer, headerValues, type HeaderList, ty
 type Tap = import('tap').Test
 
 export type PdpState = 'up' | 'stopped' | 'frozen'
-type Status = number | '4xx' | '5xx'
+type Status = Static<typeof StatusSchema>
 
-export interface Expect {
-  status: Status
-  upstream: false | { method: string; path: string; subject?: string; tenant?: string | null }
-  challenge?: { error?: string; exact?: string }
-  reason?: string
-  decision?: { action: string; type: string; id?: string }
+const StatusSchema = Type.Union([Type.Integer({ minimum: 100, maximum: 599 }), Type.Literal('4xx'), Type.Literal('5xx')])
+const expectFields = {
+  status: StatusSchema,
+  upstream: Type.Union([
+    Type.Literal(false),
+    Type.Object(
+      { method: Type.String(), path: Type.String(), subject: Type.Optional(Type.String()), tenant: Type.Optional(Type.Union([Type.String(), Type.Null()])) },
+      { additionalProperties: false },
+    ),
+  ]),
+  challenge: Type.Optional(Type.Object({ error: Type.Optional(Type.String()), exact: Type.Optional(Type.String()) }, { additionalProperties: false })),
+  reason: Type.Optional(Type.String()),
+  decision: Type.Optional(Type.Object({ action: Type.String(), type: Type.String(), id: Type.Optional(Type.String()) }, { additionalProperties: false })),
 }
 
-export interface Case {
-  name: string
-  pdp?: PdpState
-  request: { method: string; path: string; token?: string; headers?: Record<string, string>; body?: string }
-  expect: Expect
-  gateways?: Record<string, Partial<Expect> & { skip?: string }>
-}
+/**
+ * The corpus file (its fields are described at its top). A client request is a gateway request of the decision
+ * cases' format (method, path) with what a client adds: a token by name, headers, a body.
+ */
+const CorpusSchema = Type.Object(
+  {
+    trust_headers: Type.Array(Type.String()),
+    tokens: Type.Record(
+      Type.String(),
+      Type.Object(
+        { sub: Type.String(), tenant: Type.Optional(Type.String()), roles: Type.Optional(Type.Array(Type.String())), amr: Type.Array(Type.String()) },
+        { additionalProperties: false },
+      ),
+    ),
+    cases: Type.Array(
+      Type.Object(
+        {
+          name: Type.String(),
+          pdp: Type.Optional(Type.Enum(['up', 'stopped', 'frozen'])),
+          request: Type.Object(
+            {
+              ...GatewayRequestSchema.properties,
+              token: Type.Optional(Type.String()),
+              headers: Type.Optional(Type.Record(Type.String(), Type.String())),
+              body: Type.Optional(Type.String()),
+            },
+            { additionalProperties: false },
+          ),
+          expect: Type.Object(expectFields, { additionalProperties: false }),
+          gateways: Type.Optional(
+            Type.Record(
+              Type.String(),
+              Type.Object(
+                {
+                  status: Type.Optional(expectFields.status),
+                  upstream: Type.Optional(expectFields.upstream),
+                  challenge: expectFields.challenge,
+                  reason: expectFields.reason,
+                  decision: expectFields.decision,
+                  skip: Type.Optional(Type.String()),
+                },
+                { additionalProperties: false },
+              ),
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+)
 
-export interface Corpus {
-  trust_headers: string[]
-  tokens: Record<string, { sub: string; tenant?: string; roles?: string[]; amr: string[] }>
-  cases: Case[]
-}
+export type Corpus = Static<typeof CorpusSchema>
+export type Case = Corpus['cases'][number]
+export type Expect = Case['expect']
 
-export const CORPUS: Corpus = parse(readFileSync(join(import.meta.dirname, 'corpus.yaml'), 'utf8'))
+const CORPUS_FILE = join(import.meta.dirname, 'corpus.yaml')
+export const CORPUS: Corpus = readYaml(CorpusSchema, readFileSync(CORPUS_FILE, 'utf8'), CORPUS_FILE)
 
 const expand = (text: string) => text.replace(/\{repeat:(.):(\d+)\}/g, (_m, c: string, n: string) => c.repeat(Number(n)))
 
