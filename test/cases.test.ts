@@ -27,7 +27,7 @@ const issuer = await createIssuer()
 const jwksFile = await issuer.jwksFile()
 
 function report(t: import('tap').Test, results: CaseResult[]): void {
-  for (const r of results) t.ok(r.ok, `${r.file}:${r.line ?? '?'} ${r.name}`, r.ok ? {} : { problems: r.problems, got: r.got })
+  for (const r of results) t.ok(r.ok, `${r.file}:${r.line ?? '?'} ${r.name}`, r.ok ? {} : { via: r.via, problems: r.problems, got: r.got })
 }
 
 let gatewayCases = 0

@@ -26,8 +26,11 @@ export type Answer = Pick<Decision, 'decision' | 'reasons'> & Partial<Pick<Decis
 
 /** One suite's view of where its cases are decided; its state starts empty. */
 export interface CaseTarget {
-  /** Decides one input; `problems` are faults of the way there (a status that does not fit the answer). */
-  decide(input: CaseInput): Promise<{ answer: Answer; problems: string[] }>
+  /**
+   * Decides one input; `problems` are faults of the way there (a status that does not fit the answer), `via` names
+   * the way when a target has several.
+   */
+  decide(input: CaseInput): Promise<{ answer: Answer; problems: string[]; via?: string }>
   /** Records a security event at the suite clock, its responses settled. */
   record(event: Omit<SecurityEvent, 'time'>): Promise<void>
   close(): Promise<void>
@@ -44,6 +47,8 @@ export interface CaseResult {
   /** What differed, for a failure. */
   problems: string[]
   got: Answer | undefined
+  /** The way the case's own input went, when the target has several. */
+  via?: string
 }
 
 /** The suites of a policy directory: `<dir>/tests/*.yaml`, reported as `tests/<name>`. */
@@ -99,8 +104,9 @@ export async function runSuites(suites: readonly PolicySuite[], open: OpenTarget
             else if ('decide' in step) await target.decide(step.decide)
             else for (let i = 0; i < (step.times ?? 1); i++) await target.record(step.event)
           }
-          const { answer, problems } = await target.decide(c.input)
+          const { answer, problems, via } = await target.decide(c.input)
           result.got = answer
+          if (via !== undefined) result.via = via
           result.problems = [...problems, ...compare(answer, c.expect)]
         } catch (err) {
           result.problems = [`could not run: ${(err as Error).message}`]

@@ -88,7 +88,7 @@ export function httpTarget(options: HttpTargetOptions, gateway = false): OpenTar
       const problems: string[] = []
       if (res.status !== 200) throw new Error(`POST /decide answered ${res.status}: ${String(res.json.message)}`)
       if (res.json.policyVersion !== bundle.version) problems.push(`POST /decide: policy version ${String(res.json.policyVersion)}, the server's is ${bundle.version}`)
-      return { answer: res.json as unknown as Answer, problems }
+      return { answer: res.json as unknown as Answer, problems, via: 'POST /decide' }
     }
 
     const viaGateway = async (input: CaseInput & { request: NonNullable<CaseInput['request']> }) => {
@@ -106,7 +106,7 @@ export function httpTarget(options: HttpTargetOptions, gateway = false): OpenTar
       const header = headerValues(res.headers, 'x-pdp-decision')
       if (header.length !== 1 || header[0] !== answer.decision) problems.push(`${where}: X-Pdp-Decision [${header.join(', ')}] for ${answer.decision}`)
       if (answer.decision === 'step_up' && headerValues(res.headers, 'www-authenticate').length !== 1) problems.push(`${where}: a step-up without exactly one WWW-Authenticate`)
-      return { answer, problems: problems.map((p) => `through ${p}`) }
+      return { answer, problems: problems.map((p) => `through ${p}`), via: where }
     }
 
     const target: CaseTarget = {
