@@ -257,7 +257,8 @@ if (binary) {
     t.equal(policy.ingress.length, 2)
     t.same(namespaces(policy.ingress[0]), ['ingress-nginx', 'shop', 'billing'])
     t.same(namespaces(policy.ingress[1]), ['monitoring'])
-    for (const rule of policy.ingress) t.same(rule.ports, [{ port: 'http', protocol: 'TCP' }])
+    t.same(policy.ingress[0].ports, [{ port: 'http', protocol: 'TCP' }], 'callers and gateways reach the API port')
+    t.same(policy.ingress[1].ports, [{ port: 'metrics', protocol: 'TCP' }], 'monitoring reaches the metrics port only')
 
     t.same(policy.egress, [
       {
@@ -281,6 +282,31 @@ if (binary) {
     const closed = one(rendered(t, { networkPolicy: { ingress: { gatewayNamespaces: [], monitoringNamespaces: [] } } }), 'NetworkPolicy').spec
     t.same(closed.ingress, [], 'nothing configured: nothing may connect')
     t.equal(closed.egress.length, 1, 'by default only DNS goes out')
+  })
+
+  t.test('metrics port: the process serves /metrics on its own port, which the NetworkPolicy, Service, ServiceMonitor and annotations name', async (t) => {
+    const objects = rendered(t, { serviceMonitor: { enabled: true } })
+    const ports = container(objects).ports as { name: string; containerPort: number }[]
+    const portOf = (name: string) => ports.find((p) => p.name === name)?.containerPort
+    t.equal(portOf('metrics'), values.metrics.port)
+    t.not(portOf('metrics'), portOf('http'))
+    // The process reads the rendered variables as the pod would: /metrics on PDP_METRICS_PORT, the API on PORT.
+    const renderedEnv = Object.fromEntries(envOf(objects).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]))
+    const config = loadConfig(renderedEnv)
+    t.equal(config.metricsPort, portOf('metrics'), 'PDP_METRICS_PORT is the container port named metrics')
+    t.equal(config.port, portOf('http'), 'PORT is the container port named http')
+
+    const monitoringRule = (one(objects, 'NetworkPolicy').spec.ingress as { ports: { port: string }[] }[]).at(-1)!
+    t.same(monitoringRule.ports.map((p) => p.port), ['metrics'])
+    const service = one(objects, 'Service').spec.ports as { name: string; port: number; targetPort: string }[]
+    t.match(service, [{ name: 'http', targetPort: 'http' }, { name: 'metrics', port: values.metrics.port, targetPort: 'metrics' }])
+    t.match(one(objects, 'ServiceMonitor').spec.endpoints, [{ port: 'metrics', path: '/metrics' }], 'the ServiceMonitor scrapes the Service\'s metrics port')
+    t.match(one(objects, 'Deployment').spec.template.metadata.annotations, { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(values.metrics.port), 'prometheus.io/path': '/metrics' })
+
+    const noAnnotations = one(rendered(t, { metrics: { scrapeAnnotations: false } }), 'Deployment').spec.template.metadata.annotations
+    t.equal(noAnnotations['prometheus.io/scrape'], undefined, 'scrapeAnnotations false leaves them out')
+    const clash = template({ metrics: { port: values.containerPort } })
+    t.match(clash.error, /metrics\.port must differ from containerPort/, 'one port for both is refused')
   })
 
   t.test('the Deployment keeps the hardening, the probes and the writable /tmp', async (t) => {
@@ -359,7 +385,7 @@ if (binary) {
       'ServiceMonitor',
     ])
     const monitor = one(objects, 'ServiceMonitor')
-    t.match(monitor.spec.endpoints, [{ port: 'http', path: '/metrics' }])
+    t.match(monitor.spec.endpoints, [{ port: 'metrics', path: '/metrics' }])
     t.same(monitor.spec.selector.matchLabels, one(objects, 'Service').spec.selector)
     const policy = one(objects, 'NetworkPolicy')
     t.same(policy.spec.policyTypes, ['Ingress', 'Egress'])
