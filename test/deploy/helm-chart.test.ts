@@ -170,6 +170,8 @@ if (binary) {
       [{ autoscaling: { enabled: 'yes' } }, /autoscaling\/enabled.*want boolean/],
       [{ replicas: 2 }, /additional properties 'replicas' not allowed/],
       [{ env: { REDIS_URL: 'redis://:pw@redis:6379' } }, /invalid propertyName 'REDIS_URL'/],
+      [{ env: { PDP_METRICS_PORT: '9000' } }, /invalid propertyName 'PDP_METRICS_PORT'/],
+      [{ metrics: { port: 'metrics' } }, /metrics\/port.*want integer/],
       [{ trustedProxies: ['everyone'] }, /trustedProxies\/0.*does not match pattern/],
       [{ networkPolicy: { egress: { redis: { ports: [70000] } } } }, /redis\/ports\/0.*maximum/],
       [{ terminationGracePeriodSeconds: '30s' }, /terminationGracePeriodSeconds.*want integer/],
@@ -241,14 +243,19 @@ if (binary) {
     t.equal(none.lifecycle, undefined, 'preStopSleepSeconds 0 leaves the hook out')
   })
 
-  t.test('NetworkPolicy: callers, gateways and monitoring in; DNS, Redis with its sentinels, JWKS and the webhook out', async (t) => {
+  t.test('NetworkPolicy: callers, gateways and monitoring in; DNS, Redis with its sentinels, JWKS, the webhook and the OTLP collector out', async (t) => {
     const policy = one(
       rendered(t, {
         ...SENTINEL,
         webhook: { url: 'https://hooks.example.com/pdp' },
         networkPolicy: {
           ingress: { callerNamespaces: ['shop', 'billing'] },
-          egress: { redis: { namespace: 'data', podLabels: { app: 'redis' }, ports: [6379, 26379] }, jwks: { cidrs: ['203.0.113.0/24'] }, webhook: { namespace: 'hooks' } },
+          egress: {
+            redis: { namespace: 'data', podLabels: { app: 'redis' }, ports: [6379, 26379] },
+            jwks: { cidrs: ['203.0.113.0/24'] },
+            webhook: { namespace: 'hooks' },
+            otlp: { namespace: 'monitoring', podLabels: { 'app.kubernetes.io/name': 'otel-collector' } },
+          },
         },
       }),
       'NetworkPolicy',
@@ -277,6 +284,10 @@ if (binary) {
       },
       { to: [{ ipBlock: { cidr: '203.0.113.0/24' } }], ports: [{ port: 443, protocol: 'TCP' }] },
       { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'hooks' } } }], ports: [{ port: 443, protocol: 'TCP' }] },
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'otel-collector' } } }],
+        ports: [{ port: 4318, protocol: 'TCP' }],
+      },
     ])
 
     const closed = one(rendered(t, { networkPolicy: { ingress: { gatewayNamespaces: [], monitoringNamespaces: [] } } }), 'NetworkPolicy').spec
@@ -307,6 +318,10 @@ if (binary) {
     t.equal(noAnnotations['prometheus.io/scrape'], undefined, 'scrapeAnnotations false leaves them out')
     const clash = template({ metrics: { port: values.containerPort } })
     t.match(clash.error, /metrics\.port must differ from containerPort/, 'one port for both is refused')
+
+    // Tracing is set through env like any plain setting; the OTEL_* names pass through to the process as they are.
+    const traced = rendered(t, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.monitoring.svc:4318' } })
+    t.equal(envValue(traced, 'OTEL_EXPORTER_OTLP_ENDPOINT')?.value, 'http://otel-collector.monitoring.svc:4318')
   })
 
   t.test('the Deployment keeps the hardening, the probes and the writable /tmp', async (t) => {
