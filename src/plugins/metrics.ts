@@ -26,7 +26,14 @@ export interface MetricsPluginOptions {
  * on this port without letting them reach /admin. Scrapes are not logged: one line per scrape says nothing.
  */
 function metricsListener(metrics: PrometheusMetrics, app: FastifyInstance): FastifyInstance {
-  const listener = Fastify({ loggerInstance: app.log.child({ listener: 'metrics' }), logController: new LogController({ disableRequestLogging: true }) })
+  // The API's bounds on stalled and idle connections hold here too (Node's own header and request time-outs apply).
+  const { connectionTimeout, keepAliveTimeout } = app.initialConfig
+  const listener = Fastify({
+    loggerInstance: app.log.child({ listener: 'metrics' }),
+    logController: new LogController({ disableRequestLogging: true }),
+    ...(connectionTimeout !== undefined ? { connectionTimeout } : {}),
+    ...(keepAliveTimeout !== undefined ? { keepAliveTimeout } : {}),
+  })
   listener.get('/metrics', async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType)
     return metrics.registry.metrics()

@@ -15,8 +15,10 @@ async function twoListeners(t: { teardown(fn: () => unknown): void }) {
 }
 
 t.test('PDP_METRICS_PORT: /metrics on its own listener and nowhere else; the API is not reachable there', async (t) => {
-  const { api, metrics } = await twoListeners(t)
+  const { app, api, metrics } = await twoListeners(t)
   t.not(api, metrics)
+  t.equal(app.metricsServer?.timeout, app.server.timeout, 'the same bound on stalled connections as the API port')
+  t.equal(app.metricsServer?.keepAliveTimeout, app.server.keepAliveTimeout)
   const decided = await fetch(`${api}/decide`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
