@@ -33,6 +33,7 @@ import { checkBody } from './schemas/body-guard.js'
 import { traceIdOf } from './http/trace-context.js'
 import { IDENTIFIER_PATTERN } from './engine/identifiers.js'
 import { StoreUnavailableError } from './store/state-store.js'
+import type { Tracing } from './tracing/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -64,6 +65,8 @@ export interface AppOptions {
    * service built this way ignores revocations, lockouts and risk.
    */
   policyOnly?: boolean
+  /** OpenTelemetry tracing (startTracing), when the OTEL_* variables ask for it. */
+  tracing?: Tracing
 }
 
 /** Headers whose values are credentials; pino replaces them before a line is written. */
@@ -284,7 +287,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const auditOptions: AuditPluginOptions = { destination: config.decisionLog, redactPaths: config.decisionLogRedact }
   if (options.auditStream) auditOptions.stream = options.auditStream
   await app.register(auditPlugin, auditOptions)
-  await app.register(metricsPlugin)
+  await app.register(metricsPlugin, {
+    ...(config.metricsPort !== undefined ? { port: config.metricsPort, host: config.host } : {}),
+    ...(options.tracing ? { observer: options.tracing.observer } : {}),
+  })
+  if (options.tracing) await app.register(options.tracing.plugin)
   const storeOptions: Parameters<typeof storePlugin>[1] = {
     prefix: config.redisPrefix,
     timeoutMs: config.storeTimeoutMs,

@@ -4,6 +4,8 @@ import { exposureWarning } from './config/exposure.js'
 import { createGeoipLookup } from './engine/risk/geo.js'
 import { PolicyFileError } from './engine/policy/policy-files.js'
 import { TokenVerifierConfigError } from './identity/token-verifier.js'
+import { PACKAGE_VERSION } from './package-info.js'
+import { startTracing } from './tracing/index.js'
 
 /** Process entry: configuration, app, listen, and the signals an orchestrator sends. */
 async function main(): Promise<void> {
@@ -11,7 +13,9 @@ async function main(): Promise<void> {
   // The geolocation database loads before the port opens, so that the first decision does not pay for it.
   const geo = createGeoipLookup()
   geo.warm()
-  const app = await buildApp({ config, watchPolicies: true, geo })
+  const tracing = await startTracing(process.env, PACKAGE_VERSION)
+  const app = await buildApp({ config, watchPolicies: true, geo, ...(tracing ? { tracing } : {}) })
+  if (tracing) app.log.info({ otlpTraces: tracing.target }, 'OpenTelemetry tracing on')
 
   process.on('SIGHUP', () => {
     app.log.info('SIGHUP: reloading policy')

@@ -98,6 +98,12 @@ const variable = <T>(name: string, defaultValue: string | undefined, parse: Pars
 export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> } = {
   port: variable('PORT', '8080', integer(0, 65535), 'TCP port to listen on'),
   host: variable('HOST', '127.0.0.1', text, 'Address to bind (0.0.0.0 in containers)'),
+  metricsPort: variable(
+    'PDP_METRICS_PORT',
+    undefined,
+    integer(0, 65535),
+    'A second listener (on HOST) serving only GET /metrics, so scrapers need no access to the API port; when set, /metrics is not served on PORT',
+  ),
   shadowPolicyDir: variable('PDP_SHADOW_POLICY_DIR', undefined, text, 'A candidate policy directory evaluated beside the active one; differences are logged and counted, never returned'),
   policyDir: variable('PDP_POLICY_DIR', './policies', text, 'Directory with model.conf, policy.csv and the other policy files'),
   logLevel: variable('LOG_LEVEL', 'info', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'pino log level'),
@@ -164,6 +170,7 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
 export interface Config {
   port: number
   host: string
+  metricsPort: number | undefined
   policyDir: string
   shadowPolicyDir: string | undefined
   redisSentinels: { host: string; port: number }[] | undefined
@@ -233,5 +240,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.httpHeadersTimeoutMs > config.httpRequestTimeoutMs) throw new ConfigError('PDP_HTTP_HEADERS_TIMEOUT_MS', 'must not exceed PDP_HTTP_REQUEST_TIMEOUT_MS')
   // A webhook nobody can verify would teach receivers to trust unsigned calls.
   if (config.webhookUrl !== undefined && config.webhookSecret === undefined) throw new ConfigError('PDP_WEBHOOK_SECRET', 'is required when PDP_WEBHOOK_URL is set')
+  // Port 0 picks a free port for each listener, so only a fixed port can collide.
+  if (config.metricsPort !== undefined && config.metricsPort !== 0 && config.metricsPort === config.port) throw new ConfigError('PDP_METRICS_PORT', 'must differ from PORT')
   return config
 }

@@ -30,7 +30,9 @@ const DOCS_CSP: Record<string, string> = {
   'object-src': "'none'",
   'script-src': "'self'",
   'script-src-attr': "'none'",
-  'style-src': "'self'",
+  // Swagger UI's bundle renders one inline <style> element; its hash admits that one and no other inline style.
+  // test/http/docs-browser.test.ts opens /docs in Chromium and names the new hash if an upgrade changes it.
+  'style-src': "'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='",
 }
 
 type OpenApiObject = { paths?: object }

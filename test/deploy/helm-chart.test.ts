@@ -170,6 +170,8 @@ if (binary) {
       [{ autoscaling: { enabled: 'yes' } }, /autoscaling\/enabled.*want boolean/],
       [{ replicas: 2 }, /additional properties 'replicas' not allowed/],
       [{ env: { REDIS_URL: 'redis://:pw@redis:6379' } }, /invalid propertyName 'REDIS_URL'/],
+      [{ env: { PDP_METRICS_PORT: '9000' } }, /invalid propertyName 'PDP_METRICS_PORT'/],
+      [{ metrics: { port: 'metrics' } }, /metrics\/port.*want integer/],
       [{ trustedProxies: ['everyone'] }, /trustedProxies\/0.*does not match pattern/],
       [{ networkPolicy: { egress: { redis: { ports: [70000] } } } }, /redis\/ports\/0.*maximum/],
       [{ terminationGracePeriodSeconds: '30s' }, /terminationGracePeriodSeconds.*want integer/],
@@ -241,14 +243,19 @@ if (binary) {
     t.equal(none.lifecycle, undefined, 'preStopSleepSeconds 0 leaves the hook out')
   })
 
-  t.test('NetworkPolicy: callers, gateways and monitoring in; DNS, Redis with its sentinels, JWKS and the webhook out', async (t) => {
+  t.test('NetworkPolicy: callers, gateways and monitoring in; DNS, Redis with its sentinels, JWKS, the webhook and the OTLP collector out', async (t) => {
     const policy = one(
       rendered(t, {
         ...SENTINEL,
         webhook: { url: 'https://hooks.example.com/pdp' },
         networkPolicy: {
           ingress: { callerNamespaces: ['shop', 'billing'] },
-          egress: { redis: { namespace: 'data', podLabels: { app: 'redis' }, ports: [6379, 26379] }, jwks: { cidrs: ['203.0.113.0/24'] }, webhook: { namespace: 'hooks' } },
+          egress: {
+            redis: { namespace: 'data', podLabels: { app: 'redis' }, ports: [6379, 26379] },
+            jwks: { cidrs: ['203.0.113.0/24'] },
+            webhook: { namespace: 'hooks' },
+            otlp: { namespace: 'monitoring', podLabels: { 'app.kubernetes.io/name': 'otel-collector' } },
+          },
         },
       }),
       'NetworkPolicy',
@@ -257,7 +264,8 @@ if (binary) {
     t.equal(policy.ingress.length, 2)
     t.same(namespaces(policy.ingress[0]), ['ingress-nginx', 'shop', 'billing'])
     t.same(namespaces(policy.ingress[1]), ['monitoring'])
-    for (const rule of policy.ingress) t.same(rule.ports, [{ port: 'http', protocol: 'TCP' }])
+    t.same(policy.ingress[0].ports, [{ port: 'http', protocol: 'TCP' }], 'callers and gateways reach the API port')
+    t.same(policy.ingress[1].ports, [{ port: 'metrics', protocol: 'TCP' }], 'monitoring reaches the metrics port only')
 
     t.same(policy.egress, [
       {
@@ -276,11 +284,44 @@ if (binary) {
       },
       { to: [{ ipBlock: { cidr: '203.0.113.0/24' } }], ports: [{ port: 443, protocol: 'TCP' }] },
       { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'hooks' } } }], ports: [{ port: 443, protocol: 'TCP' }] },
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'otel-collector' } } }],
+        ports: [{ port: 4318, protocol: 'TCP' }],
+      },
     ])
 
     const closed = one(rendered(t, { networkPolicy: { ingress: { gatewayNamespaces: [], monitoringNamespaces: [] } } }), 'NetworkPolicy').spec
     t.same(closed.ingress, [], 'nothing configured: nothing may connect')
     t.equal(closed.egress.length, 1, 'by default only DNS goes out')
+  })
+
+  t.test('metrics port: the process serves /metrics on its own port, which the NetworkPolicy, Service, ServiceMonitor and annotations name', async (t) => {
+    const objects = rendered(t, { serviceMonitor: { enabled: true } })
+    const ports = container(objects).ports as { name: string; containerPort: number }[]
+    const portOf = (name: string) => ports.find((p) => p.name === name)?.containerPort
+    t.equal(portOf('metrics'), values.metrics.port)
+    t.not(portOf('metrics'), portOf('http'))
+    // The process reads the rendered variables as the pod would: /metrics on PDP_METRICS_PORT, the API on PORT.
+    const renderedEnv = Object.fromEntries(envOf(objects).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]))
+    const config = loadConfig(renderedEnv)
+    t.equal(config.metricsPort, portOf('metrics'), 'PDP_METRICS_PORT is the container port named metrics')
+    t.equal(config.port, portOf('http'), 'PORT is the container port named http')
+
+    const monitoringRule = (one(objects, 'NetworkPolicy').spec.ingress as { ports: { port: string }[] }[]).at(-1)!
+    t.same(monitoringRule.ports.map((p) => p.port), ['metrics'])
+    const service = one(objects, 'Service').spec.ports as { name: string; port: number; targetPort: string }[]
+    t.match(service, [{ name: 'http', targetPort: 'http' }, { name: 'metrics', port: values.metrics.port, targetPort: 'metrics' }])
+    t.match(one(objects, 'ServiceMonitor').spec.endpoints, [{ port: 'metrics', path: '/metrics' }], 'the ServiceMonitor scrapes the Service\'s metrics port')
+    t.match(one(objects, 'Deployment').spec.template.metadata.annotations, { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(values.metrics.port), 'prometheus.io/path': '/metrics' })
+
+    const noAnnotations = one(rendered(t, { metrics: { scrapeAnnotations: false } }), 'Deployment').spec.template.metadata.annotations
+    t.equal(noAnnotations['prometheus.io/scrape'], undefined, 'scrapeAnnotations false leaves them out')
+    const clash = template({ metrics: { port: values.containerPort } })
+    t.match(clash.error, /metrics\.port must differ from containerPort/, 'one port for both is refused')
+
+    // Tracing is set through env like any plain setting; the OTEL_* names pass through to the process as they are.
+    const traced = rendered(t, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.monitoring.svc:4318' } })
+    t.equal(envValue(traced, 'OTEL_EXPORTER_OTLP_ENDPOINT')?.value, 'http://otel-collector.monitoring.svc:4318')
   })
 
   t.test('the Deployment keeps the hardening, the probes and the writable /tmp', async (t) => {
@@ -359,7 +400,7 @@ if (binary) {
       'ServiceMonitor',
     ])
     const monitor = one(objects, 'ServiceMonitor')
-    t.match(monitor.spec.endpoints, [{ port: 'http', path: '/metrics' }])
+    t.match(monitor.spec.endpoints, [{ port: 'metrics', path: '/metrics' }])
     t.same(monitor.spec.selector.matchLabels, one(objects, 'Service').spec.selector)
     const policy = one(objects, 'NetworkPolicy')
     t.same(policy.spec.policyTypes, ['Ingress', 'Egress'])
