@@ -1,0 +1,30 @@
+import { Type, type Static } from 'typebox'
+import { REQUEST_VALUES, requestSource, type DeclaredRequestMapping, type RequestSource } from '../request-mapping.js'
+import { readYamlDocument, type YamlDocument } from '../yaml-reader.js'
+
+/** request.yaml as written: Casbin request field → the request value it receives. */
+export const RequestFileSchema = Type.Record(
+  Type.String(),
+  Type.String({ description: `${REQUEST_VALUES.join(', ')}, subject.attributes.<name> or resource.attributes.<name>` }),
+  {
+    propertyNames: { pattern: '^[A-Za-z_]\\w*$', patternErrorMessage: 'must be a Casbin request field name (a letter or _, then letters, digits or _)' },
+    title: 'request.yaml',
+    description: "Which request value each request field of the zt-pdp policy directory's model.conf receives.",
+  },
+)
+
+export type RequestFile = Static<typeof RequestFileSchema>
+
+/** Parses request.yaml (`field: path` per line); problems are PolicyFileErrors naming file and line. */
+export function parseRequestMapping(text: string, file = 'request.yaml'): DeclaredRequestMapping {
+  const doc: YamlDocument<RequestFile> = readYamlDocument(RequestFileSchema, text, file)
+  const fields = new Map<string, { source: RequestSource; line: number | undefined }>()
+  for (const [field, path] of Object.entries(doc.value)) {
+    const found = requestSource(path)
+    if (!found) {
+      doc.fail([field], `"${path}" is not a request value (${REQUEST_VALUES.join(', ')}, subject.attributes.<name>, resource.attributes.<name>)`)
+    }
+    fields.set(field, { source: found, line: doc.lineOf([field]) })
+  }
+  return { file, fields }
+}
