@@ -35,7 +35,8 @@ const SOURCES: ReadonlyMap<string, RequestSource> = new Map(
 /** The request values named by a fixed path (attributes come on top: `subject.attributes.<name>`, ...). */
 export const REQUEST_VALUES: readonly string[] = [...SOURCES.keys()]
 
-const ATTRIBUTE = /^(subject|resource)\.attributes\.([A-Za-z_][\w-]*)$/
+/** A named attribute of the subject or the resource. */
+export const ATTRIBUTE = /^(subject|resource)\.attributes\.([A-Za-z_][\w-]*)$/
 const NOT_DATA = new Set(['constructor', '__proto__', 'prototype'])
 
 /** The request value a path names, or undefined when the PDP has no such value. */

@@ -127,9 +127,9 @@ interface Schema {
   minLength?: number
   maxLength?: number
   pattern?: string
-  /** What the value must be, in words, when it does not match `pattern` (also shown by editors). */
+  /** What the value must be ("must be ..."), when it does not match `pattern` (also shown by editors). */
   patternErrorMessage?: string
-  /** What the value must be, in words, when it fits no branch of `anyOf` or is not in `enum`. */
+  /** What the value must be ("must be ..."), when it fits no branch of `anyOf` or is not in `enum` (also shown by editors). */
   errorMessage?: string
 }
 
@@ -231,11 +231,11 @@ function explain(schema: Schema, value: unknown, path: YamlPath, out: Fault[]): 
   if (schema.anyOf) {
     const branch = branchFor(schema.anyOf, value, path, out)
     if (branch === undefined) return
-    if (branch === null) fault(`must be ${schema.errorMessage ?? [...new Set(schema.anyOf.map(describe))].join(' or ')} (got ${got(value)})`)
+    if (branch === null) fault(`${schema.errorMessage ?? `must be ${[...new Set(schema.anyOf.map(describe))].join(' or ')}`} (got ${got(value)})`)
     else explain(branch, value, path, out)
     return
   }
-  if (schema.enum && !schema.enum.includes(value as never)) return fault(`must be ${schema.errorMessage ?? `one of ${schema.enum.join(', ')}`} (got ${got(value)})`)
+  if (schema.enum && !schema.enum.includes(value as never)) return fault(`${schema.errorMessage ?? `must be one of ${schema.enum.join(', ')}`} (got ${got(value)})`)
   if (schema.const !== undefined && schema.const !== value) return fault(`must be ${JSON.stringify(schema.const)} (got ${got(value)})`)
   const type = typeOf(schema)
   if (type && !fitsType(type, value)) return fault(`must be ${TYPE_WORDS[type] ?? type} (got ${got(value)})`)

@@ -122,7 +122,7 @@ const ActionSchema = Type.Union(
       { additionalProperties: false, minProperties: 1, maxProperties: 1 },
     ),
   ],
-  { errorMessage: `an action: one of ${ACTION_TYPES.join(', ')}, alone or with its settings` },
+  { errorMessage: `must be an action: one of ${ACTION_TYPES.join(', ')}, alone or with its settings` },
 )
 
 /** response.yaml as written. */

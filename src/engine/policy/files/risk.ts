@@ -163,7 +163,7 @@ const steps = (direction: 'below' | 'above', minimum: number, maximum: number, f
     Type.Array(
       Type.Object(
         { [direction]: Type.Number({ minimum, maximum }), add: Type.Optional(Type.Number({ minimum: 0, maximum: 100, default: 0 })) },
-        { additionalProperties: false, required: [direction] },
+        { additionalProperties: false },
       ) as TSchema,
       { default: fallback.map((s) => ({ [direction]: s.threshold, add: s.add })) },
     ),

@@ -4,14 +4,14 @@ import { createRouteMap, METHODS, PARAM, segmentProblem, type CompiledRoute, typ
 import { readYamlDocument, type YamlDocument, type YamlPath } from '../yaml-reader.js'
 
 const name = Type.String({ pattern: '\\S', patternErrorMessage: 'must not be blank' })
-const method = Type.Enum([...METHODS, ...METHODS.map((m) => m.toLowerCase())], { errorMessage: `one of ${METHODS.join(', ')} (upper or lower case)` })
+const method = Type.Enum([...METHODS, ...METHODS.map((m) => m.toLowerCase())], { errorMessage: `must be one of ${METHODS.join(', ')} (upper or lower case)` })
 
 const RouteSchema = Type.Object(
   {
     method: Type.Optional(
       Type.Union([method, Type.Literal('*'), Type.Array(method, { minItems: 1 })], {
         default: '*',
-        errorMessage: `a method (${METHODS.join(', ')}), a list of them, or "*" for any`,
+        errorMessage: `must be a method (${METHODS.join(', ')}), a list of them, or "*" for any`,
       }),
     ),
     path: Type.String({ pattern: '^/', patternErrorMessage: 'must start with /' }),
