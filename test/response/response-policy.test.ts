@@ -34,6 +34,11 @@ rules:
   ])
 })
 
+t.test('an action written with an empty mapping value takes its defaults', async (t) => {
+  const policy = parseResponsePolicy('rules:\n  r1:\n    detect: { kind: event, events: [logout] }\n    actions:\n      - lockout:\n      - notify:\n')
+  t.same(policy.rules[0]!.actions, [{ type: 'lockout', durationSeconds: 900 }, { type: 'notify' }])
+})
+
 t.test('mistakes name the file, the line and the problem', async (t) => {
   const cases: [string, string, RegExp][] = [
     ['unknown detector', 'rules:\n  r1:\n    detect: { kind: guess }\n    actions: [notify]\n', /response\.yaml:3: rules\.r1\.detect\.kind: must be one of/],

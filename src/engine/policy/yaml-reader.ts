@@ -76,7 +76,7 @@ export function parseYaml(text: string, file: string): YamlDocument {
         if (depth > 0) {
           const parent = depth === 1 ? doc.contents : doc.getIn(prefix.slice(0, -1), true)
           if (isMap(parent)) {
-            const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === prefix[prefix.length - 1])
+            const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === String(prefix[prefix.length - 1]))
             const key = pair?.key
             if (isNode(key) && key.range) return lineCounter.linePos(key.range[0]).line
           }
@@ -87,7 +87,7 @@ export function parseYaml(text: string, file: string): YamlDocument {
       if (depth > 0) {
         const parent = depth === 1 ? doc.contents : doc.getIn(prefix.slice(0, -1), true)
         if (isMap(parent)) {
-          const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === prefix[prefix.length - 1])
+          const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === String(prefix[prefix.length - 1]))
           if (isNode(pair?.key) && pair.key.range) return lineCounter.linePos(pair.key.range[0]).line
         }
       }

@@ -86,17 +86,21 @@ const FAULTS: Record<string, { wording: RegExp; cases: Record<string, Case> }> =
   },
 }
 
+function thrown(run: () => unknown): unknown {
+  try {
+    run()
+  } catch (err) {
+    return err
+  }
+  return undefined
+}
+
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 for (const [kind, { wording, cases }] of Object.entries(FAULTS)) {
   t.test(`${kind}: every policy file words it the same, at the line of the value`, async (t) => {
     for (const [file, [text, line, path]] of Object.entries(cases)) {
-      let error: unknown
-      try {
-        PARSERS[file]!(text)
-      } catch (err) {
-        error = err
-      }
+      const error = thrown(() => PARSERS[file]!(text))
       if (!(error instanceof PolicyFileError)) {
         t.fail(`${file}: expected a PolicyFileError, got ${String(error)}`)
         continue
@@ -112,7 +116,7 @@ for (const [kind, { wording, cases }] of Object.entries(FAULTS)) {
 }
 
 t.test('rules beyond the schema report in the same shape: file, line, path, problem', async (t) => {
-  const cases: Record<string, Case & [problem: RegExp]> = {
+  const cases: Record<string, [...Case, problem: RegExp]> = {
     'risk.yaml': ['thresholds:\n  low: 60\n  medium: 50\n', 1, 'thresholds', /^must be ordered: low <= medium <= high <= deny$/],
     'response.yaml': ['rules:\n  r1:\n    detect: { kind: subject_countries, minCountries: 4, minEvents: 3, windowSeconds: 60 }\n    actions: [notify]\n', 3, 'rules.r1.detect.minEvents', /^must be at least minCountries$/],
     'identity.yaml': ['sessions:\n  idleBaseMinutes: 10\n  idleMinimumMinutes: 20\n', 3, 'sessions.idleMinimumMinutes', /^must not exceed idleBaseMinutes$/],
@@ -120,7 +124,9 @@ t.test('rules beyond the schema report in the same shape: file, line, path, prob
     'request.yaml': ['sub: subject.id\nobj: resource.attributes.__proto__\n', 2, 'obj', /^must be a request value: .+ \(got "resource\.attributes\.__proto__"\)$/],
   }
   for (const [file, [text, line, path, problem]] of Object.entries(cases)) {
-    t.throws(() => PARSERS[file]!(text), { file, line, problem: new RegExp(`^${escape(path)}: ${problem.source.slice(1)}`) }, file)
+    const error = thrown(() => PARSERS[file]!(text))
+    t.ok(error instanceof PolicyFileError, `${file}: a PolicyFileError`)
+    t.match(error, { file, line, problem: new RegExp(`^${escape(path)}: ${problem.source.slice(1)}`) }, file)
   }
 })
 
