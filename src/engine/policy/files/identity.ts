@@ -1,4 +1,4 @@
-import { Type, type Static } from 'typebox'
+import { Type } from 'typebox'
 import { STEP_UP_LEVELS, type StepUpLevel } from '../../types.js'
 import { readYamlDocument } from '../yaml-reader.js'
 
@@ -81,8 +81,6 @@ export const IdentityFileSchema = Type.Object(
   },
   { additionalProperties: false, title: 'identity.yaml', description: 'Sessions and just-in-time grants of the zt-pdp policy directory.' },
 )
-
-export type IdentityFile = Static<typeof IdentityFileSchema>
 
 /** Parses identity.yaml over the defaults; problems are PolicyFileErrors naming file and line. */
 export function parseIdentityPolicy(text: string, file = 'identity.yaml'): IdentityPolicy {

@@ -20,7 +20,7 @@ export const RequestFileSchema = Type.Record(
   },
 )
 
-export type RequestFile = Static<typeof RequestFileSchema>
+type RequestFile = Static<typeof RequestFileSchema>
 
 /** Parses request.yaml (`field: path` per line); problems are PolicyFileErrors naming file and line. */
 export function parseRequestMapping(text: string, file = 'request.yaml'): DeclaredRequestMapping {

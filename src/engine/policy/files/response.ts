@@ -149,7 +149,6 @@ export const ResponseFileSchema = Type.Object(
   { additionalProperties: false, title: 'response.yaml', description: 'Detection rules and response playbooks of the zt-pdp policy directory.' },
 )
 
-export type ResponseFile = Static<typeof ResponseFileSchema>
 type WrittenAction = Static<typeof ActionSchema>
 
 function toAction(written: WrittenAction): ResponseAction {

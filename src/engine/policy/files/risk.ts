@@ -244,7 +244,7 @@ function posture(key: keyof RiskPolicy['device']['posture']) {
   return closed({ whenTrue: num(-100, 100, d.device.posture[key].whenTrue), whenFalse: num(-100, 100, d.device.posture[key].whenFalse) })
 }
 
-export type RiskFile = Static<typeof RiskFileSchema>
+type RiskFile = Static<typeof RiskFileSchema>
 
 /** Parses risk.yaml over the reference defaults; every problem is a PolicyFileError naming file and line. */
 export function parseRiskPolicy(text: string, file = 'risk.yaml'): RiskPolicy {

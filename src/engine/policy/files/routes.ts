@@ -31,8 +31,6 @@ export const RoutesFileSchema = Type.Object(
   { additionalProperties: false, title: 'routes.yaml', description: 'Forward-auth route map of the zt-pdp policy directory: gateway requests to policy requests.' },
 )
 
-export type RoutesFile = Static<typeof RoutesFileSchema>
-
 function compileRoute(doc: YamlDocument, route: Static<typeof RouteSchema>, index: number): CompiledRoute {
   const at: YamlPath = ['routes', index]
   const written = route.method ?? '*'
