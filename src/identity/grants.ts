@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Gate } from '../engine/pdp.js'
 import type { StateStore } from '../store/state-store.js'
-import { matchesPermission, type IdentityPolicy } from './identity-policy.js'
+import { matchesPermission, type IdentityPolicy } from '../engine/policy/files/identity.js'
 import { identityKeys } from './keys.js'
 
 /** A just-in-time grant: a role or one permission, for a while, optionally within a tenant and a resource. */

@@ -2,7 +2,7 @@ import type { Gate, GateOutcome } from '../engine/pdp.js'
 import { currentTrust } from '../engine/risk/device-trust.js'
 import { riskKeys } from '../engine/risk/keys.js'
 import type { StateStore } from '../store/state-store.js'
-import type { IdentityPolicy } from './identity-policy.js'
+import type { IdentityPolicy } from '../engine/policy/files/identity.js'
 import { identityKeys } from './keys.js'
 
 export interface SessionRecord {

@@ -1,14 +1,7 @@
-/** Security events the identity provider (or anything that sees logins) reports through POST /events. */
-export const SECURITY_EVENT_TYPES = [
-  'login_success',
-  'login_failure',
-  'mfa_success',
-  'mfa_failure',
-  'logout',
-  'password_reset',
-  'suspicious_activity',
-] as const
-export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number]
+import type { SecurityEventType } from '../engine/security-events.js'
+
+// The event types are the engine's: response.yaml names them.
+export { SECURITY_EVENT_TYPES, type SecurityEventType } from '../engine/security-events.js'
 
 export interface SecurityEvent {
   type: SecurityEventType

@@ -1,5 +1,5 @@
 export { SECURITY_EVENT_TYPES, type SecurityEvent, type SecurityEventType } from './events.js'
 export { responseGate } from './gate.js'
 export { createResponder, type EventOutcome, type Firing, type Responder, type ResponderOptions, type ResponseNotice } from './responder.js'
-export { DEFAULT_RESPONSE_POLICY, parseResponsePolicy, type ResponsePolicy, type ResponseRule } from './response-policy.js'
+export { DEFAULT_RESPONSE_POLICY, parseResponsePolicy, type ResponsePolicy, type ResponseRule } from '../engine/policy/files/response.js'
 export { createWebhookNotifier, webhookSignature, type WebhookNotifier } from './webhook.js'

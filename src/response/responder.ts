@@ -10,7 +10,7 @@ import { sessionTtlMs } from '../identity/sessions.js'
 import type { StateStore, StoreBatch } from '../store/state-store.js'
 import type { SecurityEvent, SecurityEventType } from './events.js'
 import { responseKeys } from './keys.js'
-import type { ResponseAction, ResponseRule } from './response-policy.js'
+import type { ResponseAction, ResponseRule } from '../engine/policy/files/response.js'
 import type { Restriction } from './restrictions.js'
 
 /** Who a fired rule is about: a subject (and the address it came from), or only an address. */

@@ -31,8 +31,8 @@ t.test('validate names the file, line and problem of a broken copy', async (t) =
   const broken: [string, string, (s: string) => string, RegExp][] = [
     ['policy.csv', 'a rule with a missing field', (s) => s.replace('p, manager, *, users, read, true, allow', 'p, manager, *, users, read, allow'), /policy\.csv:12: /],
     ['response.yaml', 'an unknown action', (s) => s.replace('      - lockout: { durationSeconds: 900 }', '      - lockdown: { durationSeconds: 900 }'), /response\.yaml:\d+: .*unknown key "lockdown"/],
-    ['risk.yaml', 'a threshold that is not a number', (s) => s.replace('low: 25 ', 'low: many '), /risk\.yaml:\d+: /],
-    ['routes.yaml', 'a misspelt key in a route', (s) => s.replace('action: create', 'act: create'), /routes\.yaml:15: routes\.1\.act: unknown key "act"/],
+    ['risk.yaml', 'a threshold that is not a number', (s) => s.replace('low: 25 ', 'low: many '), /risk\.yaml:\d+: thresholds\.low: must be a number \(got "many"\)/],
+    ['routes.yaml', 'a misspelt key in a route', (s) => s.replace('action: create', 'act: create'), /routes\.yaml:16: routes\.1\.act: unknown key "act"/],
     ['tests/risk.yaml', 'a test case with an impossible verdict', (s) => s.replace('expect: { decision: allow, reasons: [policy_allow] }', 'expect: { decision: maybe }'), /tests\/risk\.yaml:\d+: cases\.\d+\.expect\.decision: must be one of allow, deny, step_up/],
   ]
   for (const [file, name, change, message] of broken) {
@@ -170,10 +170,10 @@ t.test('the pdp binary runs as a program and exits with the result', async (t) =
 
 t.test('validate checks request.yaml and the request fields it maps, with file and line', async (t) => {
   const cases: [string, string, RegExp][] = [
-    ['sub: subject.name\n', 'a request value the PDP does not have', /request\.yaml:1: sub: "subject\.name" is not a request value/],
+    ['sub: subject.name\n', 'a request value the PDP does not have', /request\.yaml:1: sub: must be a request value: .* \(got "subject\.name"\)/],
     ['sub: subject.id\nuser: subject.id\n', 'a field the model does not define', /request\.yaml:2: the model's request_definition has no field "user"/],
-    ['obj: resource.attributes.__proto__\n', 'a step to a prototype', /request\.yaml:1: obj: .* is not a request value/],
-    ['- sub\n', 'not a map', /request\.yaml:1: expected a map of request fields/],
+    ['obj: resource.attributes.__proto__\n', 'a step to a prototype', /request\.yaml:1: obj: must be a request value: .* \(got "resource\.attributes\.__proto__"\)/],
+    ['- sub\n', 'not a map', /request\.yaml:1: must be a mapping \(got a list\)/],
   ]
   for (const [text, name, message] of cases) {
     const dir = await policyCopy(t)

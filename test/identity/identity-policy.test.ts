@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { EXAMPLE_POLICIES, ROOT } from '../helpers/build.js'
 import { loadPolicyBundle } from '../../src/engine/policy/bundle.js'
 import { isSensitive } from '../../src/identity/grants.js'
-import { parseIdentityPolicy } from '../../src/identity/identity-policy.js'
+import { parseIdentityPolicy } from '../../src/engine/policy/files/identity.js'
 
 const NO_ROLES: ReadonlySet<string> = new Set()
 
@@ -33,13 +33,14 @@ t.test('"*" matches any resource type or action', async (t) => {
 
 t.test('a bad sensitivePermissions entry names file, line and key', async (t) => {
   const cases: [string, number, RegExp][] = [
-    ['grants:\n  sensitivePermissions: users\n', 2, /sensitivePermissions: must be a list/],
-    ['grants:\n  sensitivePermissions:\n    - { resourceType: users, action: create }\n    - { resourceType: users }\n', 4, /sensitivePermissions\.1\.action: action is required/],
-    ['grants:\n  sensitivePermissions:\n    - { resourceType: "", action: create }\n', 3, /sensitivePermissions\.0\.resourceType: resourceType is required/],
-    ['grants:\n  sensitivePermissions:\n    - users.create\n', 3, /sensitivePermissions\.0: must be a mapping/],
-    ['grants:\n  sensitivePermissions:\n    -\n', 3, /sensitivePermissions\.0: must be a mapping/],
-    ['grants:\n  sensitivePermissions:\n    - resourceType: users\n      action: create\n      tenant: acme\n', 5, /unknown key "tenant"/],
-    ['grants:\n  sensitivePermissions:\n    - { resourceType: users, action: 7 }\n', 3, /action is required/],
+    ['grants:\n  sensitivePermissions: users\n', 2, /sensitivePermissions: must be a list \(got "users"\)/],
+    ['grants:\n  sensitivePermissions:\n    - { resourceType: users, action: create }\n    - { resourceType: users }\n', 4, /sensitivePermissions\.1: missing required key "action"/],
+    ['grants:\n  sensitivePermissions:\n    - { resourceType: "", action: create }\n', 3, /sensitivePermissions\.0\.resourceType: must be a resource type, or "\*" for any \(got ""\)/],
+    ['grants:\n  sensitivePermissions:\n    - users.create\n', 3, /sensitivePermissions\.0: must be a mapping \(got "users\.create"\)/],
+    ['grants:\n  sensitivePermissions:\n    -\n', 3, /sensitivePermissions\.0: must be a mapping \(got nothing\)/],
+    ['grants:\n  sensitivePermissions:\n    - resourceType: users\n      action: create\n      tenant: acme\n', 5, /sensitivePermissions\.0\.tenant: unknown key "tenant" \(expected one of resourceType, action\)/],
+    ['grants:\n  sensitivePermissions:\n    - { resourceType: users, action: 7 }\n', 3, /sensitivePermissions\.0\.action: must be a string \(got 7\)/],
+    ['grants:\n  sensitiveRoles: [admin, 3]\n', 2, /sensitiveRoles\.1: must be a string \(got 3\)/],
   ]
   for (const [text, line, pattern] of cases) {
     t.throws(() => parseIdentityPolicy(text), { message: new RegExp(`^identity\\.yaml:${line}: grants\\..*${pattern.source}`) }, `${pattern}: line ${line}`)

@@ -114,7 +114,7 @@ t.test('a broken risk.yaml edit is refused and the old one keeps scoring', async
   const app = await build(t, { env: { ...CALLER.env, PDP_POLICY_DIR: dir } })
   await writeFile(join(dir, 'risk.yaml'), 'thresholds:\n  low: 90\n')
   const result = await app.policy.reload()
-  t.match(result, { ok: false, error: /^risk\.yaml:1: thresholds: thresholds must be ordered/ })
+  t.match(result, { ok: false, error: /^risk\.yaml:1: thresholds: must be ordered/ })
   await writeFile(join(dir, 'risk.yaml'), 'sensitivity: { default: low }\n')
   t.match(await app.policy.reload(), { ok: true })
   const res = (await app.inject({ method: 'POST', url: '/decide', headers: CALLER.headers, payload: { ...read, context: { device: { id: 'p' } } } })).json()

@@ -1,5 +1,4 @@
 import type { PolicyQuery } from './evaluator.js'
-import { parseYamlFile, type YamlFile } from './yaml-file.js'
 
 /** One value of the PDP's request that a Casbin request field can receive. */
 export interface RequestSource {
@@ -33,7 +32,11 @@ const SOURCES: ReadonlyMap<string, RequestSource> = new Map(
   ].map((s) => [s.path, s]),
 )
 
-const ATTRIBUTE = /^(subject|resource)\.attributes\.([A-Za-z_][\w-]*)$/
+/** The request values named by a fixed path (attributes come on top: `subject.attributes.<name>`, ...). */
+export const REQUEST_VALUES: readonly string[] = [...SOURCES.keys()]
+
+/** A named attribute of the subject or the resource. */
+export const ATTRIBUTE = /^(subject|resource)\.attributes\.([A-Za-z_][\w-]*)$/
 const NOT_DATA = new Set(['constructor', '__proto__', 'prototype'])
 
 /** The request value a path names, or undefined when the PDP has no such value. */
@@ -75,22 +78,4 @@ export const GUESSED_SOURCES: Readonly<Record<string, string>> = {
 export interface DeclaredRequestMapping {
   file: string
   fields: ReadonlyMap<string, { source: RequestSource; line: number | undefined }>
-}
-
-/** Parses request.yaml (`field: path` per line); problems are PolicyFileErrors naming file and line. */
-export function parseRequestMapping(text: string, file = 'request.yaml'): DeclaredRequestMapping {
-  const yaml: YamlFile = parseYamlFile(text, file)
-  const value = yaml.value ?? {}
-  if (typeof value !== 'object' || Array.isArray(value)) yaml.fail([], 'expected a map of request fields to request values, e.g. "sub: subject.id"')
-  const fields = new Map<string, { source: RequestSource; line: number | undefined }>()
-  for (const [field, path] of Object.entries(value as Record<string, unknown>)) {
-    if (!/^[A-Za-z_]\w*$/.test(field)) yaml.fail([field], 'not a Casbin request field name')
-    if (typeof path !== 'string') yaml.fail([field], 'expected a request value such as subject.id, resource.id, action or domain')
-    const found = requestSource(path)
-    if (!found) {
-      yaml.fail([field], `"${path}" is not a request value (${[...SOURCES.keys()].join(', ')}, subject.attributes.<name>, resource.attributes.<name>)`)
-    }
-    fields.set(field, { source: found, line: yaml.lineOf([field]) })
-  }
-  return { file, fields }
 }

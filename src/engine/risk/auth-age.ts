@@ -1,5 +1,5 @@
 import type { SessionContext } from '../types.js'
-import type { RiskPolicy } from './risk-policy.js'
+import type { RiskPolicy } from '../policy/files/risk.js'
 import { stepPoints, type SignalResult } from './signal.js'
 
 /** Hours since the last active authentication; a missing session scores as configured. */

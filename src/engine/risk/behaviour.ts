@@ -1,7 +1,7 @@
 import type { RiskSignal } from '../types.js'
 import type { StoreBatch } from '../../store/state-store.js'
 import { DAY_MS, riskKeys } from './keys.js'
-import type { RiskPolicy } from './risk-policy.js'
+import type { RiskPolicy } from '../policy/files/risk.js'
 import { clamp } from './signal.js'
 
 export interface BehaviourObservation {

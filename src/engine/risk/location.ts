@@ -2,7 +2,7 @@ import type { ReasonCode, RiskSignal } from '../types.js'
 import type { StoreBatch } from '../../store/state-store.js'
 import { classifyIp, haversineKm, type GeoFix, type GeoLookup } from './geo.js'
 import { DAY_MS, riskKeys } from './keys.js'
-import type { RiskPolicy } from './risk-policy.js'
+import type { RiskPolicy } from '../policy/files/risk.js'
 
 interface StoredFix extends GeoFix {
   /** Epoch ms. */

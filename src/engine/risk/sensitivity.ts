@@ -1,5 +1,5 @@
 import type { Sensitivity } from '../types.js'
-import type { RiskPolicy } from './risk-policy.js'
+import type { RiskPolicy } from '../policy/files/risk.js'
 
 /** The request's own sensitivity, else the policy's default for the resource type and action, else the global default. */
 export function sensitivityOf(requested: Sensitivity | undefined, resourceType: string, action: string, policy: RiskPolicy): Sensitivity {

@@ -1,5 +1,5 @@
 import type { RiskSignal } from '../types.js'
-import type { Step } from './risk-policy.js'
+import type { Step } from '../policy/files/risk.js'
 
 export interface SignalResult {
   signal: RiskSignal

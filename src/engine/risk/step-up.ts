@@ -1,5 +1,5 @@
 import { STEP_UP_LEVELS, type SessionContext, type StepUp, type StepUpLevel } from '../types.js'
-import type { RiskPolicy } from './risk-policy.js'
+import type { RiskPolicy } from '../policy/files/risk.js'
 
 export const levelRank = (level: StepUpLevel) => STEP_UP_LEVELS.indexOf(level)
 

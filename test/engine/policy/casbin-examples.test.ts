@@ -8,7 +8,8 @@ import { createEvaluator } from '../../../src/engine/policy/evaluator-factory.js
 import type { PolicyEvaluator, PolicyQuery } from '../../../src/engine/policy/evaluator.js'
 import { type Answer, oracleAnswer, pdpAnswer, random } from '../../helpers/casbin-oracle.js'
 import { parseModelFile, parsePolicyFile, PolicyFileError } from '../../../src/engine/policy/policy-files.js'
-import { parseRequestMapping, type RequestSource } from '../../../src/engine/policy/request-mapping.js'
+import { parseRequestMapping } from '../../../src/engine/policy/files/request.js'
+import type { RequestSource } from '../../../src/engine/policy/request-mapping.js'
 
 /*
  * Every model node-casbin ships in its package examples, read from node_modules at run time (never copied here),

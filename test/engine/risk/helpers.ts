@@ -1,7 +1,7 @@
 import type { RiskInput, RiskOutcome } from '../../../src/engine/pdp.js'
 import type { GeoFix, GeoLookup } from '../../../src/engine/risk/geo.js'
 import { createRiskEngine } from '../../../src/engine/risk/risk-engine.js'
-import { DEFAULT_RISK_POLICY, type RiskPolicy } from '../../../src/engine/risk/risk-policy.js'
+import { DEFAULT_RISK_POLICY, type RiskPolicy } from '../../../src/engine/policy/files/risk.js'
 import type { RequestContext } from '../../../src/engine/types.js'
 import { MemoryStateStore } from '../../../src/store/memory-store.js'
 

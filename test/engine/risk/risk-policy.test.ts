@@ -2,7 +2,7 @@ import t from 'tap'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PolicyFileError } from '../../../src/engine/policy/policy-files.js'
-import { DEFAULT_RISK_POLICY, parseRiskPolicy } from '../../../src/engine/risk/risk-policy.js'
+import { DEFAULT_RISK_POLICY, parseRiskPolicy } from '../../../src/engine/policy/files/risk.js'
 import { sensitivityOf } from '../../../src/engine/risk/sensitivity.js'
 import { EXAMPLE_POLICIES } from '../../helpers/build.js'
 
@@ -53,12 +53,15 @@ t.test('a step-up method named like an Object.prototype property is unknown unle
 t.test('every mistake names file, line and key', async (t) => {
   const cases: [string, number, RegExp][] = [
     ['tresholds: { low: 10 }\n', 1, /unknown key "tresholds"/],
-    ['thresholds:\n  low: 60\n  medium: 50\n', 1, /must be ordered/],
+    ['thresholds:\n  low: 60\n  medium: 50\n', 1, /thresholds: must be ordered: low <= medium/],
     ['thresholds:\n  low: ten\n', 2, /thresholds\.low: must be a number/],
-    ['thresholds:\n  high: 150\n', 2, /between 0 and 100/],
+    ['thresholds:\n  high: 150\n', 2, /thresholds\.high: must be between 0 and 100 \(got 150\)/],
+    ['scoring:\n  deviceTrust:\n    - { add: 20 }\n', 3, /scoring\.deviceTrust\.0: missing required key "below"/],
+    ['stepUp:\n  levels:\n    high: { methods: [] }\n', 3, /stepUp\.levels\.high\.methods: must not be an empty list/],
+    ['stepUp:\n  levels:\n    high:\n      maxAge: 1.5\n', 4, /maxAge: must be a whole number \(got 1\.5\)/],
     ['scoring:\n  deviceTrust:\n    - { below: 40, add: 20 }\n    - { below: 70, add: 30 }\n', 4, /steps must be ordered/],
     ['scoring:\n  deviceTrust:\n    - { under: 40, add: 20 }\n', 3, /unknown key "under"/],
-    ['location:\n  highRiskCountries: [KP, iran]\n', 2, /"iran" is not an ISO 3166-1 alpha-2 code/],
+    ['location:\n  highRiskCountries: [KP, iran]\n', 2, /highRiskCountries\.1: must be an ISO 3166-1 alpha-2 code \(two capital letters\) \(got "iran"\)/],
     ['stepUp:\n  levels:\n    high: { methods: [retina] }\n', 3, /unknown method "retina"/],
     ['device:\n  initialTrust: 40\n  missingTrust: 60\n', 3, /must not exceed initialTrust/],
     ['sensitivity:\n  resources:\n    documents: { delete: extreme }\n', 3, /must be one of low, medium, high, critical/],

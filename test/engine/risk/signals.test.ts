@@ -1,6 +1,6 @@
 import t from 'tap'
 import { applyDeviceEvent } from '../../../src/engine/risk/device-trust.js'
-import { DEFAULT_RISK_POLICY, parseRiskPolicy } from '../../../src/engine/risk/risk-policy.js'
+import { DEFAULT_RISK_POLICY, parseRiskPolicy } from '../../../src/engine/policy/files/risk.js'
 import { HOUR, MINUTE, T0, riskHarness, signal, trusted } from './helpers.js'
 
 const LONDON = '198.51.1.1'

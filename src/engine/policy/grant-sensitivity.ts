@@ -1,5 +1,5 @@
-import type { ModelFile, PolicyLine } from '../engine/policy/policy-files.js'
-import type { IdentityPolicy } from './identity-policy.js'
+import type { ModelFile, PolicyLine } from './policy-files.js'
+import type { IdentityPolicy } from './files/identity.js'
 
 /**
  * The roles a grant of which needs approval: the sensitive roles themselves, any role that reaches one

@@ -1,9 +1,10 @@
 import t from 'tap'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { PolicyFileError } from '../../../src/engine/policy/policy-files.js'
-import { UnsafePathError, parseRouteMap, pathSegments } from '../../../src/engine/routes/route-map.js'
-import { EXAMPLE_POLICIES } from '../../helpers/build.js'
+import { PolicyFileError } from '../../src/engine/policy/policy-files.js'
+import { UnsafePathError, pathSegments } from '../../src/engine/route-map.js'
+import { parseRouteMap } from '../../src/engine/policy/files/routes.js'
+import { EXAMPLE_POLICIES } from '../helpers/build.js'
 
 t.test('the bundled route map', async (t) => {
   const map = parseRouteMap(await readFile(join(EXAMPLE_POLICIES, 'routes.yaml'), 'utf8'))
@@ -111,15 +112,15 @@ unmapped: allow
 
 t.test('broken route files name file and line', async (t) => {
   const cases: [string, string, RegExp][] = [
-    ['routes:\n  - { method: FETCH, path: /x, resource: { type: a }, action: read }\n', 'routes.yaml:2', /method must be one of/],
-    ['routes:\n  - method: GET\n    path: x\n    resource: { type: a }\n    action: read\n', 'routes.yaml:3', /path must start with \//],
+    ['routes:\n  - { method: FETCH, path: /x, resource: { type: a }, action: read }\n', 'routes.yaml:2', /routes\.0\.method: must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS \(upper or lower case\) \(got "FETCH"\)/],
+    ['routes:\n  - method: GET\n    path: x\n    resource: { type: a }\n    action: read\n', 'routes.yaml:3', /routes\.0\.path: must start with \/ \(got "x"\)/],
     ['routes:\n  - method: GET\n    path: /x/:id\n    resource: { type: a, id: ":nope" }\n    action: read\n', 'routes.yaml:4', /:nope is not a parameter/],
-    ['routes:\n  - method: GET\n    path: /x\n    resource: { type: a }\n', 'routes.yaml:2', /action must be a non-empty string/],
+    ['routes:\n  - method: GET\n    path: /x\n    resource: { type: a }\n', 'routes.yaml:2', /routes\.0: missing required key "action"/],
     ['routes:\n  - method: GET\n    path: /x/*/y\n    resource: { type: a }\n    action: read\n', 'routes.yaml:3', /only allowed as the last segment/],
-    ['routes:\n  - method: GET\n    path: /x\n    resource: { type: a }\n    action: read\n    sensitivity: extreme\n', 'routes.yaml:6', /sensitivity must be one of/],
-    ['routes:\n  - method: GET\n    pth: /x\n', 'routes.yaml:3', /unknown key "pth"/],
-    ['unmaped: deny\n', 'routes.yaml:1', /unknown key "unmaped"/],
-    ['unmapped: maybe\n', 'routes.yaml:1', /unmapped must be "deny" or "allow"/],
+    ['routes:\n  - method: GET\n    path: /x\n    resource: { type: a }\n    action: read\n    sensitivity: extreme\n', 'routes.yaml:6', /routes\.0\.sensitivity: must be one of low, medium, high, critical \(got "extreme"\)/],
+    ['routes:\n  - method: GET\n    pth: /x\n', 'routes.yaml:3', /routes\.0\.pth: unknown key "pth" \(expected one of method, path, resource, action, sensitivity\)/],
+    ['unmaped: deny\n', 'routes.yaml:1', /unmaped: unknown key "unmaped" \(expected one of unmapped, routes\)/],
+    ['unmapped: maybe\n', 'routes.yaml:1', /unmapped: must be one of deny, allow \(got "maybe"\)/],
     ['routes: [\n', 'routes.yaml', /not valid YAML/],
     ['routes:\n  - method: GET\n    path: /x/\n    resource: { type: a }\n    action: read\n', 'routes.yaml:3', /empty segment/],
     ['routes:\n  - method: GET\n    path: /x//y\n    resource: { type: a }\n    action: read\n', 'routes.yaml:3', /empty segment/],

@@ -1,5 +1,9 @@
-import { SENSITIVITIES, type Sensitivity } from '../types.js'
-import { parseYamlFile, type YamlFile, type YamlPath } from '../policy/yaml-file.js'
+import type { Sensitivity } from './types.js'
+
+/**
+ * The forward-auth route map: which policy request a gateway's original method and path stand for.
+ * routes.yaml is read into one by `src/engine/policy/files/routes.ts`.
+ */
 
 /** What a gateway's original request means to the policy. */
 export interface RouteTarget {
@@ -27,10 +31,12 @@ export class UnsafePathError extends Error {
   override name = 'UnsafePathError'
 }
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
-const PARAM = /^:([A-Za-z_][A-Za-z0-9_]*)$/
+export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+export const PARAM = /^:([A-Za-z_][A-Za-z0-9_]*)$/
 
-interface CompiledRoute {
+/** One route of routes.yaml, ready to match. */
+export interface CompiledRoute {
+  /** Undefined: every method. */
   methods: Set<string> | undefined
   segments: ({ literal: string } | { param: string })[]
   rest: boolean
@@ -45,7 +51,7 @@ interface CompiledRoute {
 export const MAX_TARGET_LENGTH = 4096
 
 /** Why a decoded segment would not be the segment an upstream sees, or would change the path it serves. */
-function segmentProblem(segment: string): string | undefined {
+export function segmentProblem(segment: string): string | undefined {
   if (segment === '.' || segment.startsWith('..')) return 'path has a dot segment'
   if (segment.includes('/') || segment.includes('\\')) return 'path has an encoded path separator'
   // Servlet containers and some frameworks cut ";params" off a segment, so the upstream would see another id.
@@ -102,79 +108,6 @@ function checkQuery(query: string): void {
   }
 }
 
-function str(yaml: YamlFile, value: unknown, path: YamlPath, what: string): string {
-  if (typeof value !== 'string' || value.trim() === '') yaml.fail(path, `${what} must be a non-empty string`)
-  return value.trim()
-}
-
-function compileRoute(yaml: YamlFile, raw: unknown, index: number): CompiledRoute {
-  const at: YamlPath = ['routes', index]
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) yaml.fail(at, 'each route must be a mapping')
-  const route = raw as Record<string, unknown>
-  for (const key of Object.keys(route)) {
-    if (!['method', 'path', 'resource', 'action', 'sensitivity'].includes(key)) yaml.fail([...at, key], `unknown key "${key}"`)
-  }
-  let methods: Set<string> | undefined
-  const method = route.method ?? '*'
-  const list = Array.isArray(method) ? method : [method]
-  if (list.length === 0) yaml.fail([...at, 'method'], 'method list is empty')
-  if (!(list.length === 1 && list[0] === '*')) {
-    methods = new Set()
-    for (const m of list) {
-      const name = typeof m === 'string' ? m.toUpperCase() : ''
-      if (!METHODS.includes(name)) yaml.fail([...at, 'method'], `method must be one of ${METHODS.join(', ')} or "*", got ${JSON.stringify(m)}`)
-      methods.add(name)
-    }
-  }
-  const pattern = str(yaml, route.path, [...at, 'path'], 'path')
-  if (!pattern.startsWith('/')) yaml.fail([...at, 'path'], 'path must start with /')
-  const parts = pattern.slice(1).split('/')
-  const rest = parts[parts.length - 1] === '*'
-  if (rest) parts.pop()
-  const params = new Set<string>()
-  const segments = parts.map((part) => {
-    if (part.includes('*')) yaml.fail([...at, 'path'], '"*" is only allowed as the last segment')
-    const param = PARAM.exec(part)
-    if (param) {
-      if (params.has(param[1]!)) yaml.fail([...at, 'path'], `parameter :${param[1]} appears twice`)
-      params.add(param[1]!)
-      return { param: param[1]! }
-    }
-    if (part.startsWith(':')) yaml.fail([...at, 'path'], `"${part}" is not a valid parameter name`)
-    // Requests are matched segment by segment after decoding; a literal no decoded request segment can equal is a mistake.
-    if (part === '' && pattern !== '/') yaml.fail([...at, 'path'], 'path has an empty segment (a trailing slash is ignored in requests, so leave it out)')
-    if (part !== '' && segmentProblem(part)) yaml.fail([...at, 'path'], `"${part}" can never match a request segment (${segmentProblem(part)})`)
-    if (/[^\x21-\x7e]/.test(part)) yaml.fail([...at, 'path'], `"${part}" can never match: requests are plain ASCII`)
-    return { literal: part }
-  })
-
-  const resource = route.resource
-  if (!resource || typeof resource !== 'object' || Array.isArray(resource)) yaml.fail([...at, 'resource'], 'resource must be a mapping with type (and optionally id)')
-  const res = resource as Record<string, unknown>
-  for (const key of Object.keys(res)) if (key !== 'type' && key !== 'id') yaml.fail([...at, 'resource', key], `unknown key "${key}"`)
-  const compiled: CompiledRoute = {
-    methods,
-    segments,
-    rest,
-    resourceType: str(yaml, res.type, [...at, 'resource', 'type'], 'resource.type'),
-    action: str(yaml, route.action, [...at, 'action'], 'action'),
-    source: `${yaml.file}:${yaml.lineOf(at) ?? '?'}`,
-  }
-  if (res.id !== undefined) {
-    const id = str(yaml, String(res.id), [...at, 'resource', 'id'], 'resource.id')
-    const param = PARAM.exec(id)
-    if (param && !params.has(param[1]!)) yaml.fail([...at, 'resource', 'id'], `:${param[1]} is not a parameter of the path`)
-    compiled.resourceId = id
-  }
-  if (route.sensitivity !== undefined) {
-    if (!(SENSITIVITIES as readonly unknown[]).includes(route.sensitivity)) {
-      yaml.fail([...at, 'sensitivity'], `sensitivity must be one of ${SENSITIVITIES.join(', ')}`)
-    }
-    compiled.sensitivity = route.sensitivity as Sensitivity
-  }
-  return compiled
-}
-
 /** How a route compares with a request: its path parameters, or why not. */
 function matchRoute(route: CompiledRoute, segments: readonly string[], ignoreCase: boolean): Record<string, string> | undefined {
   if (route.rest ? segments.length < route.segments.length : segments.length !== route.segments.length) return undefined
@@ -204,24 +137,15 @@ function targetOf(route: CompiledRoute, params: Record<string, string>): RouteTa
   return target
 }
 
-/** Parses routes.yaml; every problem is a PolicyFileError naming file and line. */
-export function parseRouteMap(text: string, file = 'routes.yaml'): RouteMap {
-  const yaml = parseYamlFile(text, file)
-  const root = (yaml.value ?? {}) as Record<string, unknown>
-  if (typeof root !== 'object' || Array.isArray(root)) yaml.fail([], 'the file must be a mapping with "routes"')
-  for (const key of Object.keys(root)) if (key !== 'routes' && key !== 'unmapped') yaml.fail([key], `unknown key "${key}"`)
-  const unmapped = root.unmapped ?? 'deny'
-  if (unmapped !== 'deny' && unmapped !== 'allow') yaml.fail(['unmapped'], 'unmapped must be "deny" or "allow"')
-  const list: unknown = root.routes ?? []
-  if (!Array.isArray(list)) yaml.fail(['routes'], 'routes must be a list')
-  const routes = (list as unknown[]).map((raw, i) => compileRoute(yaml, raw, i))
+/** The map of `routes`, tried in order. */
+export function createRouteMap(unmapped: RouteMap['unmapped'], routes: readonly CompiledRoute[]): RouteMap {
   // Each method's routes in the order they are tried. HEAD is answered like GET unless a route names HEAD itself.
   const byMethod = new Map<string, CompiledRoute[]>()
   for (const method of METHODS) byMethod.set(method, routes.filter((r) => r.methods === undefined || r.methods.has(method)))
   const head = routes.filter((r) => r.methods?.has('HEAD') === true)
   byMethod.set('HEAD', [...head, ...byMethod.get('GET')!.filter((r) => !head.includes(r))])
   return {
-    unmapped: unmapped as RouteMap['unmapped'],
+    unmapped,
     size: routes.length,
     match(method, path) {
       const segments = pathSegments(path)
