@@ -1,7 +1,25 @@
-import { noDecisionLog, type DecisionLog, type DecisionLogEntry, type DecisionSource, type LoggedRequest, type ShadowVerdict } from './decision-log.js'
-import { noMetrics, type DecisionObservation, type PdpMetrics } from './metrics.js'
-import type { TokenVerifier, VerifiedToken } from './identity.js'
-import type { StateStore, StoreBatch } from '../store/state-store.js'
+import {
+  noDecisionLog,
+  noMetrics,
+  type DecisionLog,
+  type DecisionLogEntry,
+  type DecisionObservation,
+  type DecisionSource,
+  type Gate,
+  type GateContext,
+  type GateItem,
+  type GateOutcome,
+  type LoggedRequest,
+  type PdpMetrics,
+  type PdpRisk,
+  type PreparedRisk,
+  type RiskFindings,
+  type ShadowVerdict,
+  type StateStore,
+  type StoreBatch,
+  type TokenVerifier,
+  type VerifiedToken,
+} from './ports.js'
 import { decisionId } from './ids.js'
 import { readOnlyBatch } from './read-only-batch.js'
 import type { PolicyBundle } from './policy/bundle.js'
@@ -21,78 +39,6 @@ import type {
   Verdict,
 } from './types.js'
 import { STEP_UP_LEVELS } from './types.js'
-
-/** One store-backed check that runs in the decision's single store round trip (revocation, grants, lockouts ...). */
-export interface Gate {
-  readonly name: string
-  /** Queues the reads and writes the check needs; the returned function reads their results after exec, per item asked about. */
-  prepare(context: GateContext, batch: StoreBatch): (item: GateItem) => GateOutcome
-}
-
-/** The resource and action one verdict is for (a batch asks about several with one context). */
-export interface GateItem {
-  resourceType: string
-  resourceId?: string
-  action: string
-}
-
-export interface GateContext {
-  subjectId: string
-  tenant: string
-  resourceType: string
-  resourceId?: string
-  action: string
-  ip?: string
-  deviceId?: string
-  /** The device's posture as the request reports it. */
-  posture?: DeviceContext
-  session?: SessionContext
-  token?: VerifiedToken
-  /** Epoch ms. */
-  now: number
-  /** The policy this decision uses (time-outs, grant rules, risk knobs). */
-  bundle: PolicyBundle
-}
-
-export interface GateOutcome {
-  /** A hard deny (revoked token, locked account ...): the policy is not consulted. */
-  deny?: ReasonCode
-  /** Ask for a step-up at this level (an idle session, a flagged address ...) when the policy allows. */
-  stepUp?: { reason: ReasonCode; level: StepUpLevel }
-  /** Writes to run after the decision, off the hot path (activity timestamps, lazy clean-up). */
-  followUp?: (batch: StoreBatch) => void
-  /** Roles granted for this request only (just-in-time grants in scope). */
-  roles?: string[]
-  /** Single permissions granted for this request (resource type + action in scope). */
-  permissionGranted?: boolean
-}
-
-/** The risk engine as the PDP uses it: prepare in the shared batch, assess after it ran. */
-export interface PdpRisk {
-  prepare(input: RiskInput, batch: StoreBatch): PreparedRisk
-}
-
-export interface PreparedRisk {
-  /** Scores the prepared request; `target` re-scores it for another resource and action (batch items). */
-  assess(target?: { resourceType: string; action: string }): RiskOutcome
-}
-
-export interface RiskInput {
-  subjectId: string
-  tenant: string
-  resourceType: string
-  action: string
-  context: RequestContext
-  now: number
-}
-
-export interface RiskOutcome {
-  verdict: Verdict
-  reasons: ReasonCode[]
-  assessment: RiskAssessment
-  stepUp?: StepUp
-  followUp?: (batch: StoreBatch) => void
-}
 
 export interface PdpComponents {
   /** The active policy; read once per decision so a reload never splits one decision across two policies. */
@@ -123,20 +69,6 @@ export interface PdpComponents {
   onBackgroundError?: (error: unknown) => void
   /** Told about every risk assessment (after the answer is decided), e.g. for automated response to account takeover. */
   onRiskFindings?: (findings: RiskFindings) => void
-}
-
-export interface RiskFindings {
-  subjectId: string
-  tenant: string
-  ip?: string
-  deviceId?: string
-  sessionId?: string
-  reasons: ReasonCode[]
-  assessment: RiskAssessment
-  /** Epoch ms. */
-  now: number
-  /** The policy revision the decision used: its response rules judge these findings. */
-  bundle: PolicyBundle
 }
 
 /** A decision request as callers send it: a trusted subject, or a token the PDP verifies itself. */

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Gate } from '../engine/pdp.js'
-import type { StateStore } from '../store/state-store.js'
+import type { Gate, StateStore } from '../engine/ports.js'
 import { matchesPermission, type IdentityPolicy } from './identity-policy.js'
 import { identityKeys } from './keys.js'
 

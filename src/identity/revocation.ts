@@ -1,6 +1,4 @@
-import type { VerifiedToken } from '../engine/identity.js'
-import type { Gate } from '../engine/pdp.js'
-import type { StoreBatch } from '../store/state-store.js'
+import type { VerifiedToken, Gate, StoreBatch } from '../engine/ports.js'
 import { identityKeys } from './keys.js'
 
 type Revoked = 'token_revoked' | 'session_revoked'

@@ -1,7 +1,6 @@
-import type { Gate, GateOutcome } from '../engine/pdp.js'
+import type { Gate, GateOutcome, StateStore } from '../engine/ports.js'
 import { currentTrust } from '../engine/risk/device-trust.js'
 import { riskKeys } from '../engine/risk/keys.js'
-import type { StateStore } from '../store/state-store.js'
 import type { IdentityPolicy } from './identity-policy.js'
 import { identityKeys } from './keys.js'
 

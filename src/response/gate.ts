@@ -1,5 +1,5 @@
-import type { Gate, GateOutcome } from '../engine/pdp.js'
-import { normaliseIp } from '../engine/risk/geo.js'
+import type { Gate, GateOutcome } from '../engine/ports.js'
+import { normaliseIp } from '../engine/ip-address.js'
 import { levelRank, satisfies, stepUpFor } from '../engine/risk/step-up.js'
 import type { StepUpLevel } from '../engine/types.js'
 import { responseKeys } from './keys.js'

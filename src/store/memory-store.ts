@@ -1,4 +1,5 @@
-import { PendingSlot, type Pending, type StateStore, type StoreBatch } from './state-store.js'
+import { PendingSlot } from './state-store.js'
+import { type Pending, type StateStore, type StoreBatch } from '../engine/ports.js'
 
 interface Values {
   string: string

@@ -1,5 +1,5 @@
 import type { RiskSignal } from '../types.js'
-import type { StoreBatch } from '../../store/state-store.js'
+import type { StoreBatch } from '../ports.js'
 import { DAY_MS, riskKeys } from './keys.js'
 import type { RiskPolicy } from './risk-policy.js'
 import { clamp } from './signal.js'

@@ -1,6 +1,6 @@
 import type { DeviceContext, RiskSignal, StepUpLevel } from '../types.js'
 import { STEP_UP_LEVELS } from '../types.js'
-import type { StoreBatch } from '../../store/state-store.js'
+import type { StoreBatch } from '../ports.js'
 import { DAY_MS, riskKeys } from './keys.js'
 import type { RiskPolicy } from './risk-policy.js'
 import { clamp, stepPoints } from './signal.js'

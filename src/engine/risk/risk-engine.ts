@@ -1,6 +1,5 @@
-import type { PdpRisk, RiskInput, RiskOutcome } from '../pdp.js'
+import type { PdpRisk, RiskInput, RiskOutcome, StoreBatch } from '../ports.js'
 import type { ReasonCode, RiskAssessment, RiskSignal, StepUpLevel } from '../types.js'
-import type { StoreBatch } from '../../store/state-store.js'
 import { authAgeSignal } from './auth-age.js'
 import { prepareBehaviour } from './behaviour.js'
 import { prepareDeviceTrust } from './device-trust.js'

@@ -1,4 +1,4 @@
-import type { RiskInput, RiskOutcome } from '../../../src/engine/pdp.js'
+import type { RiskInput, RiskOutcome } from '../../../src/engine/ports.js'
 import type { GeoFix, GeoLookup } from '../../../src/engine/risk/geo.js'
 import { createRiskEngine } from '../../../src/engine/risk/risk-engine.js'
 import { DEFAULT_RISK_POLICY, type RiskPolicy } from '../../../src/engine/risk/risk-policy.js'
