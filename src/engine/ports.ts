@@ -4,7 +4,58 @@
  * metrics and the decision log in the service). The engine imports nothing outside src/engine.
  */
 import type { PolicyBundle } from './policy/bundle.js'
-import type { Decision, DecisionRequest, DeviceContext, ReasonCode, RequestContext, RiskAssessment, SessionContext, StepUp, StepUpLevel, Subject, Verdict } from './types.js'
+import type {
+  Decision,
+  DecisionRequest,
+  DeviceContext,
+  ReasonCode,
+  RiskAssessment,
+  Sensitivity,
+  SessionContext,
+  StepUp,
+  StepUpLevel,
+  Subject,
+  Verdict,
+} from './types.js'
+
+// ---- What a decision is about
+
+/**
+ * The facts of one decision, built once from the request (and its verified token): who asks, in which tenant,
+ * from which address and device, in which session (its authentication time gives the authentication's age),
+ * about which resource and action. The gates' and the risk engine's inputs and the risk findings are views of it.
+ */
+export interface DecisionFacts {
+  subjectId: string
+  /** Casbin domain: the subject's tenant, or the default one. */
+  tenant: string
+  /** The verified token, when the subject came from one (its claims, jti, issue time). */
+  token?: VerifiedToken
+  /** The client address as the request reports it. */
+  ip?: string
+  /** The device and its posture; a device the identity provider names outranks the caller's. */
+  device?: DeviceContext
+  /** The session; from the token when there is one (the caller's claims about it are not believed then). */
+  session?: SessionContext
+  /** A sensitivity the caller asserts (forward-auth's route map), over risk.yaml's for the resource. */
+  sensitivity?: Sensitivity
+  /** The (first) resource type and action asked about: the ones the baselines learn from. */
+  resourceType: string
+  action: string
+  /** Epoch ms. */
+  now: number
+}
+
+/**
+ * The request's device as the store knows it, read once per decision and shared by the steps that need it
+ * (the sessions gate's idle time-out, the device-trust signal).
+ */
+export interface DeviceState {
+  /** The stored record (trust, first and last sighting, remembered step-up); undefined without a device. */
+  readonly record: Pending<Record<string, string>> | undefined
+  /** The device's trust for this request, 0-100; readable once the batch ran. */
+  readonly trust: number
+}
 
 // ---- Gates: store-backed checks in the decision's one round trip
 
@@ -23,19 +74,8 @@ export interface GateItem {
 }
 
 export interface GateContext {
-  subjectId: string
-  tenant: string
-  resourceType: string
-  resourceId?: string
-  action: string
-  ip?: string
-  deviceId?: string
-  /** The device's posture as the request reports it. */
-  posture?: DeviceContext
-  session?: SessionContext
-  token?: VerifiedToken
-  /** Epoch ms. */
-  now: number
+  facts: DecisionFacts
+  device: DeviceState
   /** The policy this decision uses (time-outs, grant rules, risk knobs). */
   bundle: PolicyBundle
 }
@@ -53,6 +93,8 @@ export interface GateOutcome {
   permissionGranted?: boolean
 }
 
+// ---- Risk
+
 /** The risk engine as the PDP uses it: prepare in the shared batch, assess after it ran. */
 export interface PdpRisk {
   prepare(input: RiskInput, batch: StoreBatch): PreparedRisk
@@ -64,12 +106,8 @@ export interface PreparedRisk {
 }
 
 export interface RiskInput {
-  subjectId: string
-  tenant: string
-  resourceType: string
-  action: string
-  context: RequestContext
-  now: number
+  facts: DecisionFacts
+  device: DeviceState
 }
 
 export interface RiskOutcome {
@@ -80,16 +118,11 @@ export interface RiskOutcome {
   followUp?: (batch: StoreBatch) => void
 }
 
+/** What the risk engine found about one decision, for automated response. */
 export interface RiskFindings {
-  subjectId: string
-  tenant: string
-  ip?: string
-  deviceId?: string
-  sessionId?: string
+  facts: DecisionFacts
   reasons: ReasonCode[]
   assessment: RiskAssessment
-  /** Epoch ms. */
-  now: number
   /** The policy revision the decision used: its response rules judge these findings. */
   bundle: PolicyBundle
 }
@@ -190,7 +223,7 @@ export const noMetrics: PdpMetrics = { decision() {}, storeCall() {}, shadowMism
  * primitives that return the previous or resulting value (getSet, incrBy, sAdd ...), so replicas
  * sharing one Redis never race on a read-modify-write.
  *
- * Keys are plain strings chosen by callers (`device:{subject}:{id}`); drivers add their own prefix.
+ * Keys are plain strings chosen by callers (`risk:dev:{subject}:{device}`, each id through keyPart); drivers add their own prefix.
  * TTLs are in milliseconds and bound how long a key lives after its last write; logic that depends
  * on time (expiry of a grant, a lockout's end) keeps its own timestamps and compares them with the
  * injected clock, so it does not depend on the store's clock.

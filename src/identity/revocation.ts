@@ -38,8 +38,8 @@ export function prepareRevocationCheck(
  */
 export const revocationGate: Gate = {
   name: 'revocation',
-  prepare(context, batch) {
-    const revoked = prepareRevocationCheck(batch, context.subjectId, context.token, context.session)
+  prepare({ facts }, batch) {
+    const revoked = prepareRevocationCheck(batch, facts.subjectId, facts.token, facts.session)
     return () => {
       const reason = revoked()
       return reason ? { deny: reason } : {}

@@ -7,11 +7,13 @@ import ts from 'typescript'
 /*
  * The engine is a library the service is built on: it may import itself, Node's built-ins and packages, never
  * the rest of the project (the service implements the engine's ports, src/engine/ports.ts, not the other way round).
+ * And a decision reads as named steps: no function in src/engine/pdp.ts grows past a screen.
  */
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const ENGINE = join(ROOT, 'src', 'engine')
 const PACKAGE_NAME = (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { name: string }).name
+const MAX_FUNCTION_LINES = 60
 
 async function sources(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true })
@@ -108,4 +110,26 @@ t.test('nothing in src/engine imports from outside it', async (t) => {
     }
   }
   t.same(violations, [], 'imports that leave the engine')
+})
+
+t.test(`no function in src/engine/pdp.ts is over ${MAX_FUNCTION_LINES} lines`, async (t) => {
+  const file = join(ENGINE, 'pdp.ts')
+  const source = ts.createSourceFile(file, await readFile(file, 'utf8'), ts.ScriptTarget.Latest, true)
+  const lengths: { name: string; lines: number }[] = []
+  const visit = (node: ts.Node): void => {
+    if (ts.isFunctionLike(node) && 'body' in node && node.body) {
+      const start = source.getLineAndCharacterOfPosition(node.getStart(source)).line
+      const end = source.getLineAndCharacterOfPosition(node.getEnd()).line
+      const name = node.name && ts.isIdentifier(node.name) ? node.name.text : `(anonymous at line ${start + 1})`
+      lengths.push({ name, lines: end - start + 1 })
+    }
+    ts.forEachChild(node, visit)
+  }
+  visit(source)
+  t.ok(lengths.some((f) => f.name === 'createPdp'), 'the functions were found')
+  t.same(
+    lengths.filter((f) => f.lines > MAX_FUNCTION_LINES),
+    [],
+    'functions over the limit',
+  )
 })

@@ -68,3 +68,8 @@ export function prepareBehaviour(subjectId: string, resourceType: string, now: n
     }
   }
 }
+
+/** A successful login counts toward the hours of day the subject usually works (security events, outside decisions). */
+export function recordActiveHour(batch: StoreBatch, subjectId: string, time: number, policy: RiskPolicy): void {
+  batch.hIncrBy(riskKeys.hours(subjectId), String(new Date(time).getUTCHours()), 1, policy.device.retentionDays * DAY_MS)
+}
