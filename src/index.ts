@@ -24,10 +24,15 @@ export {
   type WatchStatus,
 } from './engine/policy/policy-source.js'
 export type {
+  DecisionFacts,
   DecisionLog,
   DecisionLogEntry,
   DecisionSource,
+  DeviceState,
   Gate,
+  GateContext,
+  GateItem,
+  GateOutcome,
   PdpMetrics,
   RiskFindings,
   TokenVerifier,

@@ -214,7 +214,7 @@ export const noMetrics: PdpMetrics = { decision() {}, storeCall() {}, shadowMism
 
 // ---- State store
 
-/**
+/*
  * One interface for all state the PDP keeps between decisions: device registry, last locations,
  * behaviour baselines, revocations, grants, lockouts, event windows.
  *

@@ -16,7 +16,7 @@ export interface DeviceObservation {
 
 export type DeviceEvent = 'login_success' | 'login_failure' | 'suspicious_activity' | 'step_up_satisfied'
 
-export function postureAdjustment(device: DeviceContext, policy: RiskPolicy): number {
+function postureAdjustment(device: DeviceContext, policy: RiskPolicy): number {
   let points = 0
   for (const key of ['managed', 'encrypted', 'osUpToDate'] as const) {
     if (device[key] === true) points += policy.device.posture[key].whenTrue
@@ -29,7 +29,7 @@ export function postureAdjustment(device: DeviceContext, policy: RiskPolicy): nu
  * A device's trust for this request: its stored, event-adjusted trust (the initial trust for a device never
  * seen) moved by the posture the request reports; a request without a device gets `missingTrust`.
  */
-export function currentTrust(stored: string | undefined, device: DeviceContext | undefined, policy: RiskPolicy): number {
+function currentTrust(stored: string | undefined, device: DeviceContext | undefined, policy: RiskPolicy): number {
   if (!device) return policy.device.missingTrust
   const base = stored === undefined ? policy.device.initialTrust : Number(stored)
   return clamp(base + postureAdjustment(device, policy), 0, 100)
