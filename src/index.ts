@@ -8,12 +8,10 @@ export {
   type BatchItem,
   type DecideOptions,
   type DecisionInput,
-  type Gate,
   type Pdp,
   type PdpComponents,
-  type RiskFindings,
 } from './engine/pdp.js'
-export { assemblePdp, type AssembleOptions } from './engine/assemble.js'
+export { assemblePdp, type AssembleOptions } from './compose.js'
 export { buildPolicyBundle, loadPolicyBundle, type PolicyBundle } from './engine/policy/bundle.js'
 export { readPolicySnapshot, type PolicySnapshot } from './engine/policy/policy-snapshot.js'
 export {
@@ -25,9 +23,22 @@ export {
   type WatchState,
   type WatchStatus,
 } from './engine/policy/policy-source.js'
-export type { DecisionLog, DecisionLogEntry, DecisionSource } from './engine/decision-log.js'
-export type { PdpMetrics } from './engine/metrics.js'
-export type { TokenVerifier, VerifiedToken, VerifyResult } from './engine/identity.js'
+export type {
+  DecisionFacts,
+  DecisionLog,
+  DecisionLogEntry,
+  DecisionSource,
+  DeviceState,
+  Gate,
+  GateContext,
+  GateItem,
+  GateOutcome,
+  PdpMetrics,
+  RiskFindings,
+  TokenVerifier,
+  VerifiedToken,
+  VerifyResult,
+} from './engine/ports.js'
 export type { GeoLookup } from './engine/risk/geo.js'
 export {
   REASON_CODES,

@@ -1,5 +1,5 @@
 import pino, { type DestinationStream, type Logger } from 'pino'
-import type { DecisionLog, DecisionLogEntry } from '../engine/decision-log.js'
+import type { DecisionLog, DecisionLogEntry } from '../engine/ports.js'
 
 /** Kinds of line in the audit stream; consumers filter on `type`. */
 export type AuditType = 'decision' | 'admin' | 'security_event' | 'response_action'

@@ -1,98 +1,34 @@
-import { noDecisionLog, type DecisionLog, type DecisionLogEntry, type DecisionSource, type LoggedRequest, type ShadowVerdict } from './decision-log.js'
-import { noMetrics, type DecisionObservation, type PdpMetrics } from './metrics.js'
-import type { TokenVerifier, VerifiedToken } from './identity.js'
-import type { StateStore, StoreBatch } from '../store/state-store.js'
 import { decisionId } from './ids.js'
-import { readOnlyBatch } from './read-only-batch.js'
 import type { PolicyBundle } from './policy/bundle.js'
-import type { PolicyEnv, PolicyQuery, PolicyResult } from './policy/evaluator.js'
-import type {
-  Clock,
-  Decision,
-  DecisionRequest,
-  DeviceContext,
-  ReasonCode,
-  RequestContext,
-  RiskAssessment,
-  SessionContext,
-  StepUp,
-  StepUpLevel,
-  Subject,
-  Verdict,
-} from './types.js'
-import { STEP_UP_LEVELS } from './types.js'
-
-/** One store-backed check that runs in the decision's single store round trip (revocation, grants, lockouts ...). */
-export interface Gate {
-  readonly name: string
-  /** Queues the reads and writes the check needs; the returned function reads their results after exec, per item asked about. */
-  prepare(context: GateContext, batch: StoreBatch): (item: GateItem) => GateOutcome
-}
-
-/** The resource and action one verdict is for (a batch asks about several with one context). */
-export interface GateItem {
-  resourceType: string
-  resourceId?: string
-  action: string
-}
-
-export interface GateContext {
-  subjectId: string
-  tenant: string
-  resourceType: string
-  resourceId?: string
-  action: string
-  ip?: string
-  deviceId?: string
-  /** The device's posture as the request reports it. */
-  posture?: DeviceContext
-  session?: SessionContext
-  token?: VerifiedToken
-  /** Epoch ms. */
-  now: number
-  /** The policy this decision uses (time-outs, grant rules, risk knobs). */
-  bundle: PolicyBundle
-}
-
-export interface GateOutcome {
-  /** A hard deny (revoked token, locked account ...): the policy is not consulted. */
-  deny?: ReasonCode
-  /** Ask for a step-up at this level (an idle session, a flagged address ...) when the policy allows. */
-  stepUp?: { reason: ReasonCode; level: StepUpLevel }
-  /** Writes to run after the decision, off the hot path (activity timestamps, lazy clean-up). */
-  followUp?: (batch: StoreBatch) => void
-  /** Roles granted for this request only (just-in-time grants in scope). */
-  roles?: string[]
-  /** Single permissions granted for this request (resource type + action in scope). */
-  permissionGranted?: boolean
-}
-
-/** The risk engine as the PDP uses it: prepare in the shared batch, assess after it ran. */
-export interface PdpRisk {
-  prepare(input: RiskInput, batch: StoreBatch): PreparedRisk
-}
-
-export interface PreparedRisk {
-  /** Scores the prepared request; `target` re-scores it for another resource and action (batch items). */
-  assess(target?: { resourceType: string; action: string }): RiskOutcome
-}
-
-export interface RiskInput {
-  subjectId: string
-  tenant: string
-  resourceType: string
-  action: string
-  context: RequestContext
-  now: number
-}
-
-export interface RiskOutcome {
-  verdict: Verdict
-  reasons: ReasonCode[]
-  assessment: RiskAssessment
-  stepUp?: StepUp
-  followUp?: (batch: StoreBatch) => void
-}
+import type { PolicyEnv, PolicyQuery } from './policy/evaluator.js'
+import {
+  noDecisionLog,
+  noMetrics,
+  type DecisionFacts,
+  type DecisionLog,
+  type DecisionLogEntry,
+  type DecisionObservation,
+  type DecisionSource,
+  type Gate,
+  type GateContext,
+  type GateItem,
+  type GateOutcome,
+  type LoggedRequest,
+  type PdpMetrics,
+  type PdpRisk,
+  type PreparedRisk,
+  type RiskFindings,
+  type RiskOutcome,
+  type ShadowVerdict,
+  type StateStore,
+  type StoreBatch,
+  type TokenVerifier,
+  type VerifiedToken,
+} from './ports.js'
+import { readOnlyBatch } from './read-only-batch.js'
+import { readDevice } from './risk/device-trust.js'
+import type { Clock, Decision, DecisionRequest, ReasonCode, StepUp, StepUpLevel, Subject, Verdict } from './types.js'
+import { combineGates, combineVerdict, consultsPolicy, NO_GATES, type StoreOutcome, type VerdictInputs } from './verdict.js'
 
 export interface PdpComponents {
   /** The active policy; read once per decision so a reload never splits one decision across two policies. */
@@ -123,20 +59,6 @@ export interface PdpComponents {
   onBackgroundError?: (error: unknown) => void
   /** Told about every risk assessment (after the answer is decided), e.g. for automated response to account takeover. */
   onRiskFindings?: (findings: RiskFindings) => void
-}
-
-export interface RiskFindings {
-  subjectId: string
-  tenant: string
-  ip?: string
-  deviceId?: string
-  sessionId?: string
-  reasons: ReasonCode[]
-  assessment: RiskAssessment
-  /** Epoch ms. */
-  now: number
-  /** The policy revision the decision used: its response rules judge these findings. */
-  bundle: PolicyBundle
 }
 
 /** A decision request as callers send it: a trusted subject, or a token the PDP verifies itself. */
@@ -197,23 +119,12 @@ export function toPolicyQuery(request: DecisionRequest, defaultTenant: string, n
   }
 }
 
-const POLICY_OUTCOME: Record<PolicyResult['effect'], { verdict: Verdict; reason: ReasonCode }> = {
-  allow: { verdict: 'allow', reason: 'policy_allow' },
-  deny: { verdict: 'deny', reason: 'policy_deny' },
-  none: { verdict: 'deny', reason: 'no_matching_policy' },
-  error: { verdict: 'deny', reason: 'policy_error' },
-}
-
 function withoutCredentials(input: DecisionInput): LoggedRequest {
   const { token: _token, subject: _subject, ...rest } = input
   return rest
 }
 
-const rank = (level: StepUpLevel) => STEP_UP_LEVELS.indexOf(level)
-
-function uniq<T>(values: T[]): T[] {
-  return [...new Set(values)]
-}
+type FollowUp = (batch: StoreBatch) => void
 
 /** The request the engine decides on, once a token (if any) has been verified. */
 function fromToken(input: DecisionInput, token: VerifiedToken): DecisionRequest {
@@ -237,199 +148,245 @@ export interface BatchItem {
   resource: DecisionRequest['resource']
 }
 
+/** What createPdp settles once: the components with their defaults. */
+interface Engine {
+  components: PdpComponents
+  log: DecisionLog
+  metrics: PdpMetrics
+  gates: Gate[]
+  failure: 'closed' | 'open'
+}
+
+/** One call's context: when it was asked, under which policies, how it is recorded. */
+interface Run {
+  engine: Engine
+  options: DecideOptions
+  started: number
+  now: number
+  /** Read once per call, so a reload never splits one call's decisions across two policies. */
+  bundle: PolicyBundle
+  shadow: PolicyBundle | undefined
+  /** The subject decided for, once a token named it. */
+  subject?: Decision['subject']
+}
+
+/** Whom a call is about: a request with a trusted subject or a verified token's, or the reason there is none. */
+type Established = { request: DecisionRequest; token?: VerifiedToken } | { refused: ReasonCode }
+
+/** What the one store round trip left for the items: each gate's reader, the prepared risk, and whether it failed. */
+interface StateRead {
+  gates: ((item: GateItem) => GateOutcome)[]
+  risk?: PreparedRisk
+  store: StoreOutcome
+}
+
+function startRun(engine: Engine, options: DecideOptions): Run {
+  const { components } = engine
+  return {
+    engine,
+    options,
+    started: performance.now(),
+    now: options.now ?? components.now(),
+    bundle: options.bundle ?? components.policy.current,
+    shadow: components.shadow?.current,
+  }
+}
+
+/** A decision's common part: verdict, id, reasons, the policy version, and the subject a token named. */
+function stamp(run: Run, verdict: Verdict, reasons: ReasonCode[], policyVersion = run.bundle.version): Decision {
+  const decision: Decision = { decision: verdict, decisionId: decisionId(run.now), reasons, policyVersion }
+  if (run.subject) decision.subject = run.subject
+  return decision
+}
+
+/** Counts the decision and writes its decision-log line. */
+function finish(run: Run, request: LoggedRequest, decision: Decision, shadowed?: ShadowVerdict): Decision {
+  const { options, engine } = run
+  const latencyMs = performance.now() - run.started
+  const observation: DecisionObservation = { verdict: decision.decision, reason: decision.reasons[0]!, seconds: latencyMs / 1000 }
+  if (decision.risk) observation.riskScore = decision.risk.score
+  if (decision.decision === 'step_up' && decision.stepUp) observation.stepUpLevel = decision.stepUp.level
+  engine.metrics.decision(observation)
+  engine.log.write(() => {
+    const entry: DecisionLogEntry = { request, decision, time: run.now, latencyMs }
+    if (options.requestId !== undefined) entry.requestId = options.requestId
+    if (options.traceId !== undefined) entry.traceId = options.traceId
+    if (options.source !== undefined) entry.source = options.source
+    if (shadowed) entry.shadow = shadowed
+    return entry
+  })
+  return decision
+}
+
+/** Verifies the token, if the call sent one; a call must send a subject or a token, never both. */
+async function establish(input: DecisionInput, tokens: TokenVerifier | undefined): Promise<Established> {
+  if (input.token !== undefined) {
+    if (input.subject !== undefined) throw new TypeError('send either a subject or a token, not both')
+    if (!tokens) return { refused: 'token_invalid' }
+    const verified = await tokens.verify(input.token)
+    if (!verified.ok) return { refused: verified.reason }
+    return { request: fromToken(input, verified.token), token: verified.token }
+  }
+  if (input.subject !== undefined) return { request: input as DecisionRequest }
+  throw new TypeError('a decision needs a subject or a token')
+}
+
+/** The facts of the decision, read from the request once; every later step takes them from here. */
+export function decisionFacts(request: DecisionRequest, token: VerifiedToken | undefined, defaultTenant: string, now: number): DecisionFacts {
+  const context = request.context ?? {}
+  const facts: DecisionFacts = {
+    subjectId: request.subject.id,
+    tenant: request.subject.tenant ?? defaultTenant,
+    resourceType: request.resource.type,
+    action: request.action,
+    now,
+  }
+  if (token) facts.token = token
+  if (context.ip !== undefined) facts.ip = context.ip
+  if (context.device !== undefined) facts.device = context.device
+  if (context.session !== undefined) facts.session = context.session
+  if (context.sensitivity !== undefined) facts.sensitivity = context.sensitivity
+  return facts
+}
+
+/**
+ * The one store round trip for every gate and the risk engine: the device is read once for both; a subject
+ * nobody vouched for is decided on a batch that writes nothing.
+ */
+async function readState(run: Run, facts: DecisionFacts, learns: boolean): Promise<StateRead> {
+  const { components, gates, metrics, failure } = run.engine
+  const risk = components.risk?.(run.bundle)
+  if (!components.store || (gates.length === 0 && !risk)) return { gates: [], store: 'ok' }
+  const batch = learns ? components.store.batch() : readOnlyBatch(components.store.batch())
+  const device = readDevice(facts.subjectId, facts.device, run.bundle.risk, batch)
+  const context: GateContext = { facts, device, bundle: run.bundle }
+  const read: StateRead = { gates: gates.map((gate) => gate.prepare(context, batch)), store: 'ok' }
+  const prepared = risk?.prepare({ facts, device }, batch)
+  if (prepared) read.risk = prepared
+  const storeStarted = performance.now()
+  try {
+    await batch.exec()
+    metrics.storeCall((performance.now() - storeStarted) / 1000, true)
+  } catch {
+    metrics.storeCall((performance.now() - storeStarted) / 1000, false)
+    read.store = failure === 'closed' ? 'failed_closed' : 'failed_open'
+  }
+  return read
+}
+
+/**
+ * Scores the first item (baselines learn from every decision, so risk state is read and updated even when the
+ * policy denies) and, for a subject whose identity was vouched for, queues the risk engine's writes and reports
+ * its findings.
+ */
+function assessRisk(run: Run, facts: DecisionFacts, state: StateRead, learns: boolean, later: FollowUp[]): RiskOutcome | undefined {
+  if (!state.risk || state.store !== 'ok') return undefined
+  const assessed = state.risk.assess()
+  if (!learns) return assessed
+  if (assessed.followUp) later.push(assessed.followUp)
+  run.engine.components.onRiskFindings?.({ facts, reasons: assessed.reasons, assessment: assessed.assessment, bundle: run.bundle })
+  return assessed
+}
+
+/** Writes that wait for no answer (activity, learning, clean-up), in one batch after the decisions. */
+function runLater(engine: Engine, later: FollowUp[]): void {
+  const { store, onBackgroundError } = engine.components
+  if (later.length === 0 || !store) return
+  const batch = store.batch()
+  for (const write of later) write(batch)
+  batch.exec().catch((err: unknown) => onBackgroundError?.(err))
+}
+
+/** One item's question, as the policy evaluator is asked it and as the decision log records it. */
+interface ItemRequest {
+  request: DecisionRequest
+  query: PolicyQuery
+}
+
+/** The decision a policy gives one item, once the gates', the store's and the risk engine's outcomes are combined with it. */
+function settle(run: Run, policy: PolicyBundle, item: ItemRequest, inputs: Omit<VerdictInputs, 'policy'>, withExplanation: boolean): Decision {
+  const result = policy.evaluator.evaluate(item.query, withExplanation)
+  const outcome = combineVerdict({ ...inputs, policy: result.effect })
+  const decision = stamp(run, outcome.verdict, outcome.reasons, policy.version)
+  if (withExplanation) decision.explanation = { effectiveRoles: result.roles ?? [], matchedRules: result.matched, domain: item.query.domain }
+  if (outcome.risk) decision.risk = outcome.risk
+  const stepUpFor = run.engine.components.stepUpFor
+  if (outcome.stepUpLevel && stepUpFor) decision.stepUp = stepUpFor(run.bundle, outcome.stepUpLevel)
+  else if (outcome.stepUp) decision.stepUp = outcome.stepUp
+  return decision
+}
+
+/** One item's decision under the active policy, compared with the shadow policy's when one is being rolled out. */
+function decideItem(run: Run, item: ItemRequest, inputs: Omit<VerdictInputs, 'policy'>, explain: boolean): Decision {
+  if (!consultsPolicy(inputs.store, inputs.gates)) {
+    const refused = combineVerdict(inputs)
+    return finish(run, item.request, stamp(run, refused.verdict, refused.reasons))
+  }
+  const roles = inputs.gates.roles
+  if (roles.length > 0) item.query.subject = { ...item.query.subject, roles: [...new Set([...item.query.subject.roles, ...roles])] }
+  const decision = settle(run, run.bundle, item, inputs, explain)
+  if (!run.shadow) return finish(run, item.request, decision)
+  const candidate = settle(run, run.shadow, item, inputs, false)
+  if (candidate.decision === decision.decision) return finish(run, item.request, decision)
+  run.engine.metrics.shadowMismatch(decision.decision, candidate.decision)
+  return finish(run, item.request, decision, { policyVersion: run.shadow.version, decision: candidate.decision, reasons: candidate.reasons })
+}
+
+/**
+ * Decides every item for one subject and context: the token is verified once, the store is read and updated
+ * in one round trip, risk is assessed once (each item applies its own sensitivity), and every item gets its
+ * own verdict, decision id and decision-log line.
+ */
+async function decideAll(engine: Engine, input: DecisionInput, items: readonly BatchItem[], options: DecideOptions): Promise<Decision[]> {
+  const run = startRun(engine, options)
+  const established = await establish(input, engine.components.tokens)
+  if ('refused' in established) {
+    const anonymous = withoutCredentials(input)
+    return items.map((item) => finish(run, { ...anonymous, action: item.action, resource: item.resource }, stamp(run, 'deny', [established.refused])))
+  }
+  const { request: template, token } = established
+  if (token) run.subject = token.subject.tenant === undefined ? { id: token.subject.id } : { id: token.subject.id, tenant: token.subject.tenant }
+  // Only a verified identity may move state: otherwise anyone who can reach the PDP could shape anyone's baseline.
+  const learns = token !== undefined || options.callerTrusted === true
+  const facts = decisionFacts(template, token, engine.components.defaultTenant, run.now)
+  const state = await readState(run, facts, learns)
+  const later: FollowUp[] = []
+  const assessed = assessRisk(run, facts, state, learns, later)
+  const decisions = items.map((item, index) => {
+    const request: DecisionRequest = { ...template, action: item.action, resource: item.resource }
+    const query = toPolicyQuery(request, engine.components.defaultTenant, run.now)
+    const inputs: Omit<VerdictInputs, 'policy'> = { store: state.store, gates: NO_GATES }
+    if (state.store !== 'ok') return decideItem(run, { request, query }, inputs, input.explain === true)
+    const gateItem: GateItem = { resourceType: query.resource.type, action: query.action }
+    if (item.resource.id !== undefined) gateItem.resourceId = item.resource.id
+    const outcomes = state.gates.map((read) => read(gateItem))
+    // Gate writes (activity, clean-up) do not depend on the item: the first item's are enough.
+    if (index === 0 && learns) for (const o of outcomes) if (o.followUp) later.push(o.followUp)
+    inputs.gates = combineGates(outcomes)
+    const risk = index === 0 ? assessed : assessed && state.risk!.assess({ resourceType: query.resource.type, action: query.action })
+    if (risk) inputs.risk = risk
+    return decideItem(run, { request, query }, inputs, input.explain === true)
+  })
+  runLater(engine, later)
+  return decisions
+}
+
 export function createPdp(components: PdpComponents): Pdp {
-  const log = components.decisionLog ?? noDecisionLog
-  const metrics = components.metrics ?? noMetrics
-  const gates = components.gates ?? []
-  const failure = components.storeFailure ?? 'closed'
-
-  function background(write: ((batch: StoreBatch) => void)[]): void {
-    if (write.length === 0 || !components.store) return
-    const batch = components.store.batch()
-    for (const w of write) w(batch)
-    batch.exec().catch((err: unknown) => components.onBackgroundError?.(err))
+  const engine: Engine = {
+    components,
+    log: components.decisionLog ?? noDecisionLog,
+    metrics: components.metrics ?? noMetrics,
+    gates: components.gates ?? [],
+    failure: components.storeFailure ?? 'closed',
   }
-
-  /**
-   * Decides every item for one subject and context: the token is verified once, the store is read
-   * and updated in one round trip, risk is assessed once (each item applies its own sensitivity),
-   * and every item gets its own verdict, decision id and decision-log line.
-   */
-  async function decideAll(input: DecisionInput, items: readonly BatchItem[], options: DecideOptions): Promise<Decision[]> {
-    const started = performance.now()
-    const now = options.now ?? components.now()
-    const bundle = options.bundle ?? components.policy.current
-    const shadow = components.shadow?.current
-    const explain = input.explain === true
-    let subject: Decision['subject']
-
-    const finish = (request: LoggedRequest, decision: Decision, shadowed?: ShadowVerdict): Decision => {
-      const latencyMs = performance.now() - started
-      const observation: DecisionObservation = { verdict: decision.decision, reason: decision.reasons[0]!, seconds: latencyMs / 1000 }
-      if (decision.risk) observation.riskScore = decision.risk.score
-      if (decision.decision === 'step_up' && decision.stepUp) observation.stepUpLevel = decision.stepUp.level
-      metrics.decision(observation)
-      log.write(() => {
-        const entry: DecisionLogEntry = { request, decision, time: now, latencyMs }
-        if (options.requestId !== undefined) entry.requestId = options.requestId
-        if (options.traceId !== undefined) entry.traceId = options.traceId
-        if (options.source !== undefined) entry.source = options.source
-        if (shadowed) entry.shadow = shadowed
-        return entry
-      })
-      return decision
-    }
-    const base = (verdict: Verdict, reasons: ReasonCode[], policyVersion = bundle.version): Decision => {
-      const decision: Decision = { decision: verdict, decisionId: decisionId(now), reasons, policyVersion }
-      if (subject) decision.subject = subject
-      return decision
-    }
-    const every = (requestOf: (item: BatchItem) => LoggedRequest, verdict: Verdict, reasons: ReasonCode[]) =>
-      items.map((item) => finish(requestOf(item), base(verdict, [...reasons])))
-    const anonymous = (item: BatchItem): LoggedRequest => ({ ...withoutCredentials(input), action: item.action, resource: item.resource })
-
-    let token: VerifiedToken | undefined
-    let template: DecisionRequest
-    if (input.token !== undefined) {
-      if (input.subject !== undefined) throw new TypeError('send either a subject or a token, not both')
-      if (!components.tokens) return every(anonymous, 'deny', ['token_invalid'])
-      const verified = await components.tokens.verify(input.token)
-      if (!verified.ok) return every(anonymous, 'deny', [verified.reason])
-      token = verified.token
-      template = fromToken(input, token)
-      subject = token.subject.tenant === undefined ? { id: token.subject.id } : { id: token.subject.id, tenant: token.subject.tenant }
-    } else if (input.subject !== undefined) {
-      template = input as DecisionRequest
-    } else {
-      throw new TypeError('a decision needs a subject or a token')
-    }
-    // Only a verified identity may move state: otherwise anyone who can reach the PDP could shape anyone's baseline.
-    const learns = token !== undefined || options.callerTrusted === true
-    const requestOf = (item: BatchItem): DecisionRequest => ({ ...template, action: item.action, resource: item.resource })
-    const firstRequest = requestOf(items[0]!)
-    const first = toPolicyQuery(firstRequest, components.defaultTenant, now)
-    const context = template.context ?? {}
-
-    // One store round trip for every gate and the risk engine.
-    const risk = components.risk?.(bundle)
-    let gateResults: ((item: GateItem) => GateOutcome)[] = []
-    let prepared: PreparedRisk | undefined
-    let storeFailed = false
-    if (components.store && (gates.length > 0 || risk)) {
-      const batch = learns ? components.store.batch() : readOnlyBatch(components.store.batch())
-      const gateContext: GateContext = { subjectId: first.subject.id, tenant: first.domain, resourceType: first.resource.type, action: first.action, now, bundle }
-      if (items[0]!.resource.id !== undefined) gateContext.resourceId = items[0]!.resource.id
-      if (context.ip !== undefined) gateContext.ip = context.ip
-      if (context.device?.id !== undefined) {
-        gateContext.deviceId = context.device.id
-        gateContext.posture = context.device
-      }
-      if (context.session !== undefined) gateContext.session = context.session
-      if (token) gateContext.token = token
-      gateResults = gates.map((gate) => gate.prepare(gateContext, batch))
-      prepared = risk?.prepare({ subjectId: first.subject.id, tenant: first.domain, resourceType: first.resource.type, action: first.action, context, now }, batch)
-      const storeStarted = performance.now()
-      try {
-        await batch.exec()
-        metrics.storeCall((performance.now() - storeStarted) / 1000, true)
-      } catch {
-        metrics.storeCall((performance.now() - storeStarted) / 1000, false)
-        storeFailed = true
-      }
-    }
-    if (storeFailed && failure === 'closed') return every(requestOf, 'deny', ['store_unavailable'])
-
-    // Baselines learn from every decision, so risk state is read and updated even when the policy denies.
-    const assessed = prepared && !storeFailed ? prepared.assess() : undefined
-    const later: ((batch: StoreBatch) => void)[] = []
-    if (learns && assessed?.followUp) later.push(assessed.followUp)
-    if (learns && assessed && components.onRiskFindings) {
-      const findings: RiskFindings = { subjectId: first.subject.id, tenant: first.domain, reasons: assessed.reasons, assessment: assessed.assessment, now, bundle }
-      if (context.ip !== undefined) findings.ip = context.ip
-      if (context.device?.id !== undefined) findings.deviceId = context.device.id
-      if (context.session?.id !== undefined) findings.sessionId = context.session.id
-      components.onRiskFindings(findings)
-    }
-
-    const decisions = items.map((item, index) => {
-      const request = index === 0 ? firstRequest : requestOf(item)
-      const query = index === 0 ? first : toPolicyQuery(request, components.defaultTenant, now)
-      const gateItem: GateItem = { resourceType: query.resource.type, action: query.action }
-      if (item.resource.id !== undefined) gateItem.resourceId = item.resource.id
-
-      const extraRoles: string[] = []
-      let permissionGranted = false
-      let gateStepUp: { reason: ReasonCode; level: StepUpLevel } | undefined
-      if (!storeFailed) {
-        const outcomes = gateResults.map((read) => read(gateItem))
-        // Gate writes (activity, clean-up) do not depend on the item: the first item's are enough.
-        if (index === 0 && learns) for (const o of outcomes) if (o.followUp) later.push(o.followUp)
-        const denied = outcomes.find((o) => o.deny)
-        if (denied) return finish(request, base('deny', [denied.deny!]))
-        for (const outcome of outcomes) {
-          if (outcome.roles) extraRoles.push(...outcome.roles)
-          if (outcome.permissionGranted) permissionGranted = true
-          if (outcome.stepUp && (!gateStepUp || rank(outcome.stepUp.level) > rank(gateStepUp.level))) gateStepUp = outcome.stepUp
-        }
-      }
-      if (extraRoles.length > 0) query.subject = { ...query.subject, roles: uniq([...query.subject.roles, ...extraRoles]) }
-
-      // The verdict a policy gives this item once the gates' and the risk engine's findings are applied.
-      const settle = (policy: PolicyBundle, withExplanation: boolean): Decision => {
-        const result = policy.evaluator.evaluate(query, withExplanation)
-        let outcome = POLICY_OUTCOME[result.effect]
-        const reasons: ReasonCode[] = []
-        if (outcome.verdict === 'allow' && extraRoles.length > 0) reasons.push('jit_grant')
-        if (result.effect === 'none' && permissionGranted) outcome = { verdict: 'allow', reason: 'jit_grant' }
-        const decision = base(outcome.verdict, [outcome.reason, ...reasons], policy.version)
-        if (withExplanation) decision.explanation = { effectiveRoles: result.roles ?? [], matchedRules: result.matched, domain: query.domain }
-        if (outcome.verdict !== 'allow') return decision
-
-        if (storeFailed) {
-          // Failing open: the policy allowed, but nothing about risk is known, so ask for fresh strong authentication.
-          decision.decision = 'step_up'
-          decision.reasons = ['store_unavailable', ...decision.reasons]
-          if (components.stepUpFor) decision.stepUp = components.stepUpFor(bundle, 'high')
-          return decision
-        }
-        const scored = assessed && (index === 0 ? assessed : prepared!.assess({ resourceType: query.resource.type, action: query.action }))
-        if (scored) {
-          decision.risk = scored.assessment
-          decision.decision = scored.verdict
-          decision.reasons = scored.verdict === 'allow' ? uniq([...decision.reasons, ...scored.reasons]) : uniq([...scored.reasons, ...decision.reasons])
-          if (scored.stepUp) decision.stepUp = scored.stepUp
-        }
-        if (gateStepUp && decision.decision !== 'deny') {
-          const current = decision.decision === 'step_up' && decision.stepUp ? decision.stepUp.level : undefined
-          if (!current || rank(gateStepUp.level) > rank(current)) {
-            decision.decision = 'step_up'
-            decision.reasons = uniq([gateStepUp.reason, ...decision.reasons.filter((r) => r !== 'step_up_satisfied')])
-            if (components.stepUpFor) decision.stepUp = components.stepUpFor(bundle, gateStepUp.level)
-          } else {
-            decision.reasons = uniq([...decision.reasons, gateStepUp.reason])
-          }
-        }
-        return decision
-      }
-      const decision = settle(bundle, explain)
-      if (!shadow) return finish(request, decision)
-      const candidate = settle(shadow, false)
-      if (candidate.decision === decision.decision) return finish(request, decision)
-      metrics.shadowMismatch(decision.decision, candidate.decision)
-      return finish(request, decision, { policyVersion: shadow.version, decision: candidate.decision, reasons: candidate.reasons })
-    })
-    background(later)
-    return decisions
-  }
-
   return {
     async decide(input, options = {}) {
-      const [decision] = await decideAll(input, [{ action: input.action, resource: input.resource }], options)
+      const [decision] = await decideAll(engine, input, [{ action: input.action, resource: input.resource }], options)
       return decision!
     },
     async decideBatch(input, items, options = {}) {
       if (items.length === 0) return []
-      return decideAll({ ...input, action: items[0]!.action, resource: items[0]!.resource }, items, options)
+      return decideAll(engine, { ...input, action: items[0]!.action, resource: items[0]!.resource }, items, options)
     },
   }
 }

@@ -1,4 +1,4 @@
-import type { Pending, StoreBatch } from '../store/state-store.js'
+import type { Pending, StoreBatch } from './ports.js'
 
 const derived = <T, U>(from: Pending<T>, map: (value: T) => U): Pending<U> => ({
   get value() {

@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net'
-import { normaliseIp } from '../engine/risk/geo.js'
+import { normaliseIp } from '../engine/ip-address.js'
 
 export class TrustedProxies {
   private readonly list = new BlockList()

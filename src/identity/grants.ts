@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Gate } from '../engine/pdp.js'
-import type { StateStore } from '../store/state-store.js'
+import type { Gate, StateStore } from '../engine/ports.js'
 import { matchesPermission, type IdentityPolicy } from '../engine/policy/files/identity.js'
 import { identityKeys } from './keys.js'
 
@@ -58,14 +57,14 @@ function inScope(grant: Grant, tenant: string, resourceType: string, resourceId:
 /** Grants take effect on the next decision and end at their expiry: checked when deciding, cleaned lazily. */
 export const grantGate: Gate = {
   name: 'grants',
-  prepare(context, batch) {
-    const key = identityKeys.grants(context.subjectId)
+  prepare({ facts, bundle }, batch) {
+    const key = identityKeys.grants(facts.subjectId)
     const all = batch.hGetAll(key)
     return (item) => {
       const roles: string[] = []
       let permissionGranted = false
       const stale: string[] = []
-      const pendingTtl = context.bundle.identity.grants.pendingTtlSeconds * 1000
+      const pendingTtl = bundle.identity.grants.pendingTtlSeconds * 1000
       for (const [id, raw] of Object.entries(all.value)) {
         const grant = parseGrant(raw)
         if (!grant) {
@@ -73,14 +72,14 @@ export const grantGate: Gate = {
           continue
         }
         if (grant.status === 'pending') {
-          if (context.now - grant.createdAt > pendingTtl) stale.push(id)
+          if (facts.now - grant.createdAt > pendingTtl) stale.push(id)
           continue
         }
-        if (grant.expiresAt === undefined || grant.expiresAt <= context.now) {
+        if (grant.expiresAt === undefined || grant.expiresAt <= facts.now) {
           stale.push(id)
           continue
         }
-        if (!inScope(grant, context.tenant, item.resourceType, item.resourceId)) continue
+        if (!inScope(grant, facts.tenant, item.resourceType, item.resourceId)) continue
         if (grant.role) roles.push(grant.role)
         if (grant.permission && grant.permission.resourceType === item.resourceType && grant.permission.action === item.action) {
           permissionGranted = true

@@ -1,4 +1,4 @@
-import type { Gate } from '../engine/pdp.js'
+import type { Gate } from '../engine/ports.js'
 import { grantGate } from './grants.js'
 import { revocationGate } from './revocation.js'
 import { sessionGate } from './sessions.js'

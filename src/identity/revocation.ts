@@ -1,6 +1,4 @@
-import type { VerifiedToken } from '../engine/identity.js'
-import type { Gate } from '../engine/pdp.js'
-import type { StoreBatch } from '../store/state-store.js'
+import type { VerifiedToken, Gate, StoreBatch } from '../engine/ports.js'
 import { identityKeys } from './keys.js'
 
 type Revoked = 'token_revoked' | 'session_revoked'
@@ -40,8 +38,8 @@ export function prepareRevocationCheck(
  */
 export const revocationGate: Gate = {
   name: 'revocation',
-  prepare(context, batch) {
-    const revoked = prepareRevocationCheck(batch, context.subjectId, context.token, context.session)
+  prepare({ facts }, batch) {
+    const revoked = prepareRevocationCheck(batch, facts.subjectId, facts.token, facts.session)
     return () => {
       const reason = revoked()
       return reason ? { deny: reason } : {}

@@ -1,7 +1,4 @@
-import type { Gate, GateOutcome } from '../engine/pdp.js'
-import { currentTrust } from '../engine/risk/device-trust.js'
-import { riskKeys } from '../engine/risk/keys.js'
-import type { StateStore } from '../store/state-store.js'
+import type { Gate, GateOutcome, StateStore } from '../engine/ports.js'
 import type { IdentityPolicy } from '../engine/policy/files/identity.js'
 import { identityKeys } from './keys.js'
 
@@ -29,32 +26,29 @@ export const sessionTtlMs = (policy: IdentityPolicy) => policy.sessions.absolute
  */
 export const sessionGate: Gate = {
   name: 'sessions',
-  prepare(context, batch) {
-    const sessionId = context.token?.session.id ?? context.session?.id
+  prepare({ facts, device, bundle }, batch) {
+    const sessionId = facts.session?.id
     if (sessionId === undefined) return () => ({})
-    const key = identityKeys.session(context.subjectId, sessionId)
+    const key = identityKeys.session(facts.subjectId, sessionId)
     const record = batch.hGetAll(key)
-    const device = context.deviceId === undefined ? undefined : batch.hGetAll(riskKeys.device(context.subjectId, context.deviceId))
     return () => {
-      const policy = context.bundle.identity
-      const risk = context.bundle.risk
+      const policy = bundle.identity
       const ttl = sessionTtlMs(policy)
-      const { now } = context
+      const { now } = facts
       const touch = (created: number): GateOutcome['followUp'] => (later) => {
         const fields: Record<string, string> = { created: String(created), lastActivity: String(now) }
-        if (context.deviceId !== undefined) fields.device = context.deviceId
-        if (context.ip !== undefined) fields.ip = context.ip
+        if (facts.device !== undefined) fields.device = facts.device.id
+        if (facts.ip !== undefined) fields.ip = facts.ip
         later.hSet(key, fields, ttl)
-        later.sAdd(identityKeys.sessionIndex(context.subjectId), sessionId, ttl)
+        later.sAdd(identityKeys.sessionIndex(facts.subjectId), sessionId, ttl)
       }
       const rec = record.value
       if (rec.created === undefined) return { followUp: touch(now) }
       const created = Number(rec.created)
       const lastActivity = Number(rec.lastActivity ?? rec.created)
       if (now - created > policy.sessions.absoluteHours * 3_600_000) return { deny: 'session_expired' }
-      const trust = currentTrust(device?.value.trust, context.posture, risk)
-      if (now - lastActivity <= idleTimeoutMs(trust, policy)) return { followUp: touch(created) }
-      const authTime = context.token?.session.authTime ?? context.session?.authTime
+      if (now - lastActivity <= idleTimeoutMs(device.trust, policy)) return { followUp: touch(created) }
+      const authTime = facts.session?.authTime
       // An authentication after the last activity proves the user is back.
       if (authTime !== undefined && authTime * 1000 > lastActivity) return { followUp: touch(created) }
       if (policy.sessions.onIdle === 'deny') return { deny: 'session_expired' }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import { LRUCache } from 'lru-cache'
-import type { TokenVerifier, VerifiedToken, VerifyResult } from '../engine/identity.js'
+import type { TokenVerifier, VerifiedToken, VerifyResult } from '../engine/ports.js'
 import { isIdentifier, isWellFormed } from '../engine/identifiers.js'
 import { publicKeySet, remoteJwks } from './remote-jwks.js'
 

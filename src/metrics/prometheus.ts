@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, Registry } from 'prom-client'
-import type { PdpMetrics } from '../engine/metrics.js'
+import type { PdpMetrics } from '../engine/ports.js'
 import type { PolicySource } from '../engine/policy/policy-source.js'
 import type { ResponderMetrics } from '../response/responder.js'
 

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { TokenVerifier } from '../engine/identity.js'
+import type { TokenVerifier } from '../engine/ports.js'
 import { createTokenVerifier, type TokenVerifierOptions } from '../identity/token-verifier.js'
 
 declare module 'fastify' {

@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { PdpMetrics } from '../engine/metrics.js'
+import type { PdpMetrics } from '../engine/ports.js'
 import { createPrometheusMetrics, type PrometheusMetrics } from '../metrics/prometheus.js'
 import { PACKAGE_VERSION } from '../package-info.js'
 

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { assemblePdp, type AssembleOptions } from '../engine/assemble.js'
+import { assemblePdp, type AssembleOptions } from '../compose.js'
 import type { Pdp } from '../engine/pdp.js'
 import type { GeoLookup } from '../engine/risk/geo.js'
 import type { Clock } from '../engine/types.js'

@@ -1,5 +1,5 @@
-import { normaliseIp } from '../engine/risk/geo.js'
-import type { StateStore } from '../store/state-store.js'
+import { normaliseIp } from '../engine/ip-address.js'
+import type { StateStore } from '../engine/ports.js'
 import { responseKeys } from './keys.js'
 import { isActive, readRestriction, type Restriction } from './restrictions.js'
 

@@ -1,5 +1,5 @@
-import type { Gate, GateOutcome } from '../engine/pdp.js'
-import { normaliseIp } from '../engine/risk/geo.js'
+import type { Gate, GateOutcome } from '../engine/ports.js'
+import { normaliseIp } from '../engine/ip-address.js'
 import { levelRank, satisfies, stepUpFor } from '../engine/risk/step-up.js'
 import type { StepUpLevel } from '../engine/types.js'
 import { responseKeys } from './keys.js'
@@ -11,20 +11,19 @@ import { isActive, readRestriction, type Restriction } from './restrictions.js'
  */
 export const responseGate: Gate = {
   name: 'response',
-  prepare(context, batch) {
-    const lock = batch.get(responseKeys.lock(context.subjectId))
-    const freeze = batch.get(responseKeys.freeze(context.subjectId))
-    const stepUp = batch.get(responseKeys.stepUp(context.subjectId))
-    const address = context.ip === undefined ? undefined : batch.get(responseKeys.ip(normaliseIp(context.ip)))
+  prepare({ facts, bundle }, batch) {
+    const lock = batch.get(responseKeys.lock(facts.subjectId))
+    const freeze = batch.get(responseKeys.freeze(facts.subjectId))
+    const stepUp = batch.get(responseKeys.stepUp(facts.subjectId))
+    const address = facts.ip === undefined ? undefined : batch.get(responseKeys.ip(normaliseIp(facts.ip)))
     return () => {
-      const { now } = context
+      const { now, session } = facts
       if (isActive(readRestriction(lock.value), now)) return { deny: 'account_locked' }
       if (isActive(readRestriction(freeze.value), now)) return { deny: 'account_frozen' }
       const ip = address ? readRestriction(address.value) : undefined
       if (isActive(ip, now) && ip.mode !== 'step_up') return { deny: 'ip_blocked' }
 
-      const session = context.token?.session ?? context.session
-      const risk = context.bundle.risk
+      const risk = bundle.risk
       // A step-up imposed at `since` is met only by a strong authentication made after it:
       // a session that was already fresh when the alarm went off may be the attacker's.
       const met = (restriction: Restriction, wanted: { level: StepUpLevel }) => {

@@ -1,4 +1,4 @@
-import { keyPart as part } from '../store/key-part.js'
+import { keyPart as part } from '../engine/ports.js'
 
 /** Store keys of detection and response, in one place; components are URI-encoded so ids cannot collide. */
 export const responseKeys = {

@@ -1,13 +1,13 @@
-import type { RiskFindings } from '../engine/pdp.js'
+import type { RiskFindings, StateStore, StoreBatch } from '../engine/ports.js'
 import type { PolicyBundle } from '../engine/policy/bundle.js'
 import { applyDeviceEvent, type DeviceEvent } from '../engine/risk/device-trust.js'
-import { classifyIp, normaliseIp, type GeoLookup } from '../engine/risk/geo.js'
-import { DAY_MS, riskKeys } from '../engine/risk/keys.js'
+import type { GeoLookup } from '../engine/risk/geo.js'
+import { classifyIp, normaliseIp } from '../engine/ip-address.js'
+import { recordActiveHour } from '../engine/risk/behaviour.js'
 import { decisionId } from '../engine/ids.js'
 import type { Clock } from '../engine/types.js'
 import { writeRevocation } from '../identity/revocation.js'
 import { sessionTtlMs } from '../identity/sessions.js'
-import type { StateStore, StoreBatch } from '../store/state-store.js'
 import type { SecurityEvent, SecurityEventType } from './events.js'
 import { responseKeys } from './keys.js'
 import type { ResponseAction, ResponseRule } from '../engine/policy/files/response.js'
@@ -82,6 +82,7 @@ const DEVICE_EVENTS: Partial<Record<SecurityEventType, DeviceEvent>> = {
   suspicious_activity: 'suspicious_activity',
 }
 const MAX_SCORE = Number.MAX_SAFE_INTEGER
+const DAY_MS = 86_400_000
 
 interface Candidate {
   rule: ResponseRule
@@ -167,12 +168,11 @@ export function createResponder(options: ResponderOptions): Responder {
       const risk = bundle.risk
       const eventId = decisionId(now)
       const batch = store.batch()
-      const ttl = risk.device.retentionDays * DAY_MS
 
       const deviceEvent = DEVICE_EVENTS[event.type]
       if (deviceEvent && event.deviceId !== undefined) applyDeviceEvent(batch, event.subject, event.deviceId, deviceEvent, risk, now)
       if (event.type === 'login_success' || event.type === 'mfa_success') {
-        batch.hIncrBy(riskKeys.hours(event.subject), String(new Date(event.time).getUTCHours()), 1, ttl)
+        recordActiveHour(batch, event.subject, event.time, risk)
       }
       if (event.type === 'logout' && event.sessionId !== undefined) {
         writeRevocation(batch, { sessionId: event.sessionId }, now, sessionTtlMs(bundle.identity))
@@ -262,12 +262,13 @@ export function createResponder(options: ResponderOptions): Responder {
         const named = d.reasons.length > 0 && (d.match === 'all' ? d.reasons.every((r) => seen.has(r)) : d.reasons.some((r) => seen.has(r)))
         const anomalous = d.behaviourAnomalyAtLeast !== undefined && anomaly >= d.behaviourAnomalyAtLeast
         if (!named && !anomalous) continue
-        const target: Target = { subject: findings.subjectId, tenant: findings.tenant }
-        if (findings.ip !== undefined) target.ip = findings.ip
+        const { facts } = findings
+        const target: Target = { subject: facts.subjectId, tenant: facts.tenant }
+        if (facts.ip !== undefined) target.ip = facts.ip
         candidates.push({ rule, target, trigger: 'risk_findings' })
       }
       if (candidates.length === 0) return
-      const work = fire(candidates, findings.now, bundle).then(
+      const work = fire(candidates, findings.facts.now, bundle).then(
         () => undefined,
         (err: unknown) => options.onBackgroundError?.(err),
       )

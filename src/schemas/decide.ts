@@ -73,7 +73,6 @@ export const DecideRequestSchema = Type.Object(
   },
   { additionalProperties: false },
 )
-export type DecideRequestBody = Static<typeof DecideRequestSchema>
 
 const StepUpSchema = Type.Object({
   level: literals(STEP_UP_LEVELS),
@@ -152,7 +151,6 @@ export const DecideBatchRequestSchema = Type.Object(
   },
   { additionalProperties: false },
 )
-export type DecideBatchRequestBody = Static<typeof DecideBatchRequestSchema>
 
 export const DecideBatchResponseSchema = Type.Object({
   decisions: Type.Array(DecideResponseSchema, { description: 'One decision per item, in the order of the items' }),

@@ -1,10 +1,11 @@
 import { MemoryStateStore } from './memory-store.js'
 import { RedisStateStore } from './redis-store.js'
-import type { StateStore } from './state-store.js'
+import type { StateStore } from '../engine/ports.js'
 
 export { MemoryStateStore } from './memory-store.js'
 export { RedisStateStore } from './redis-store.js'
-export { StoreUnavailableError, type Pending, type StateStore, type StoreBatch } from './state-store.js'
+export { StoreUnavailableError } from './state-store.js'
+export type { Pending, StateStore, StoreBatch } from '../engine/ports.js'
 
 export interface StateStoreOptions {
   /** Redis when given (or `sentinels`); the embedded memory store otherwise. */

@@ -1,4 +1,5 @@
-import { PendingSlot, type Pending, type StateStore, type StoreBatch } from './state-store.js'
+import { PendingSlot } from './state-store.js'
+import { type Pending, type StateStore, type StoreBatch } from '../engine/ports.js'
 
 interface Values {
   string: string
@@ -9,11 +10,11 @@ interface Values {
 type Kind = keyof Values
 
 /**
- * Approximate heap cost, in bytes, of what the store keeps, beyond the characters of its strings (counted one byte
+ * Approximate heap cost, in bytes, of what the store keeps beyond the characters of its strings (counted one byte
  * each, as V8 stores Latin-1 text): a key's entry (Entry object, map slot, string headers, the value's container),
- * and one member of a hash, set or sorted set (its map or set slot, string headers, a score). Measured with
- * `scripts/bench/store-bytes.ts` on Node 20 (the heap grows by 1.0 to 1.1 times the accounted bytes); the accounting is an estimate that stays cheap on every write, not a
- * measurement.
+ * and one member of a hash, set or sorted set (its map or set slot, string headers, a score). An estimate that stays
+ * cheap on every write, calibrated with `scripts/bench/store-bytes.ts` (the heap grows 1.0 to 1.1 times the
+ * accounted bytes on Node 20).
  */
 export const ENTRY_OVERHEAD_BYTES = 256
 export const MEMBER_OVERHEAD_BYTES = 64

@@ -1,5 +1,5 @@
 import type { FastifyRateLimitStore } from '@fastify/rate-limit'
-import type { StateStore } from './state-store.js'
+import type { StateStore } from '../engine/ports.js'
 
 type IncrCallback = (error: Error | null, result?: { current: number; ttl: number }) => void
 

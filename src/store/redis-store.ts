@@ -1,5 +1,6 @@
 import { Redis, ReplyError, type RedisOptions } from 'ioredis'
-import { PendingSlot, StoreUnavailableError, type Pending, type StateStore, type StoreBatch } from './state-store.js'
+import { PendingSlot, StoreUnavailableError } from './state-store.js'
+import { type Pending, type StateStore, type StoreBatch } from '../engine/ports.js'
 
 export interface RedisStateStoreOptions {
   /** The Redis server; with `sentinels`, only its credentials, database number and TLS are used. */

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
-import type { PdpMetrics } from '../engine/metrics.js'
+import type { PdpMetrics } from '../engine/ports.js'
 import type { DecisionTracer } from './port.js'
 import { tracingSettings } from './settings.js'
 

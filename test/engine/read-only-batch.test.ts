@@ -3,7 +3,7 @@ import type { Test } from 'tap'
 import { readOnlyBatch } from '../../src/engine/read-only-batch.js'
 import { MemoryStateStore } from '../../src/store/memory-store.js'
 import { RedisStateStore } from '../../src/store/redis-store.js'
-import type { StateStore, StoreBatch } from '../../src/store/state-store.js'
+import type { StateStore, StoreBatch } from '../../src/engine/ports.js'
 import { isolatedPrefix, redisTarget } from '../helpers/redis.js'
 
 const HOUR = 3_600_000

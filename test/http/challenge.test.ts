@@ -1,5 +1,6 @@
 import t from 'tap'
-import { invalidTokenChallenge, parseChallenge, stepUpChallenge } from '../../src/http/challenge.js'
+import { invalidTokenChallenge, stepUpChallenge } from '../../src/http/challenge.js'
+import { parseChallenge } from './parse-challenge.js'
 
 t.test('RFC 9470 step-up challenge', async (t) => {
   const header = stepUpChallenge({ acrValues: ['phr', 'phrh'], maxAge: 300 })

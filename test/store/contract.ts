@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import type { StateStore } from '../../src/store/state-store.js'
+import type { StateStore } from '../../src/engine/ports.js'
 
 export interface ContractSubject {
   store: StateStore

@@ -1,5 +1,5 @@
 import type { RiskSignal } from '../types.js'
-import type { StoreBatch } from '../../store/state-store.js'
+import type { StoreBatch } from '../ports.js'
 import { DAY_MS, riskKeys } from './keys.js'
 import type { RiskPolicy } from '../policy/files/risk.js'
 import { clamp } from './signal.js'
@@ -67,4 +67,9 @@ export function prepareBehaviour(subjectId: string, resourceType: string, now: n
       },
     }
   }
+}
+
+/** A successful login counts toward the hours of day the subject usually works (security events, outside decisions). */
+export function recordActiveHour(batch: StoreBatch, subjectId: string, time: number, policy: RiskPolicy): void {
+  batch.hIncrBy(riskKeys.hours(subjectId), String(new Date(time).getUTCHours()), 1, policy.device.retentionDays * DAY_MS)
 }

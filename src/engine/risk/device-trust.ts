@@ -1,6 +1,6 @@
 import type { DeviceContext, RiskSignal, StepUpLevel } from '../types.js'
 import { STEP_UP_LEVELS } from '../types.js'
-import type { StoreBatch } from '../../store/state-store.js'
+import type { DeviceState, StoreBatch } from '../ports.js'
 import { DAY_MS, riskKeys } from './keys.js'
 import type { RiskPolicy } from '../policy/files/risk.js'
 import { clamp, stepPoints } from './signal.js'
@@ -16,7 +16,7 @@ export interface DeviceObservation {
 
 export type DeviceEvent = 'login_success' | 'login_failure' | 'suspicious_activity' | 'step_up_satisfied'
 
-export function postureAdjustment(device: DeviceContext, policy: RiskPolicy): number {
+function postureAdjustment(device: DeviceContext, policy: RiskPolicy): number {
   let points = 0
   for (const key of ['managed', 'encrypted', 'osUpToDate'] as const) {
     if (device[key] === true) points += policy.device.posture[key].whenTrue
@@ -29,7 +29,7 @@ export function postureAdjustment(device: DeviceContext, policy: RiskPolicy): nu
  * A device's trust for this request: its stored, event-adjusted trust (the initial trust for a device never
  * seen) moved by the posture the request reports; a request without a device gets `missingTrust`.
  */
-export function currentTrust(stored: string | undefined, device: DeviceContext | undefined, policy: RiskPolicy): number {
+function currentTrust(stored: string | undefined, device: DeviceContext | undefined, policy: RiskPolicy): number {
   if (!device) return policy.device.missingTrust
   const base = stored === undefined ? policy.device.initialTrust : Number(stored)
   return clamp(base + postureAdjustment(device, policy), 0, 100)
@@ -49,26 +49,48 @@ export function applyDeviceEvent(batch: StoreBatch, subjectId: string, deviceId:
   batch.hSet(key, { lastSeen: String(now) }, ttl)
 }
 
+/**
+ * Reads the request's device record in the decision's batch, once: the sessions gate and the device-trust
+ * signal share it, and its trust is computed once, on first use after the batch ran.
+ */
+export function readDevice(subjectId: string, device: DeviceContext | undefined, policy: RiskPolicy, batch: StoreBatch): DeviceState {
+  const record = device ? batch.hGetAll(riskKeys.device(subjectId, device.id)) : undefined
+  let trust: number | undefined
+  return {
+    record,
+    get trust() {
+      return (trust ??= currentTrust(record?.value.trust, device, policy))
+    },
+  }
+}
+
 /** Per-subject device registry: unknown devices start neutral; posture and past events move trust. */
-export function prepareDeviceTrust(subjectId: string, device: DeviceContext | undefined, now: number, policy: RiskPolicy, batch: StoreBatch): () => DeviceObservation {
-  if (!device) {
+export function prepareDeviceTrust(
+  subjectId: string,
+  device: DeviceContext | undefined,
+  state: DeviceState,
+  now: number,
+  policy: RiskPolicy,
+  batch: StoreBatch,
+): () => DeviceObservation {
+  if (!device || !state.record) {
     return () => {
-      const trust = currentTrust(undefined, undefined, policy)
+      const trust = state.trust
       const contribution = stepPoints(policy.scoring.deviceTrust, trust, 'below')
       const signal: RiskSignal = { name: 'deviceTrust', value: { trust, known: false, device: null }, contribution, detail: 'no device in the request' }
       if (contribution > 0) signal.reason = 'untrusted_device'
       return { signal, trust, followUp() {} }
     }
   }
+  const record = state.record
   const key = riskKeys.device(subjectId, device.id)
   const ttl = policy.device.retentionDays * DAY_MS
-  const record = batch.hGetAll(key)
   batch.hSet(key, { lastSeen: String(now) }, ttl)
   return () => {
     const rec = record.value
     const known = rec.lastSeen !== undefined
     const posture = postureAdjustment(device, policy)
-    const trust = currentTrust(rec.trust, device, policy)
+    const trust = state.trust
     const contribution = stepPoints(policy.scoring.deviceTrust, trust, 'below')
     const signal: RiskSignal = { name: 'deviceTrust', value: { trust, known, posture }, contribution }
     if (!known) signal.reason = 'new_device'

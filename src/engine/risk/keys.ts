@@ -1,4 +1,4 @@
-import { keyPart as part } from '../../store/key-part.js'
+import { keyPart as part } from '../ports.js'
 
 /**
  * Every store key the risk engine uses, in one place. Components are URI-encoded so that an id

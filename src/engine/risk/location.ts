@@ -1,6 +1,7 @@
 import type { ReasonCode, RiskSignal } from '../types.js'
-import type { StoreBatch } from '../../store/state-store.js'
-import { classifyIp, haversineKm, type GeoFix, type GeoLookup } from './geo.js'
+import type { StoreBatch } from '../ports.js'
+import { haversineKm, type GeoFix, type GeoLookup } from './geo.js'
+import { classifyIp } from '../ip-address.js'
 import { DAY_MS, riskKeys } from './keys.js'
 import type { RiskPolicy } from '../policy/files/risk.js'
 

@@ -1,6 +1,5 @@
-import type { PdpRisk, RiskInput, RiskOutcome } from '../pdp.js'
+import type { PdpRisk, RiskInput, RiskOutcome, StoreBatch } from '../ports.js'
 import type { ReasonCode, RiskAssessment, RiskSignal, StepUpLevel } from '../types.js'
-import type { StoreBatch } from '../../store/state-store.js'
 import { authAgeSignal } from './auth-age.js'
 import { prepareBehaviour } from './behaviour.js'
 import { prepareDeviceTrust } from './device-trust.js'
@@ -29,18 +28,19 @@ function assessmentLevel(score: number, policy: RiskPolicy): RiskAssessment['lev
 export function createRiskEngine(policy: RiskPolicy, geo: GeoLookup): PdpRisk {
   return {
     prepare(input: RiskInput, batch: StoreBatch) {
-      const { subjectId, context, now } = input
-      const device = prepareDeviceTrust(subjectId, context.device, now, policy, batch)
-      const location = prepareLocation(subjectId, input.tenant, context.ip, now, policy, geo, batch)
-      const behaviour = prepareBehaviour(subjectId, input.resourceType, now, policy, batch)
+      const { facts } = input
+      const { subjectId, now, session } = facts
+      const device = prepareDeviceTrust(subjectId, facts.device, input.device, now, policy, batch)
+      const location = prepareLocation(subjectId, facts.tenant, facts.ip, now, policy, geo, batch)
+      const behaviour = prepareBehaviour(subjectId, facts.resourceType, now, policy, batch)
 
       return {
         assess(target?: { resourceType: string; action: string }): RiskOutcome {
           const dev = device()
           const loc = location()
           const beh = behaviour()
-          const age = authAgeSignal(context.session, now, policy)
-          const sensitivity = sensitivityOf(context.sensitivity, target?.resourceType ?? input.resourceType, target?.action ?? input.action, policy)
+          const age = authAgeSignal(session, now, policy)
+          const sensitivity = sensitivityOf(facts.sensitivity, target?.resourceType ?? facts.resourceType, target?.action ?? facts.action, policy)
           const multiplier = policy.sensitivity.multipliers[sensitivity]
 
           const locationPoints = stepPoints(policy.scoring.locationRisk, loc.risk, 'above')
@@ -80,8 +80,8 @@ export function createRiskEngine(policy: RiskPolicy, geo: GeoLookup): PdpRisk {
             now - remembered.at <= policy.stepUp.rememberSeconds * 1000 &&
             !reasons.some((r) => FRESH_EVIDENCE_NEEDED.has(r))
           // After impossible travel, only an authentication that happened after the earlier fix proves who is here now.
-          const freshEnough = loc.travelledSince === undefined || (context.session?.authTime ?? 0) * 1000 > loc.travelledSince
-          if (freshEnough && satisfies(context.session, stepUp, now, policy)) {
+          const freshEnough = loc.travelledSince === undefined || (session?.authTime ?? 0) * 1000 > loc.travelledSince
+          if (freshEnough && satisfies(session, stepUp, now, policy)) {
             const kept = remembered && rememberedValid && levelRank(remembered.level) > levelRank(level) ? remembered.level : level
             return { verdict: 'allow', reasons: ['step_up_satisfied', ...reasons], assessment, followUp: (later) => followUp(later, kept) }
           }

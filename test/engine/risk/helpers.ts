@@ -1,5 +1,7 @@
-import type { RiskInput, RiskOutcome } from '../../../src/engine/pdp.js'
 import type { GeoFix, GeoLookup } from '../../../src/engine/risk/geo.js'
+import { decisionFacts } from '../../../src/engine/pdp.js'
+import type { RiskOutcome } from '../../../src/engine/ports.js'
+import { readDevice } from '../../../src/engine/risk/device-trust.js'
 import { createRiskEngine } from '../../../src/engine/risk/risk-engine.js'
 import { DEFAULT_RISK_POLICY, type RiskPolicy } from '../../../src/engine/policy/files/risk.js'
 import type { RequestContext } from '../../../src/engine/types.js'
@@ -43,12 +45,16 @@ export function riskHarness(policy: RiskPolicy = DEFAULT_RISK_POLICY, geo: GeoLo
     set now(value: number) {
       now = value
     },
-    async assess(context: RequestContext, input: Partial<Omit<RiskInput, 'context' | 'now'>> = {}): Promise<RiskOutcome> {
+    async assess(context: RequestContext, about: { subjectId?: string; tenant?: string; resourceType?: string; action?: string } = {}): Promise<RiskOutcome> {
       const batch = store.batch()
-      const prepared = engine.prepare(
-        { subjectId: 'alice', tenant: 'acme', resourceType: 'documents', action: 'read', ...input, context, now },
-        batch,
-      )
+      const request = {
+        subject: { id: about.subjectId ?? 'alice', tenant: about.tenant ?? 'acme' },
+        action: about.action ?? 'read',
+        resource: { type: about.resourceType ?? 'documents' },
+        context,
+      }
+      const facts = decisionFacts(request, undefined, 'default', now)
+      const prepared = engine.prepare({ facts, device: readDevice(facts.subjectId, facts.device, policy, batch) }, batch)
       await batch.exec()
       const outcome = prepared.assess()
       if (outcome.followUp) {

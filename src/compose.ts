@@ -1,10 +1,11 @@
-import { createPdp, type Pdp, type PdpComponents, type PdpRisk } from './pdp.js'
-import type { PolicyBundle } from './policy/bundle.js'
-import { createGeoipLookup, type GeoLookup } from './risk/geo.js'
-import { createRiskEngine } from './risk/risk-engine.js'
-import { stepUpFor } from './risk/step-up.js'
-import { identityGates } from '../identity/index.js'
-import { responseGate } from '../response/gate.js'
+import { createPdp, type Pdp, type PdpComponents } from './engine/pdp.js'
+import type { PdpRisk } from './engine/ports.js'
+import type { PolicyBundle } from './engine/policy/bundle.js'
+import { createGeoipLookup, type GeoLookup } from './engine/risk/geo.js'
+import { createRiskEngine } from './engine/risk/risk-engine.js'
+import { stepUpFor } from './engine/risk/step-up.js'
+import { identityGates } from './identity/index.js'
+import { responseGate } from './response/gate.js'
 
 export interface AssembleOptions extends Omit<PdpComponents, 'risk' | 'stepUpFor'> {
   /** IP geolocation; geoip-lite's database by default. */
