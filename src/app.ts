@@ -313,7 +313,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (options.webhookBackoffMs !== undefined) responseOptions.webhook.backoffMs = options.webhookBackoffMs
   }
   await app.register(responsePlugin, responseOptions)
-  await app.register(pdpPlugin, { now, defaultTenant: config.defaultTenant, storeFailure: config.storeFailure, geo, policyOnly: options.policyOnly === true })
+  await app.register(pdpPlugin, {
+    now,
+    defaultTenant: config.defaultTenant,
+    storeFailure: config.storeFailure,
+    geo,
+    policyOnly: options.policyOnly === true,
+    ...(options.tracing ? { tracer: options.tracing.decisionTracer } : {}),
+  })
   await app.register(openapiPlugin, { version: PACKAGE_VERSION })
   const callerOptions: CallerAuthOptions = {
     store: app.store,

@@ -3,6 +3,7 @@ import type { PolicyBundle } from './policy/bundle.js'
 import type { PolicyEnv, PolicyQuery } from './policy/evaluator.js'
 import {
   noDecisionLog,
+  noDecisionTracer,
   noMetrics,
   type DecisionFacts,
   type DecisionLog,
@@ -22,6 +23,7 @@ import {
   type ShadowVerdict,
   type StateStore,
   type StoreBatch,
+  type DecisionTracer,
   type TokenVerifier,
   type VerifiedToken,
 } from './ports.js'
@@ -59,6 +61,8 @@ export interface PdpComponents {
   onBackgroundError?: (error: unknown) => void
   /** Told about every risk assessment (after the answer is decided), e.g. for automated response to account takeover. */
   onRiskFindings?: (findings: RiskFindings) => void
+  /** Runs the policy evaluation and the risk assessment as traced steps; nothing by default. */
+  tracer?: DecisionTracer
 }
 
 /** A decision request as callers send it: a trusted subject, or a token the PDP verifies itself. */
@@ -155,6 +159,7 @@ interface Engine {
   metrics: PdpMetrics
   gates: Gate[]
   failure: 'closed' | 'open'
+  tracer: DecisionTracer
 }
 
 /** One call's context: when it was asked, under which policies, how it is recorded. */
@@ -281,7 +286,8 @@ async function readState(run: Run, facts: DecisionFacts, learns: boolean): Promi
  */
 function assessRisk(run: Run, facts: DecisionFacts, state: StateRead, learns: boolean, later: FollowUp[]): RiskOutcome | undefined {
   if (!state.risk || state.store !== 'ok') return undefined
-  const assessed = state.risk.assess()
+  const risk = state.risk
+  const assessed = run.engine.tracer.step('risk', () => risk.assess())
   if (!learns) return assessed
   if (assessed.followUp) later.push(assessed.followUp)
   run.engine.components.onRiskFindings?.({ facts, reasons: assessed.reasons, assessment: assessed.assessment, bundle: run.bundle })
@@ -305,7 +311,7 @@ interface ItemRequest {
 
 /** The decision a policy gives one item, once the gates', the store's and the risk engine's outcomes are combined with it. */
 function settle(run: Run, policy: PolicyBundle, item: ItemRequest, inputs: Omit<VerdictInputs, 'policy'>, withExplanation: boolean): Decision {
-  const result = policy.evaluator.evaluate(item.query, withExplanation)
+  const result = run.engine.tracer.step('policy', () => policy.evaluator.evaluate(item.query, withExplanation))
   const outcome = combineVerdict({ ...inputs, policy: result.effect })
   const decision = stamp(run, outcome.verdict, outcome.reasons, policy.version)
   if (withExplanation) decision.explanation = { effectiveRoles: result.roles ?? [], matchedRules: result.matched, domain: item.query.domain }
@@ -363,7 +369,7 @@ async function decideAll(engine: Engine, input: DecisionInput, items: readonly B
     // Gate writes (activity, clean-up) do not depend on the item: the first item's are enough.
     if (index === 0 && learns) for (const o of outcomes) if (o.followUp) later.push(o.followUp)
     inputs.gates = combineGates(outcomes)
-    const risk = index === 0 ? assessed : assessed && state.risk!.assess({ resourceType: query.resource.type, action: query.action })
+    const risk = index === 0 ? assessed : assessed && engine.tracer.step('risk', () => state.risk!.assess({ resourceType: query.resource.type, action: query.action }))
     if (risk) inputs.risk = risk
     return decideItem(run, { request, query }, inputs, input.explain === true)
   })
@@ -376,6 +382,7 @@ export function createPdp(components: PdpComponents): Pdp {
     components,
     log: components.decisionLog ?? noDecisionLog,
     metrics: components.metrics ?? noMetrics,
+    tracer: components.tracer ?? noDecisionTracer,
     gates: components.gates ?? [],
     failure: components.storeFailure ?? 'closed',
   }

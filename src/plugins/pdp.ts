@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { assemblePdp, type AssembleOptions } from '../compose.js'
 import type { Pdp } from '../engine/pdp.js'
+import type { DecisionTracer } from '../engine/ports.js'
 import type { GeoLookup } from '../engine/risk/geo.js'
 import type { Clock } from '../engine/types.js'
 
@@ -17,6 +18,8 @@ export interface PdpPluginOptions {
   geo: GeoLookup
   /** Leave the store out of the engine, so that only the policy decides (see AppOptions.policyOnly). */
   policyOnly?: boolean
+  /** Spans for the decision steps, when tracing is on. */
+  tracer?: DecisionTracer
 }
 
 /** The decision engine, assembled from the collaborators other plugins own. */
@@ -35,6 +38,7 @@ export default fp<PdpPluginOptions>(
       onBackgroundError: (err) => app.log.warn({ error: (err as Error).message }, 'background store write failed'),
       onRiskFindings: (findings) => app.responder.onRiskFindings(findings),
       geo: opts.geo,
+      ...(opts.tracer ? { tracer: opts.tracer } : {}),
     }
     app.decorate('pdp', assemblePdp(options))
   },

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { PdpMetrics } from '../engine/ports.js'
-import type { DecisionTracer } from './port.js'
+import type { DecisionTracer } from '../engine/ports.js'
 import { tracingSettings } from './settings.js'
 
 /** OpenTelemetry tracing as the app uses it; only exists when the OpenTelemetry variables ask for it. */

@@ -14,7 +14,7 @@ import {
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Tracing } from './index.js'
-import type { DecisionTracer } from './port.js'
+import type { DecisionTracer } from '../engine/ports.js'
 import type { TracingSettings } from './settings.js'
 
 // The semantic conventions' closed set of methods; anything else is _OTHER, so a client cannot mint span names.

@@ -71,6 +71,8 @@ t.test('the real server sends a server span per request, continuing traceparent,
   const decision = children.find((s) => s.name === 'pdp.decide')
   t.ok(store, 'the store round trip is a child span')
   t.ok(decision, 'the decision is a child span')
+  t.ok(children.some((s) => s.name === 'pdp.policy'), 'the policy evaluation is a child span')
+  t.ok(children.some((s) => s.name === 'pdp.risk'), 'the risk assessment is a child span')
   t.match(store?.attributes, { 'pdp.store.ok': true })
   t.match(decision?.attributes, { 'pdp.decision': String, 'pdp.reason': String })
   for (const child of children) {
@@ -119,7 +121,7 @@ t.test('the decision-step port: spans under the request\'s, nested as the steps 
   const tracing = await startTracing({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.base}/v1/traces` }, 'test')
   if (!tracing) throw new Error('tracing did not start')
   const app = await buildApp({ config: loadConfig({ PDP_POLICY_DIR: EXAMPLE_POLICIES, PDP_DECISION_LOG: 'off' }), logger: false, tracing })
-  // The engine runs its steps through this port (see src/tracing/port.ts); a route stands in for it here.
+  // The engine runs its steps through this port (DecisionTracer in src/engine/ports.ts); a route stands in for it here.
   app.post('/steps', async () => {
     await new Promise((resolve) => setImmediate(resolve))
     const score = tracing.decisionTracer.step('policy', () => tracing.decisionTracer.step('risk', () => 42))
