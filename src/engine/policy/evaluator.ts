@@ -54,6 +54,8 @@ export interface PolicyEvaluator {
   readonly roles: ReadonlySet<string>
   /** Why the indexed evaluator could not take this policy, when node-casbin's enforcer answers instead. */
   readonly fallbackReason?: string
+  /** The same as a stable code (FALLBACK_CODES in indexed-evaluator.ts), for metrics. */
+  readonly fallbackCode?: string
   evaluate(query: PolicyQuery, explain: boolean): PolicyResult
 }
 

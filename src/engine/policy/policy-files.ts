@@ -1,5 +1,6 @@
 import { newModelFromString, BracketAwareCsvParser, FunctionMap, Util, type Model } from 'casbin'
 import expressionEval from '@casbin/expression-eval'
+import { PATTERN_ARGUMENT_FUNCTIONS, patternProblem } from './pattern-functions.js'
 import { GUESSED_SOURCES, PDP_REQUEST, requestSource, type DeclaredRequestMapping, type RequestSource } from './request-mapping.js'
 
 /** A problem in a policy file, located precisely enough for an operator to fix it. */
@@ -153,6 +154,12 @@ export function parseModelFile(text: string, file = 'model.conf', request?: Decl
     what: 'matcher',
     names: expressionNames(requestTokens, policyTokens, roleArity),
   })
+  for (const call of patternCalls(matcher)) {
+    if (/^r\d*_/.test(call.pattern) && call.fn !== 'ipMatch') {
+      // A request would write the pattern: one naming a parameter badly hangs Casbin, a regular expression can be made slow.
+      throw new PolicyFileError(file, keyLines.get('m'), `matcher passes the request value "${call.pattern.replace('_', '.')}" as the pattern of ${call.fn}: the pattern must come from the policy`)
+    }
+  }
   if (effectRaw === 'subjectPriority(p.eft) || deny' && !roleArity.has('g')) {
     // Casbin's loader orders lines by the depth of their subject in g, and fails without one.
     throw new PolicyFileError(file, keyLines.get('e'), 'subjectPriority(p.eft) orders lines by the role hierarchy "g", which the model does not define')
@@ -326,6 +333,26 @@ function checkSplice(matcher: string, evalName: string, condition: string, where
   }
 }
 
+/** The calls of pattern functions in a matcher, with the name their pattern argument reads (p_obj, r_obj, ...). */
+function patternCalls(matcher: string): { fn: string; pattern: string }[] {
+  const calls: { fn: string; pattern: string }[] = []
+  const visit = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return
+    const n = node as AstNode
+    if (n.type === 'CallExpression' && (n.callee as AstNode).type === 'Identifier' && PATTERN_ARGUMENT_FUNCTIONS.has((n.callee as AstNode).name as string)) {
+      let arg = (n.arguments as AstNode[])[1]
+      while (arg?.type === 'MemberExpression') arg = arg.object as AstNode
+      if (arg?.type === 'Identifier') calls.push({ fn: (n.callee as AstNode).name as string, pattern: arg.name as string })
+    }
+    for (const value of Object.values(n)) {
+      if (Array.isArray(value)) value.forEach(visit)
+      else if (value && typeof value === 'object') visit(value)
+    }
+  }
+  visit(parseExpression(Util.bracketCompatible(matcher)))
+  return calls
+}
+
 /** A role link in this domain applies in every tenant. */
 export const ANY_DOMAIN = '*'
 
@@ -346,6 +373,7 @@ export function parsePolicyFile(text: string, model: ModelFile, file = 'policy.c
   const out: PolicyLine[] = []
   const lines = text.split(/\r?\n/)
   const conditionNames = expressionNames(model.requestTokens, new Map())
+  const patterns = patternCalls(model.matcher)
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!
     if (raw.trim() === '' || raw.trimStart().startsWith('#')) continue
@@ -378,6 +406,11 @@ export function parsePolicyFile(text: string, model: ModelFile, file = 'policy.c
       const eft = policyTokens.indexOf('eft')
       if (eft >= 0 && values[eft] !== 'allow' && values[eft] !== 'deny') {
         throw new PolicyFileError(file, i + 1, `effect must be "allow" or "deny", got "${values[eft]}"`)
+      }
+      for (const call of patterns) {
+        const index = policyTokens.findIndex((token) => call.pattern === `${ptype}_${token}`)
+        const problem = index < 0 ? undefined : patternProblem(call.fn, values[index]!)
+        if (problem) throw new PolicyFileError(file, i + 1, problem)
       }
       policyTokens.forEach((token, index) => {
         if (model.matcher.includes(`eval(${ptype}_${token})`)) {
