@@ -133,6 +133,12 @@ export function parseModelFile(text: string, file = 'model.conf', request?: Decl
     }
     return out
   }
+  for (const [key, line] of keyLines) {
+    const sec = key.charAt(0)
+    if ((sec === 'p' || sec === 'g') && !model.model.get(sec)?.has(key)) {
+      throw new PolicyFileError(file, line, `"${key}" would be ignored: Casbin reads ${sec}, ${sec}2, ${sec}3, ... only up to the first one missing`)
+    }
+  }
   const requestTokens = tokensOf('r')
   const requestSources = requestSourcesOf(requestTokens.get('r') ?? [], file, keyLines.get('r'), request)
   const policyTokens = tokensOf('p')
