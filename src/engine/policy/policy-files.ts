@@ -160,12 +160,6 @@ export function parseModelFile(text: string, file = 'model.conf', request?: Decl
     what: 'matcher',
     names: expressionNames(requestTokens, policyTokens, roleArity),
   })
-  for (const call of patternCalls(matcher)) {
-    if (/^r\d*_/.test(call.pattern) && call.fn !== 'ipMatch') {
-      // A request would write the pattern: one naming a parameter badly hangs Casbin, a regular expression can be made slow.
-      throw new PolicyFileError(file, keyLines.get('m'), `matcher passes the request value "${call.pattern.replace('_', '.')}" as the pattern of ${call.fn}: the pattern must come from the policy`)
-    }
-  }
   if (effectRaw === 'subjectPriority(p.eft) || deny' && !roleArity.has('g')) {
     // Casbin's loader orders lines by the depth of their subject in g, and fails without one.
     throw new PolicyFileError(file, keyLines.get('e'), 'subjectPriority(p.eft) orders lines by the role hierarchy "g", which the model does not define')
@@ -297,6 +291,7 @@ function checkExpression(expression: string, check: ExpressionCheck): void {
         const name = callee.name as string
         if (!check.names.functions.has(name)) refuse(`calls "${shown(name)}", which is not one of Casbin's built-in functions`)
         ;(n.arguments as unknown[]).forEach(visit)
+        if (PATTERN_ARGUMENT_FUNCTIONS.has(name)) checkPatternArgument(name, (n.arguments as AstNode[])[1], refuse)
         return
       }
       case 'BinaryExpression':
@@ -336,6 +331,23 @@ function checkSplice(matcher: string, evalName: string, condition: string, where
   } catch (err) {
     const note = rewritesLists(spliced) ? IN_LIST_NOTE : ''
     throw new PolicyFileError(where.file, where.line, `${where.what} does not parse once spliced into the matcher${note}: ${(err as Error).message}`)
+  }
+}
+
+/**
+ * The pattern a call of keyMatch2-5, regexMatch, globMatch or ipMatch receives: a literal is checked here as a policy
+ * line's value is (patternProblem); a request value is refused, since a caller would then write the pattern (one
+ * naming a parameter badly hangs Casbin, a regular expression can be made slow). ipMatch's failing is no such risk.
+ */
+function checkPatternArgument(fn: string, arg: AstNode | undefined, refuse: (problem: string) => never): void {
+  if (arg?.type === 'Literal' && typeof arg.value === 'string') {
+    const problem = patternProblem(fn, arg.value)
+    if (problem) refuse(`calls ${problem}`)
+  }
+  let root = arg
+  while (root?.type === 'MemberExpression') root = root.object as AstNode
+  if (fn !== 'ipMatch' && root?.type === 'Identifier' && /^r\d*_/.test(root.name as string)) {
+    refuse(`passes the request value "${String(root.name).replace('_', '.')}" as the pattern of ${fn}: the pattern must come from the policy`)
   }
 }
 

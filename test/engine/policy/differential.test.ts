@@ -535,6 +535,37 @@ t.test('a priority that is not an integer is refused with file and line', async 
   t.throws(() => parsePolicyFile('p, 1, a, *, documents, read, true, allow\np, high, a, *, documents, read, true, deny', model), { line: 2, message: /priority must be an integer, got "high"/ })
 })
 
+t.test('patterns that hang or break Casbin\'s functions are refused with file and line', async (t) => {
+  const withObject = (fn: string) => modelText(EFFECTS[0]!, MATCHERS[0]!.replace('r.obj.type == p.obj', `${fn}(r.obj.id, p.obj)`))
+  const lines: [string, string, RegExp][] = [
+    ['keyMatch2', '/docs/:', /keyMatch2 never finishes on the pattern "\/docs\/:"/],
+    ['keyMatch2', '/:/docs', /keyMatch2 never finishes/],
+    ['keyMatch3', '/docs/{id', /keyMatch3 never finishes/],
+    ['keyMatch5', '/docs/{id', /keyMatch5 never finishes/],
+    ['regexMatch', '*docs', /regexMatch fails on the pattern "\*docs": Invalid regular expression/],
+    ['ipMatch', 'not-an-address', /ipMatch fails on the pattern "not-an-address"/],
+  ]
+  for (const [fn, pattern, message] of lines) {
+    const model = parseModelFile(withObject(fn))
+    const usable = fn === 'ipMatch' ? '10.0.0.0/8' : '/docs/*'
+    t.throws(() => parsePolicyFile(`p, admin, *, ${usable}, read, true, allow\np, admin, *, ${pattern}, read, true, allow`, model, 'policy.csv'), { file: 'policy.csv', line: 2, message }, `${fn}: ${pattern}`)
+  }
+  // The plain Enforcer fails on the broken ones at decision time (the hanging ones are not run: they would hang).
+  const oracle = await plainEnforcer(withObject('regexMatch'), 'p, admin, *, *docs, read, true, allow')
+  t.throws(() => oracle.enforceExSync({ id: 'admin' }, 'acme', { id: '/docs/1' }, 'read', {}), /Invalid regular expression/)
+
+  t.throws(() => parseModelFile(modelText(EFFECTS[0]!, MATCHERS[0]!.replace('r.obj.type == p.obj', 'keyMatch2(p.obj, r.obj.id)'))), {
+    message: /matcher passes the request value "r\.obj" as the pattern of keyMatch2/,
+  })
+  t.throws(() => parseModelFile(modelText(EFFECTS[0]!, MATCHERS[0]!.replace('r.obj.type == p.obj', 'regexMatch(p.obj, r.sub.attributes.pattern)'))), {
+    message: /as the pattern of regexMatch: the pattern must come from the policy/,
+  })
+  const model = parseModelFile(EXAMPLE_MODEL)
+  t.throws(() => parsePolicyFile('p, admin, *, documents, read, "keyMatch2(r.obj.id, ""/docs/:"")", allow', model, 'policy.csv'), { line: 1, message: /condition .* calls keyMatch2 never finishes/ })
+  t.throws(() => parsePolicyFile('p, admin, *, documents, read, "regexMatch(r.obj.id, r.sub.attributes.pattern)", allow', model, 'policy.csv'), { line: 1, message: /as the pattern of regexMatch/ })
+  t.doesNotThrow(() => parsePolicyFile('p, admin, *, documents, read, "keyMatch2(r.obj.id, ""/docs/:id"") && ipMatch(r.env.ip, ""10.0.0.0/8"")", allow', model), 'usable patterns load')
+})
+
 t.test('random policies with asserted roles: the indexed evaluator answers as the fallback does', async (t) => {
   let compared = 0
   const effects = new Map<string, number>()
