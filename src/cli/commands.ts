@@ -37,10 +37,13 @@ async function validate(dir: string, io: CliIo): Promise<void> {
   const bundle = await loadOrExit(dir, io, loadPolicyBundle)
   const suites = await loadOrExit(dir, io, loadPolicySuites)
   const cases = suites.reduce((n, s) => n + s.cases.length, 0)
+  const { engine, fallbackCode, fallbackReason } = bundle.evaluator
   io.out(
-    `${dir}: valid (policy version ${bundle.version}, ${bundle.evaluator.ruleCount} policy lines, evaluator ${bundle.evaluator.engine}, ` +
+    `${dir}: valid (policy version ${bundle.version}, ${bundle.evaluator.ruleCount} policy lines, evaluator ${engine}, ` +
       `${bundle.routes.size} routes, ${bundle.response.rules.length} response rules, ${suites.length} test suites with ${cases} cases)`,
   )
+  // Valid, but on the slower path: say why, so the operator can decide whether to reshape the model.
+  if (fallbackReason !== undefined) io.out(`${dir}: evaluated by node-casbin, not the indexed evaluator (${fallbackCode}): ${fallbackReason}`)
 }
 
 async function test(dir: string, io: CliIo): Promise<void> {

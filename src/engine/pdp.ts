@@ -120,6 +120,7 @@ export function toPolicyQuery(request: DecisionRequest, defaultTenant: string, n
     },
     action: request.action,
     env: environment(nowMs, request.context?.ip),
+    ...(request.context?.http ? { http: request.context.http } : {}),
   }
 }
 

@@ -42,8 +42,17 @@ export interface SessionContext {
   acr?: string
 }
 
+/** The original HTTP request a forward-auth endpoint decides, as the gateway forwarded it. */
+export interface HttpRequestFacts {
+  method: string
+  /** The path without the query, each segment decoded once, one trailing slash dropped: what the route map matched. */
+  path: string
+}
+
 export interface RequestContext {
   ip?: string
+  /** Set by the forward-auth endpoints only (a /decide body cannot name it); policies read it through request.yaml. */
+  http?: HttpRequestFacts
   userAgent?: string
   device?: DeviceContext
   session?: SessionContext

@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, Registry } from 'prom-client'
 import type { PdpMetrics } from '../engine/ports.js'
+import { FALLBACK_CODES } from '../engine/policy/indexed-evaluator.js'
 import type { PolicySource } from '../engine/policy/policy-source.js'
+import type { PolicyEvaluator } from '../engine/policy/evaluator.js'
 import type { ResponderMetrics } from '../response/responder.js'
 
 /** Engines a PolicyEvaluator reports; a closed set, so it can be a label. */
@@ -106,8 +108,15 @@ export function createPrometheusMetrics(build: { version: string } = { version: 
     labelNames: ['engine'] as const,
     registers: [registry],
   })
-  const showEngine = (engine: string) => {
-    for (const known of EVALUATOR_ENGINES) evaluator.set({ engine: known }, known === engine ? 1 : 0)
+  const fallback = new Gauge({
+    name: 'pdp_policy_evaluator_fallback',
+    help: 'Why node-casbin answers for the active policy instead of the indexed evaluator (1 for the reason; all 0 while the indexed one answers)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  })
+  const showEngine = (current: PolicyEvaluator) => {
+    for (const known of EVALUATOR_ENGINES) evaluator.set({ engine: known }, known === current.engine ? 1 : 0)
+    for (const code of FALLBACK_CODES) fallback.set({ reason: code }, code === current.fallbackCode ? 1 : 0)
   }
 
   return {
@@ -142,13 +151,13 @@ export function createPrometheusMetrics(build: { version: string } = { version: 
     },
     watchPolicy(source) {
       rules.set(source.current.evaluator.ruleCount)
-      showEngine(source.current.evaluator.engine)
+      showEngine(source.current.evaluator)
       reloads.inc({ result: 'success' }, 0)
       reloads.inc({ result: 'failure' }, 0)
       source.on('reload', (result, bundle) => {
         reloads.inc({ result: result.ok ? 'success' : 'failure' })
         rules.set(bundle.evaluator.ruleCount)
-        showEngine(bundle.evaluator.engine)
+        showEngine(bundle.evaluator)
       })
     },
   }

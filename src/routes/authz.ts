@@ -2,7 +2,7 @@ import http from 'node:http'
 import type { SwaggerTransform } from '@fastify/swagger'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { DecisionInput } from '../engine/pdp.js'
-import { UnsafePathError } from '../engine/route-map.js'
+import { UnsafePathError, pathSegments } from '../engine/route-map.js'
 import type { Decision, ReasonCode } from '../engine/types.js'
 import { CREDENTIAL_REASONS, invalidTokenChallenge, stepUpChallenge } from '../http/challenge.js'
 import { TrustedProxies, clientIp } from '../http/client-ip.js'
@@ -166,6 +166,8 @@ export default async function authzRoutes(app: FastifyInstance, opts: AuthzRoute
       context: { ip: clientIp(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], request.headers['x-real-ip'], trusted) },
     }
     const context = input.context!
+    // The path as the route map matched it (match has already refused what pathSegments refuses).
+    context.http = { method: original.method, path: `/${pathSegments(original.uri).join('/')}` }
     const device = deviceHeader === undefined || !trusted.trusts(request.socket.remoteAddress ?? '') ? undefined : single(request.headers[deviceHeader])
     if (device !== undefined && device !== '' && device.length <= 256 && isIdentifier(device)) context.device = { id: device }
     const agent = single(request.headers['user-agent'])

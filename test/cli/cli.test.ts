@@ -191,3 +191,15 @@ t.test('validate checks request.yaml and the request fields it maps, with file a
   const mapped = await cli('validate', dir)
   t.equal(mapped.code, 0, `with request.yaml it loads: ${mapped.err}`)
 })
+
+t.test('validate says which evaluator answers, and why when it is not the indexed one', async (t) => {
+  const indexed = await cli('validate', EXAMPLE_POLICIES)
+  t.match(indexed.out, /evaluator indexed,/)
+  t.notMatch(indexed.out, /node-casbin/)
+  const dir = await policyCopy(t)
+  await edit(dir, 'model.conf', (s) => s.replace(/^m = (.*)$/m, 'm = eval(p.cond) && $1').replace(/ && eval\(p\.cond\)$/m, ''))
+  const fallback = await cli('validate', dir)
+  t.equal(fallback.code, 0, fallback.err)
+  t.match(fallback.out, /evaluator casbin,/)
+  t.match(fallback.out, /evaluated by node-casbin, not the indexed evaluator \(matcher_eval\): eval\(\.\.\.\) is not the last term/)
+})

@@ -61,7 +61,7 @@ t.test('a model the indexed evaluator cannot take: Casbin answers, the gauge say
   const dir = await policyCopy(t)
   const modelPath = join(dir, 'model.conf')
   const model = await readFile(modelPath, 'utf8')
-  await writeFile(modelPath, model.replace('r.obj.type == p.obj', 'keyMatch(r.obj.type, p.obj)'))
+  await writeFile(modelPath, model.replace('r.obj.type == p.obj', 'keyMatch4(r.obj.type, p.obj)'))
   const logs: Record<string, unknown>[] = []
   const stream = { write: (line: string) => void logs.push(JSON.parse(line)) }
   const app = await buildApp({ config: loadConfig({ PDP_POLICY_DIR: dir, PDP_DECISION_LOG: 'off' }), logger: { level: 'warn', stream } })
@@ -70,20 +70,24 @@ t.test('a model the indexed evaluator cannot take: Casbin answers, the gauge say
 
   const warnings = () => logs.filter((l) => l.level === 40 && String(l.msg).includes('not the indexed evaluator'))
   t.equal(warnings().length, 1, 'warned at start-up')
-  t.match(warnings()[0], { reason: /keyMatch\(\.\.\.\)/, policyVersion: /^[0-9a-f]{16}$/ })
+  t.match(warnings()[0], { reason: /keyMatch4\(\.\.\.\)/, policyVersion: /^[0-9a-f]{16}$/ })
   await app.policy.reload()
   t.equal(warnings().length, 1, 'an unchanged reload does not repeat it')
 
   const body = (await app.inject({ method: 'GET', url: '/metrics' })).body
   t.match(body, /pdp_policy_evaluator\{engine="casbin"\} 1/)
   t.match(body, /pdp_policy_evaluator\{engine="indexed"\} 0/)
+  t.match(body, /pdp_policy_evaluator_fallback\{reason="matcher_term"\} 1/, 'the reason, by its code')
+  t.match(body, /pdp_policy_evaluator_fallback\{reason="effect"\} 0/)
   const res = await app.inject({ method: 'POST', url: '/decide', payload: { subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' }, context: trustedContext(Date.now()) } })
   t.equal(res.json().decision, 'allow', 'the fallback decides')
 
   await writeFile(modelPath, model)
   t.match(await app.policy.reload(), { ok: true, changed: true })
   t.equal(warnings().length, 1, 'no warning once the indexed evaluator takes the policy')
-  t.match((await app.inject({ method: 'GET', url: '/metrics' })).body, /pdp_policy_evaluator\{engine="indexed"\} 1/)
+  const indexed = (await app.inject({ method: 'GET', url: '/metrics' })).body
+  t.match(indexed, /pdp_policy_evaluator\{engine="indexed"\} 1/)
+  t.notMatch(indexed, /pdp_policy_evaluator_fallback\{[^}]*\} 1/, 'no fallback reason')
 })
 
 t.test('HTTP requests are counted by route pattern and status class, never by raw path; build info names the version', async (t) => {

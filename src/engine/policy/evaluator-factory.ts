@@ -11,5 +11,5 @@ export async function createEvaluator(model: ModelFile, lines: readonly PolicyLi
   const outcome = buildIndexedEvaluator(model, lines, file)
   if ('evaluator' in outcome) return outcome.evaluator
   const casbin = await createCasbinEvaluator(model, lines, file)
-  return { ...casbin, fallbackReason: outcome.reason }
+  return { ...casbin, fallbackCode: outcome.code, fallbackReason: outcome.reason }
 }

@@ -1,4 +1,4 @@
-import type { Attributes, MatchedRule, Resource } from '../types.js'
+import type { Attributes, HttpRequestFacts, MatchedRule, Resource } from '../types.js'
 
 /** Request-time facts a policy condition may read as `r.env.*`. */
 export interface PolicyEnv {
@@ -27,6 +27,8 @@ export interface PolicyQuery {
   resource: Required<Pick<Resource, 'type'>> & { id: string; attributes: Attributes }
   action: string
   env: PolicyEnv
+  /** The original HTTP request of a forward-auth decision; absent for /decide. */
+  http?: HttpRequestFacts
 }
 
 export type PolicyEffect = 'allow' | 'deny' | 'none' | 'error'
@@ -54,6 +56,8 @@ export interface PolicyEvaluator {
   readonly roles: ReadonlySet<string>
   /** Why the indexed evaluator could not take this policy, when node-casbin's enforcer answers instead. */
   readonly fallbackReason?: string
+  /** The same as a stable code (FALLBACK_CODES in indexed-evaluator.ts), for metrics. */
+  readonly fallbackCode?: string
   evaluate(query: PolicyQuery, explain: boolean): PolicyResult
 }
 
@@ -75,5 +79,6 @@ export function readOnlyQuery(query: PolicyQuery): PolicyQuery {
     resource: frozenCopy(query.resource),
     action: query.action,
     env: frozenCopy(query.env),
+    ...(query.http ? { http: frozenCopy(query.http) } : {}),
   })
 }

@@ -3,7 +3,8 @@ import expressionEval from '@casbin/expression-eval'
 import { LRUCache } from 'lru-cache'
 import type { MatchedRule } from '../types.js'
 import { readOnlyQuery, type PolicyEvaluator, type PolicyQuery, type PolicyResult } from './evaluator.js'
-import { casbinOrder, type ModelFile, type PolicyLine } from './policy-files.js'
+import { ANY_DOMAIN, casbinOrder, type ModelFile, type PolicyLine } from './policy-files.js'
+import { INDEXED_PATTERN_FUNCTIONS, patternFunction } from './pattern-functions.js'
 import { requestSource, type RequestSource } from './request-mapping.js'
 import { RoleGraph } from './role-graph.js'
 import { CASBIN_MAX_HIERARCHY, explainedRoles, policyRoleNames, requestFieldsOf, ruleSourcer } from './casbin-evaluator.js'
@@ -11,11 +12,13 @@ import { CASBIN_MAX_HIERARCHY, explainedRoles, policyRoleNames, requestFieldsOf,
 /*
  * The indexed evaluator answers exactly what node-casbin's enforcer (createCasbinEvaluator) answers, without
  * scanning every policy line. It only takes models whose matcher is a chain of `&&` terms it can index
- * (equalities between request strings and policy fields, "*"-or-equal tests, g(r.sub.id, p.x, r.dom)) ending
- * in at most one eval(p.x). Casbin evaluates such a matcher left to right and stops at the first false term,
- * so a line whose indexed terms fail yields false without touching its condition, and its effect is
- * "indeterminate", which changes nothing in any effect expression. Only the remaining lines (the candidates)
- * are evaluated, in Casbin's load order (see casbinOrder), through the same effect stream Casbin runs.
+ * (equalities between request strings and policy fields, "*"-or-equal tests, role functions such as
+ * g(r.sub.id, p.x, r.dom) or g2(r.obj.id, p.y), request strings in lists) and pattern tests (keyMatch(r.obj.id, p.obj)
+ * and its family) ending in at most one eval(p.x). Casbin evaluates such a matcher left to right and stops at the
+ * first false term, so a line whose indexed terms fail yields false without touching its pattern tests or
+ * condition, and its effect is "indeterminate", which changes nothing in any effect expression. Only the remaining
+ * lines (the candidates) are evaluated, in Casbin's load order (see casbinOrder), through the same effect stream
+ * Casbin runs: their pattern tests in matcher order (Casbin's own functions), then their condition.
  */
 
 // CommonJS module: its named exports are only reachable through the default export under ESM.
@@ -50,13 +53,23 @@ interface RequestString {
 
 /** One indexed matcher term: which policy field it reads and how a request selects values of that field. */
 type Term =
-  | { kind: 'role'; field: number }
+  /** ptype(name, p.field[, domain]); `asserted`: the name is the subject's id, whose asserted roles count too. */
+  | { kind: 'role'; field: number; ptype: string; name: RequestString; domain: RequestString | undefined; asserted: boolean }
   | { kind: 'equal'; field: number; request: RequestString }
   | { kind: 'equal-or-any'; field: number; request: RequestString }
   | { kind: 'in-list'; request: RequestString; values: readonly string[] }
+  | { kind: 'pattern'; field: number; request: RequestString; name: string; test: (request: string, pattern: string) => boolean }
 
 /** The terms that index policy lines; an `in` list reads no policy field and is tested once per request. */
-type FieldTerm = Exclude<Term, { kind: 'in-list' }>
+type FieldTerm = Extract<Term, { kind: 'role' | 'equal' | 'equal-or-any' }>
+type PatternTerm = Extract<Term, { kind: 'pattern' }>
+
+/**
+ * Why the indexed evaluator did not take a policy, as a stable code (for /metrics) beside the sentence for people:
+ * the effect, the matcher's shape, a condition of one line, or a policy with no "p" line.
+ */
+export const FALLBACK_CODES = ['effect', 'no_policy_lines', 'matcher_eval', 'matcher_term', 'matcher_order', 'no_index_term', 'condition'] as const
+export type FallbackCode = (typeof FALLBACK_CODES)[number]
 
 type Condition = (context: Record<string, unknown>) => unknown
 
@@ -77,7 +90,7 @@ interface CompiledLine {
 
 type Trie = Map<string, Trie | number[]>
 
-export type IndexedOutcome = { evaluator: PolicyEvaluator } | { reason: string }
+export type IndexedOutcome = { evaluator: PolicyEvaluator } | { code: FallbackCode; reason: string }
 
 function isIdentifier(node: AstNode, name?: string): boolean {
   return node.type === 'Identifier' && (name === undefined || node.name === name)
@@ -178,14 +191,28 @@ function anyTest(node: AstNode, ctx: TermContext): number | undefined {
 }
 
 function termOf(node: AstNode, ctx: TermContext): Term | undefined {
-  if (node.type === 'CallExpression' && isIdentifier(node.callee as AstNode, 'g')) {
+  const callee = node.type === 'CallExpression' ? (node.callee as AstNode) : undefined
+  const ptype = callee?.type === 'Identifier' ? (callee.name as string) : undefined
+  const arity = ptype === undefined ? undefined : ctx.roleArity.get(ptype)
+  if (arity !== undefined) {
     const args = node.arguments as AstNode[]
-    // The role manager has the "*" domain matcher only for three-field role definitions (see createCasbinEvaluator).
-    if (ctx.roleArity.get('g') !== 3 || args.length !== 3) return undefined
+    // Two fields: links hold everywhere. Three: the "*" domain matcher is set (see createCasbinEvaluator) and RoleGraph follows it.
+    if ((arity !== 2 && arity !== 3) || args.length !== arity) return undefined
+    const name = requestString(args[0]!, ctx)
     const field = policyField(args[1]!, ctx)
-    // Role holders are looked up for the subject's id (with its asserted roles) in the request's domain.
-    if (requestString(args[0]!, ctx)?.path !== 'subject.id' || field === undefined || requestString(args[2]!, ctx)?.path !== 'domain') return undefined
-    return { kind: 'role', field }
+    const domain = arity === 3 ? requestString(args[2]!, ctx) : undefined
+    if (!name || field === undefined || (arity === 3 && !domain)) return undefined
+    // The asserted roles of the request are links of "g" for the subject's id (see createCasbinEvaluator); a "g"
+    // on another name could meet that overlay by coincidence of strings, which is not worth a fast path.
+    if (ptype === 'g' && name.path !== 'subject.id') return undefined
+    return { kind: 'role', field, ptype: ptype!, name, domain, asserted: ptype === 'g' }
+  }
+  if (ptype !== undefined && INDEXED_PATTERN_FUNCTIONS.has(ptype)) {
+    const args = node.arguments as AstNode[]
+    const request = args.length === 2 ? requestString(args[0]!, ctx) : undefined
+    const field = args.length === 2 ? policyField(args[1]!, ctx) : undefined
+    if (request && field !== undefined) return { kind: 'pattern', field, request, name: ptype, test: patternFunction(ptype) }
+    return undefined
   }
   const eq = equality(node, ctx)
   if (eq) return { kind: 'equal', ...eq }
@@ -249,56 +276,78 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   const requestFields = model.requestTokens.get('r') ?? []
   const requestSources = requestFieldsOf(model)
   const policyFields = model.policyTokens.get('p')
-  if (!policyFields) return { reason: 'the model has no "p" policy type' }
+  if (!policyFields) return { code: 'matcher_term', reason: 'the model has no "p" policy type' }
   const effect = EFFECT_KINDS[model.effect]
-  if (!effect) return { reason: `the policy effect "${model.effect}" is not one the indexed evaluator handles` }
+  if (!effect) return { code: 'effect', reason: `the policy effect "${model.effect}" is not one the indexed evaluator handles` }
   // Positions follow Casbin's load order, which the priority effects decide by.
   const pLines = casbinOrder(model, lines).filter((l) => l.ptype === 'p')
   // With no p line Casbin evaluates the matcher once with empty fields, a case not worth a fast path.
-  if (pLines.length === 0) return { reason: 'the policy has no "p" lines' }
+  if (pLines.length === 0) return { code: 'no_policy_lines', reason: 'the policy has no "p" lines' }
 
   const matcher = model.matcher
   const evalNames = Util.getEvalValue(matcher)
-  if (evalNames.length > 1) return { reason: 'the matcher calls eval more than once' }
+  if (evalNames.length > 1) return { code: 'matcher_eval', reason: 'the matcher calls eval more than once' }
   const evalName = evalNames[0]
   if (evalName !== undefined && !policyFields.some((f) => `p_${f}` === evalName)) {
-    return { reason: `the matcher evaluates "${evalName}", which is not a policy field` }
+    return { code: 'matcher_eval', reason: `the matcher evaluates "${evalName}", which is not a policy field` }
   }
 
   const template = parseOrUndefined(Util.bracketCompatible(matcher))
-  if (!template) return { reason: 'the matcher does not parse' }
+  if (!template) return { code: 'matcher_term', reason: 'the matcher does not parse' }
   const ctx: TermContext = { policyFields, requestFields, requestSources, roleArity: model.roleArity }
   let parts = conjuncts(template)
+  // The terms in matcher order, which is the order Casbin tests them in.
   const terms: Term[] = []
   // Casbin's `in` binds more loosely than &&, so `a && b && r.x in ("u", "v")` is `(a && b && r.x) in [...]`. With
   // boolean terms before it, that is true exactly when every term holds and r.x is in the list (false is in no list
-  // of strings), the same as one more && term.
+  // of strings), the same as one more && term, the last.
+  let tailList: Term | undefined
   const tail = template.type === 'BinaryExpression' && template.operator === 'in' && evalName === undefined ? conjuncts(template.left as AstNode) : undefined
   const tailRequest = tail && requestString(tail.at(-1)!, ctx)
   const tailValues = tail && stringList(template.right as AstNode)
   if (tail && tailRequest && tailValues) {
     parts = tail.slice(0, -1)
-    terms.push({ kind: 'in-list', request: tailRequest, values: tailValues })
+    tailList = { kind: 'in-list', request: tailRequest, values: tailValues }
   }
   if (evalName !== undefined) {
     const last = parts.pop()!
     const args = last.arguments as AstNode[] | undefined
     if (last.type !== 'CallExpression' || !isIdentifier(last.callee as AstNode, 'eval') || args?.length !== 1 || !isIdentifier(args[0]!, evalName)) {
-      return { reason: 'eval(...) is not the last term of the matcher, so Casbin evaluates conditions of lines that do not match' }
+      return { code: 'matcher_eval', reason: 'eval(...) is not the last term of the matcher, so Casbin evaluates conditions of lines that do not match' }
     }
   }
   for (const part of parts) {
     const term = termOf(part, ctx)
     if (!term) {
+      const callee = part.type === 'CallExpression' ? (part.callee as AstNode) : undefined
+      const named = callee?.type === 'Identifier' ? (callee.name as string) : undefined
+      if (named === 'keyMatch4') {
+        return { code: 'matcher_term', reason: 'the matcher calls keyMatch4(...), which fails on requests that match a pattern with groups of its own, so every line it is given must be known' }
+      }
       return {
-        reason: `the matcher term ${describe(part)} is not one the indexed evaluator handles (equality of a policy field with a request string such as r.sub.id, r.obj.type, r.act or r.dom, a "*"-or-equal test, a request string in a list of strings, g on the subject id, a policy field and the domain, and a last eval(p.x))`,
+        code: 'matcher_term',
+        reason: `the matcher term ${describe(part)} is not one the indexed evaluator handles (equality of a policy field with a request string such as r.sub.id, r.obj.type, r.act or r.dom, a "*"-or-equal test, a request string in a list of strings, a role function on a request string and a policy field (g on the subject id), keyMatch/keyMatch2/keyMatch3/keyMatch5/regexMatch/globMatch/ipMatch of a request string and a policy field, and a last eval(p.x))`,
       }
     }
     terms.push(term)
   }
-  const fieldTerms = terms.filter((t): t is FieldTerm => t.kind !== 'in-list')
+  if (tailList) terms.push(tailList)
+  const fieldTerms = terms.filter((t): t is FieldTerm => t.kind === 'role' || t.kind === 'equal' || t.kind === 'equal-or-any')
   const inLists = terms.filter((t) => t.kind === 'in-list')
-  if (fieldTerms.length === 0) return { reason: 'the matcher has no term to index lines by' }
+  const patterns = terms.filter((t): t is PatternTerm => t.kind === 'pattern')
+  if (fieldTerms.length === 0 && patterns.length === 0) return { code: 'no_index_term', reason: 'the matcher has no term to index lines by' }
+  // ipMatch is the one pattern test that fails on a request (a value that is no address), and Casbin fails on the
+  // first line that reaches it. Candidates reach it exactly as Casbin's lines do when it follows every indexed
+  // term; as the first term, every line reaches it, so such a request fails before any index is consulted.
+  const guard = terms[0]?.kind === 'pattern' && terms[0].name === 'ipMatch' ? terms[0] : undefined
+  const lastIndexed = terms.findLastIndex((t) => t.kind !== 'pattern')
+  const early = terms.findIndex((t, i) => t !== guard && t.kind === 'pattern' && t.name === 'ipMatch' && i < lastIndexed)
+  if (early >= 0) {
+    return {
+      code: 'matcher_order',
+      reason: 'the matcher calls ipMatch(...) before an indexed term (and not first), so Casbin fails on requests that are no address on lines the index would skip; put it first or after the other terms',
+    }
+  }
 
   // Conditions: Casbin splices each line's condition into the matcher text and compiles the result, so do the
   // same, check that the splice kept the matcher's terms intact, and keep the condition's own subtree.
@@ -316,13 +365,13 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
       if (!conditions.has(source)) {
         const text = Util.bracketCompatible(Util.replaceEval(matcher, evalName!, Util.escapeAssertion(source)))
         const ast = parseOrUndefined(text)
-        if (!ast) return { reason: `${file}:${line.line}: the matcher with this condition spliced in does not parse` }
+        if (!ast) return { code: 'condition', reason: `${file}:${line.line}: the matcher with this condition spliced in does not parse` }
         const spliced = conjuncts(ast)
         if (spliced.length !== parts.length + 1 || !parts.every((p, i) => sameTree(p, spliced[i]))) {
-          return { reason: `${file}:${line.line}: the condition changes the structure of the matcher it is spliced into` }
+          return { code: 'condition', reason: `${file}:${line.line}: the condition changes the structure of the matcher it is spliced into` }
         }
         const node = spliced[parts.length]!
-        if (referencesAny(node, roleFunctions)) return { reason: `${file}:${line.line}: the condition calls a role function or reads "this"` }
+        if (referencesAny(node, roleFunctions)) return { code: 'condition', reason: `${file}:${line.line}: the condition calls a role function or reads "this"` }
         const constantTrue = node.type === 'Literal' && node.value === true
         conditions.set(source, constantTrue ? undefined : { evaluate: (context) => evaluateNode(node as never, context), readsPolicyFields: referencesAny(node, policyNames) })
       }
@@ -336,12 +385,12 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   const rank = { role: 0, equal: 1, 'equal-or-any': 2 } as const
   const levels = [...fieldTerms].sort((a, b) => rank[a.kind] - rank[b.kind])
   const root: Trie = new Map()
-  const roleValues = new Set<string>()
+  const roleValues = levels.map(() => new Set<string>())
   compiled.forEach((line, position) => {
     let node = root
     levels.forEach((term, depth) => {
       const key = line.values[term.field]!
-      if (term.kind === 'role') roleValues.add(key)
+      if (term.kind === 'role') roleValues[depth]!.add(key)
       if (depth === levels.length - 1) {
         const leaf = node.get(key) as number[] | undefined
         if (leaf) leaf.push(position)
@@ -353,22 +402,28 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
       }
     })
   })
+  // Without equality or role terms every line is a candidate, and the pattern tests sort them out.
+  const everyLine: readonly number[] = compiled.map((_, position) => position)
 
   const graph = new RoleGraph(lines)
-  const hasRoleTerm = levels.some((t) => t.kind === 'role')
-  const holderCache = new LRUCache<string, readonly string[]>({ max: 10_000 })
+  const graphs = levels.map((term) => (term.kind === 'role' ? (term.ptype === 'g' ? graph : new RoleGraph(lines, term.ptype)) : undefined))
+  const holderCaches = levels.map((term) => (term.kind === 'role' ? new LRUCache<string, readonly string[]>({ max: 10_000 }) : undefined))
   const NO_HOLDERS: readonly string[] = []
 
-  /** Names g(r.sub.id, name, r.dom) holds for: the subject, its asserted roles and what they reach; only names some line uses. */
-  const holdersOf = (q: PolicyQuery): readonly string[] => {
+  /** Names the role term at this depth holds for: its name (the subject's asserted roles too), what they reach; only names some line uses. */
+  const holdersOf = (depth: number, q: PolicyQuery): readonly string[] => {
+    const term = levels[depth] as Extract<Term, { kind: 'role' }>
+    const name = term.name.get(q)
+    const domain = term.domain ? term.domain.get(q) : ANY_DOMAIN
     // Length-prefixed parts, so that no two requests share a key whatever their names contain.
-    let key = `${q.subject.id.length}:${q.subject.id}${q.domain.length}:${q.domain}`
-    for (const role of q.subject.roles) key += `${role.length}:${role}`
-    let holders = holderCache.get(key)
+    let key = `${name.length}:${name}${domain.length}:${domain}`
+    if (term.asserted) for (const role of q.subject.roles) key += `${role.length}:${role}`
+    const cache = holderCaches[depth]!
+    let holders = cache.get(key)
     if (!holders) {
-      const reached = graph.holders([q.subject.id, ...q.subject.roles], q.domain, CASBIN_MAX_HIERARCHY)
-      holders = [...reached].filter((name) => roleValues.has(name))
-      holderCache.set(key, holders)
+      const reached = graphs[depth]!.holders(term.asserted ? [name, ...q.subject.roles] : [name], domain, CASBIN_MAX_HIERARCHY)
+      holders = [...reached].filter((value) => roleValues[depth]!.has(value))
+      cache.set(key, holders)
     }
     return holders
   }
@@ -376,21 +431,23 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   // Scratch space reused by every decision: evaluate is synchronous and never re-entered.
   const leaves: number[][] = []
   const merged: number[] = []
+  const holders: (readonly string[])[] = levels.map(() => NO_HOLDERS)
   // Plain functions, not closures made per call: the hot path allocates nothing per visited key.
-  function visit(node: Trie, key: string, depth: number, q: PolicyQuery, holders: readonly string[]): void {
+  function visit(node: Trie, key: string, depth: number, q: PolicyQuery): void {
     const next = node.get(key)
     if (next === undefined) return
     if (depth === levels.length - 1) leaves.push(next as number[])
-    else collect(next as Trie, depth + 1, q, holders)
+    else collect(next as Trie, depth + 1, q)
   }
-  function collect(node: Trie, depth: number, q: PolicyQuery, holders: readonly string[]): void {
+  function collect(node: Trie, depth: number, q: PolicyQuery): void {
     const term = levels[depth]!
     if (term.kind === 'role') {
-      for (let i = 0; i < holders.length; i++) visit(node, holders[i]!, depth, q, holders)
+      const names = holders[depth]!
+      for (let i = 0; i < names.length; i++) visit(node, names[i]!, depth, q)
     } else {
       const value = term.request.get(q)
-      visit(node, value, depth, q, holders)
-      if (term.kind === 'equal-or-any' && value !== '*') visit(node, '*', depth, q, holders)
+      visit(node, value, depth, q)
+      if (term.kind === 'equal-or-any' && value !== '*') visit(node, '*', depth, q)
     }
   }
 
@@ -400,6 +457,7 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   for (const [name, fn] of FunctionMap.loadFunctionMap().getFunctions()) context[name] = fn
   const requestKeys = requestFields.map((f) => `r_${f}`)
   const policyKeys = policyFields.map((f) => `p_${f}`)
+  const patternValues: string[] = patterns.map(() => '')
 
   return {
     evaluator: {
@@ -407,10 +465,23 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
       ruleCount: lines.length,
       roles: policyRoleNames(model, lines, graph),
       evaluate(query: PolicyQuery, explain: boolean): PolicyResult {
+        if (guard) {
+          try {
+            guard.test(guard.request.get(query), '127.0.0.1')
+          } catch (err) {
+            return { effect: 'error', matched: [], error: (err as Error).message }
+          }
+        }
         let positions: readonly number[]
         leaves.length = 0
         // A false `in` term makes the matcher false on every line, so none is a candidate.
-        if (inLists.every((t) => t.values.includes(t.request.get(query)))) collect(root, 0, query, hasRoleTerm ? holdersOf(query) : NO_HOLDERS)
+        if (inLists.every((t) => t.values.includes(t.request.get(query)))) {
+          if (levels.length === 0) leaves.push(everyLine as number[])
+          else {
+            for (let depth = 0; depth < levels.length; depth++) if (levels[depth]!.kind === 'role') holders[depth] = holdersOf(depth, query)
+            collect(root, 0, query)
+          }
+        }
         if (leaves.length === 0) positions = NO_POSITIONS
         else if (leaves.length === 1) positions = leaves[0]!
         else {
@@ -419,6 +490,7 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
           merged.sort(ascending)
           positions = merged
         }
+        for (let i = 0; i < patterns.length; i++) patternValues[i] = patterns[i]!.request.get(query)
 
         // The effect stream of node-casbin's default effector, fed only the candidates; every other line
         // would push "indeterminate", whose one visible trace is that deny-override starts from allow.
@@ -430,8 +502,15 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
           let eft: number
           try {
             let result: unknown = true
+            for (let i = 0; i < patterns.length; i++) {
+              const pattern = patterns[i]!
+              if (!pattern.test(patternValues[i]!, line.values[pattern.field]!)) {
+                result = false
+                break
+              }
+            }
             const condition = line.condition
-            if (condition) {
+            if (condition && result === true) {
               if (!requestSet) {
                 const view = readOnlyQuery(query)
                 for (let i = 0; i < requestKeys.length; i++) context[requestKeys[i]!] = requestSources[i]!.get(view)

@@ -1,5 +1,6 @@
 import { newModelFromString, BracketAwareCsvParser, FunctionMap, Util, type Model } from 'casbin'
 import expressionEval from '@casbin/expression-eval'
+import { PATTERN_ARGUMENT_FUNCTIONS, patternProblem } from './pattern-functions.js'
 import { GUESSED_SOURCES, PDP_REQUEST, requestSource, type DeclaredRequestMapping, type RequestSource } from './request-mapping.js'
 
 /** A problem in a policy file, located precisely enough for an operator to fix it. */
@@ -131,6 +132,12 @@ export function parseModelFile(text: string, file = 'model.conf', request?: Decl
       out.set(key, assertion.tokens.map((t) => t.slice(key.length + 1)))
     }
     return out
+  }
+  for (const [key, line] of keyLines) {
+    const sec = key.charAt(0)
+    if ((sec === 'p' || sec === 'g') && !model.model.get(sec)?.has(key)) {
+      throw new PolicyFileError(file, line, `"${key}" would be ignored: Casbin reads ${sec}, ${sec}2, ${sec}3, ... only up to the first one missing`)
+    }
   }
   const requestTokens = tokensOf('r')
   const requestSources = requestSourcesOf(requestTokens.get('r') ?? [], file, keyLines.get('r'), request)
@@ -284,6 +291,7 @@ function checkExpression(expression: string, check: ExpressionCheck): void {
         const name = callee.name as string
         if (!check.names.functions.has(name)) refuse(`calls "${shown(name)}", which is not one of Casbin's built-in functions`)
         ;(n.arguments as unknown[]).forEach(visit)
+        if (PATTERN_ARGUMENT_FUNCTIONS.has(name)) checkPatternArgument(name, (n.arguments as AstNode[])[1], refuse)
         return
       }
       case 'BinaryExpression':
@@ -326,6 +334,43 @@ function checkSplice(matcher: string, evalName: string, condition: string, where
   }
 }
 
+/**
+ * The pattern a call of keyMatch2-5, regexMatch, globMatch or ipMatch receives: a literal is checked here as a policy
+ * line's value is (patternProblem); a request value is refused, since a caller would then write the pattern (one
+ * naming a parameter badly hangs Casbin, a regular expression can be made slow). ipMatch's failing is no such risk.
+ */
+function checkPatternArgument(fn: string, arg: AstNode | undefined, refuse: (problem: string) => never): void {
+  if (arg?.type === 'Literal' && typeof arg.value === 'string') {
+    const problem = patternProblem(fn, arg.value)
+    if (problem) refuse(`calls ${problem}`)
+  }
+  let root = arg
+  while (root?.type === 'MemberExpression') root = root.object as AstNode
+  if (fn !== 'ipMatch' && root?.type === 'Identifier' && /^r\d*_/.test(root.name as string)) {
+    refuse(`passes the request value "${String(root.name).replace('_', '.')}" as the pattern of ${fn}: the pattern must come from the policy`)
+  }
+}
+
+/** The calls of pattern functions in a matcher, with the name their pattern argument reads (p_obj, r_obj, ...). */
+function patternCalls(matcher: string): { fn: string; pattern: string }[] {
+  const calls: { fn: string; pattern: string }[] = []
+  const visit = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return
+    const n = node as AstNode
+    if (n.type === 'CallExpression' && (n.callee as AstNode).type === 'Identifier' && PATTERN_ARGUMENT_FUNCTIONS.has((n.callee as AstNode).name as string)) {
+      let arg = (n.arguments as AstNode[])[1]
+      while (arg?.type === 'MemberExpression') arg = arg.object as AstNode
+      if (arg?.type === 'Identifier') calls.push({ fn: (n.callee as AstNode).name as string, pattern: arg.name as string })
+    }
+    for (const value of Object.values(n)) {
+      if (Array.isArray(value)) value.forEach(visit)
+      else if (value && typeof value === 'object') visit(value)
+    }
+  }
+  visit(parseExpression(Util.bracketCompatible(matcher)))
+  return calls
+}
+
 /** A role link in this domain applies in every tenant. */
 export const ANY_DOMAIN = '*'
 
@@ -346,6 +391,7 @@ export function parsePolicyFile(text: string, model: ModelFile, file = 'policy.c
   const out: PolicyLine[] = []
   const lines = text.split(/\r?\n/)
   const conditionNames = expressionNames(model.requestTokens, new Map())
+  const patterns = patternCalls(model.matcher)
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!
     if (raw.trim() === '' || raw.trimStart().startsWith('#')) continue
@@ -378,6 +424,11 @@ export function parsePolicyFile(text: string, model: ModelFile, file = 'policy.c
       const eft = policyTokens.indexOf('eft')
       if (eft >= 0 && values[eft] !== 'allow' && values[eft] !== 'deny') {
         throw new PolicyFileError(file, i + 1, `effect must be "allow" or "deny", got "${values[eft]}"`)
+      }
+      for (const call of patterns) {
+        const index = policyTokens.findIndex((token) => call.pattern === `${ptype}_${token}`)
+        const problem = index < 0 ? undefined : patternProblem(call.fn, values[index]!)
+        if (problem) throw new PolicyFileError(file, i + 1, problem)
       }
       policyTokens.forEach((token, index) => {
         if (model.matcher.includes(`eval(${ptype}_${token})`)) {

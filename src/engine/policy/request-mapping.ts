@@ -29,6 +29,9 @@ const SOURCES: ReadonlyMap<string, RequestSource> = new Map(
     source('env.hour', (q) => q.env.hour),
     source('env.weekday', (q) => q.env.weekday),
     source('env.ip', (q) => q.env.ip, true),
+    // The original request of a forward-auth decision (what keyMatch models expect as r.obj); empty for /decide.
+    source('http.path', (q) => q.http?.path ?? '', true),
+    source('http.method', (q) => q.http?.method ?? '', true),
   ].map((s) => [s.path, s]),
 )
 
@@ -72,6 +75,8 @@ export const GUESSED_SOURCES: Readonly<Record<string, string>> = {
   act: 'action',
   action: 'action',
   env: 'env',
+  path: 'http.path',
+  method: 'http.method',
 }
 
 /** What request.yaml declares: request field → request value, with the line of each entry. */

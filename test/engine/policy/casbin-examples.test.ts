@@ -16,7 +16,8 @@ import type { RequestSource } from '../../../src/engine/policy/request-mapping.j
  * each with the policy file of the same name (X_model.conf with X_policy.csv, X_model_Y.conf with X_policy_Y.csv;
  * a model without one is loaded with an empty policy). Each either loads, on the indexed or the Casbin path, and
  * then answers every generated request as a plain Enforcer over the original files does; or is refused with the
- * file, line and reason of the PDP's validation. The table below is asserted as a whole, so an example that stops
+ * file, line and reason of the PDP's validation. A model on the Casbin path shows the code of the reason the indexed
+ * evaluator gave. The table below is asserted as a whole, so an example that stops
  * loading, or changes evaluator, fails this test.
  *
  * Each model is loaded as written, beside a request.yaml that declares nothing, so every request field receives
@@ -27,37 +28,37 @@ import type { RequestSource } from '../../../src/engine/policy/request-mapping.j
 const EXAMPLES = join(import.meta.dirname, '../../../node_modules/casbin/examples')
 
 const EXPECTED: Record<string, string> = {
-  'abac_model.conf (no policy file)': 'loaded-casbin',
-  'abac_not_using_policy_model.conf (no policy file)': 'loaded-casbin',
-  'abac_rule_model.conf + abac_rule_policy.csv': 'loaded-casbin',
-  'basic_keyget2_model.conf + basic_keyget2_policy.csv': 'loaded-casbin',
+  'abac_model.conf (no policy file)': 'loaded-casbin (no_policy_lines)',
+  'abac_not_using_policy_model.conf (no policy file)': 'loaded-casbin (no_policy_lines)',
+  'abac_rule_model.conf + abac_rule_policy.csv': 'loaded-casbin (matcher_eval)',
+  'basic_keyget2_model.conf + basic_keyget2_policy.csv': 'loaded-casbin (matcher_term)',
   'basic_model.conf + basic_policy.csv': 'loaded-indexed',
-  'basic_with_root_model.conf (no policy file)': 'loaded-casbin',
+  'basic_with_root_model.conf (no policy file)': 'loaded-casbin (no_policy_lines)',
   'basic_without_resources_model.conf + basic_without_resources_policy.csv': 'loaded-indexed',
   'basic_without_users_model.conf + basic_without_users_policy.csv': 'loaded-indexed',
-  'glob_model.conf + glob_policy.csv': 'loaded-casbin',
-  'in_operator_model.conf (no policy file)': 'loaded-casbin',
-  'ipmatch_model.conf + ipmatch_policy.csv': 'loaded-casbin',
-  'keymatch2_model.conf + keymatch2_policy.csv': 'loaded-casbin',
+  'glob_model.conf + glob_policy.csv': 'loaded-indexed',
+  'in_operator_model.conf (no policy file)': 'loaded-casbin (no_policy_lines)',
+  'ipmatch_model.conf + ipmatch_policy.csv': 'loaded-indexed',
+  'keymatch2_model.conf + keymatch2_policy.csv': 'loaded-indexed',
   'keymatch_custom_model.conf (no policy file)': 'refused: keymatch_custom_model.conf:11: matcher calls "keyMatchCustom", which is not one of Casbin\'s built-in functions',
-  'keymatch_model.conf + keymatch_policy.csv': 'loaded-casbin',
-  'multiple_policy_definitions_model.conf + multiple_policy_definitions_policy.csv': 'loaded-casbin',
-  'priority_model.conf + priority_policy.csv': 'loaded-casbin',
-  'priority_model_explicit.conf + priority_policy_explicit.csv': 'loaded-casbin',
-  'rbac_g2_model.conf + rbac_g2_policy.csv': 'loaded-casbin',
-  'rbac_model.conf + rbac_policy.csv': 'loaded-casbin',
-  'rbac_with_all_pattern_model.conf + rbac_with_all_pattern_policy.csv': 'loaded-casbin',
-  'rbac_with_deny_model.conf + rbac_with_deny_policy.csv': 'loaded-casbin',
+  'keymatch_model.conf + keymatch_policy.csv': 'loaded-indexed',
+  'multiple_policy_definitions_model.conf + multiple_policy_definitions_policy.csv': 'loaded-indexed',
+  'priority_model.conf + priority_policy.csv': 'loaded-indexed',
+  'priority_model_explicit.conf + priority_policy_explicit.csv': 'loaded-indexed',
+  'rbac_g2_model.conf + rbac_g2_policy.csv': 'loaded-indexed',
+  'rbac_model.conf + rbac_policy.csv': 'loaded-indexed',
+  'rbac_with_all_pattern_model.conf + rbac_with_all_pattern_policy.csv': 'loaded-casbin (matcher_term)',
+  'rbac_with_deny_model.conf + rbac_with_deny_policy.csv': 'loaded-indexed',
   'rbac_with_domain_pattern_model.conf + rbac_with_domain_pattern_policy.csv': 'loaded-indexed',
   'rbac_with_domains_model.conf + rbac_with_domains_policy.csv': 'loaded-indexed',
-  'rbac_with_hierarchical_domains_model.conf + rbac_with_hierarchical_domains_policy.csv': 'loaded-casbin',
+  'rbac_with_hierarchical_domains_model.conf + rbac_with_hierarchical_domains_policy.csv': 'loaded-indexed',
   'rbac_with_multiple_policy_model.conf + rbac_with_multiple_policy_policy.csv': 'refused: rbac_with_multiple_policy_model.conf:2: request field "r.thing" receives no request value: name one in request.yaml (for example "thing: resource.id")',
-  'rbac_with_not_deny_model.conf (no policy file)': 'loaded-casbin',
-  'rbac_with_pattern_model.conf + rbac_with_pattern_policy.csv': 'loaded-casbin',
-  'rbac_with_resource_roles_model.conf + rbac_with_resource_roles_policy.csv': 'loaded-casbin',
-  'subject_priority_model.conf + subject_priority_policy.csv': 'loaded-casbin',
+  'rbac_with_not_deny_model.conf (no policy file)': 'loaded-casbin (no_policy_lines)',
+  'rbac_with_pattern_model.conf + rbac_with_pattern_policy.csv': 'loaded-indexed',
+  'rbac_with_resource_roles_model.conf + rbac_with_resource_roles_policy.csv': 'loaded-indexed',
+  'subject_priority_model.conf + subject_priority_policy.csv': 'loaded-indexed',
   'subject_priority_model_with_domain.conf + subject_priority_policy_with_domain.csv': 'loaded-indexed',
-  'issues/node_casbin_150_model.conf + issues/node_casbin_150_policy.csv': 'loaded-casbin',
+  'issues/node_casbin_150_model.conf + issues/node_casbin_150_policy.csv': 'loaded-indexed',
 }
 
 /** Requests per loaded example: a deterministic sample of every combination of the values below. */
@@ -129,7 +130,7 @@ t.test("node-casbin's package examples: each loads and answers as a plain Enforc
       outcomes[name] = `refused: ${(err as Error).message}`
       continue
     }
-    outcomes[name] = `loaded-${evaluator.engine}`
+    outcomes[name] = evaluator.engine === 'casbin' ? `loaded-casbin (${evaluator.fallbackCode})` : `loaded-${evaluator.engine}`
 
     const oracle = policySource === undefined ? await newEnforcer(newModelFromString(modelSource)) : await newEnforcer(newModelFromString(modelSource), new StringAdapter(policySource))
     for (const [ptype, assertion] of oracle.getModel().model.get('g') ?? []) {
