@@ -17,23 +17,26 @@ export interface Signal {
 /** One horizontal bar per risk signal: the points it added (or took away) before the sensitivity multiplier. */
 export function riskChart(signals: Signal[], score: number, multiplier: number): SVGSVGElement {
   const row = 26
-  const labelWidth = 150
-  const width = 520
+  const labelWidth = 130
+  const width = 560
+  // Room on the right for the value and reason printed after each bar.
+  const avail = width - labelWidth - 150
+  const pos = Math.max(0, ...signals.map((x) => x.contribution))
+  const neg = Math.max(0, ...signals.map((x) => -x.contribution))
+  const total = pos + neg || 1
+  const zero = labelWidth + (avail * neg) / total
   const height = signals.length * row + 34
-  const max = Math.max(10, ...signals.map((x) => Math.abs(x.contribution)))
-  const span = (width - labelWidth - 60) / 2
-  const zero = labelWidth + span
   const summary = signals.map((x) => `${x.name} ${x.contribution >= 0 ? '+' : ''}${x.contribution}`).join(', ')
   const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img', 'aria-label': `Risk contributions: ${summary}; score ${score} after ×${multiplier}`, id: 'risk-chart' })
   svg.append(s('title', {}, 'Risk signal contributions'))
   signals.forEach((x, i) => {
     const y = i * row + 6
-    const w = (Math.abs(x.contribution) / max) * span
+    const w = (Math.abs(x.contribution) / total) * avail
     svg.append(s('text', { x: 0, y: y + 15 }, x.name))
     const bar = s('rect', { x: x.contribution >= 0 ? zero : zero - w, y: y + 3, width: Math.max(w, 1), height: row - 10, class: x.contribution > 0 ? 'bar-pos' : 'bar-neg', 'data-signal': x.name, 'data-contribution': x.contribution })
     bar.append(s('title', {}, `${x.name}: ${x.contribution}${x.reason ? ` (${x.reason})` : ''}${x.detail ? ` — ${x.detail}` : ''}`))
     svg.append(bar)
-    svg.append(s('text', { x: x.contribution >= 0 ? zero + w + 4 : zero + 4, y: y + 15 }, `${x.contribution >= 0 ? '+' : ''}${x.contribution}${x.reason ? ` ${x.reason}` : ''}`))
+    svg.append(s('text', { x: zero + (x.contribution >= 0 ? w : 0) + 4, y: y + 15 }, `${x.contribution >= 0 ? '+' : ''}${x.contribution}${x.reason ? ` ${x.reason}` : ''}`))
   })
   const bottom = signals.length * row + 6
   svg.append(s('line', { x1: zero, y1: 2, x2: zero, y2: bottom, class: 'axis' }))
@@ -77,7 +80,7 @@ export function statsChart(minutes: Minute[]): SVGSVGElement {
   svg.append(s('text', { x: 0, y: bottom }, '0'))
   if (minutes.length > 0) {
     svg.append(s('text', { x: 36, y: height - 4 }, new Date(minutes[0]!.minute).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })))
-    svg.append(s('text', { x: width - 44, y: height - 4 }, new Date(minutes[minutes.length - 1]!.minute).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })))
+    svg.append(s('text', { x: width, y: height - 4, 'text-anchor': 'end' }, new Date(minutes[minutes.length - 1]!.minute).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })))
   }
   return svg
 }

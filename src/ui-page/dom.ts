@@ -35,9 +35,10 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
 
 /** A table with a header row; cells may be nodes. */
 export function table(caption: string, head: string[], rows: Child[][], attrs: Attrs = {}): HTMLElement {
+  // Focusable and named, so that a keyboard can scroll a table wider than a phone's screen.
   return h(
     'div',
-    { class: 'scroll' },
+    { class: 'scroll', tabindex: 0, role: 'region', 'aria-label': caption },
     h(
       'table',
       attrs,

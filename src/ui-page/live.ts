@@ -8,6 +8,7 @@ import { explainDecision } from './why.js'
 const MAX_ROWS = 200
 let controller: AbortController | undefined
 let statsTimer: number | undefined
+let statsSoon: number | undefined
 let showView: (name: string) => void = () => {}
 
 function row(line: DecisionLine): HTMLElement {
@@ -21,7 +22,7 @@ function row(line: DecisionLine): HTMLElement {
     h('td', {}, h('code', {}, `${line.action} ${resource}`)),
     h('td', {}, line.reasons.map((r) => h('span', { class: 'tag mono' }, r))),
     h('td', {}, line.source ?? ''),
-    h('td', {}, h('button', { type: 'button', class: 'small secondary', 'aria-label': `Explain decision ${line.decision_id}`, onclick: () => {
+    h('td', {}, h('button', { type: 'button', class: 'small secondary', 'aria-label': `Why? ${line.decision_id}`, onclick: () => {
       showView('why')
       void explainDecision(line.decision_id)
     } }, 'Why?')),
@@ -38,7 +39,7 @@ export function renderPolicyStatus(status: PolicyStatus): void {
       h('dd', { class: 'mono', id: 'policy-revision' }, status.activeRevision),
       h('dt', {}, 'Engine'),
       h('dd', {}, `${status.engine}, ${status.ruleCount} rules`),
-      h('dt', {}, 'Last reload'),
+      h('dt', {}, 'Loaded'),
       h('dd', {}, new Date(status.lastSuccess).toLocaleString()),
       h('dt', {}, 'Reloads'),
       h('dd', {}, `${status.reloads.success} loaded, ${status.reloads.failure} rejected; watching: ${status.watch.state}`),
@@ -89,6 +90,11 @@ async function connect(): Promise<void> {
       if (event === 'decision') {
         rows.prepend(row(data as DecisionLine))
         while (rows.childElementCount > MAX_ROWS) rows.lastElementChild?.remove()
+        // New decisions show in the counts soon, but at most one refresh per few seconds however busy the PDP is.
+        statsSoon ??= window.setTimeout(() => {
+          statsSoon = undefined
+          void refreshStats()
+        }, 3000)
       } else if (event === 'policy') {
         renderPolicyStatus(data as PolicyStatus)
       }
@@ -115,6 +121,8 @@ export function stopLive(): void {
   controller?.abort()
   controller = undefined
   window.clearInterval(statsTimer)
+  window.clearTimeout(statsSoon)
+  statsSoon = undefined
 }
 
 export function liveView(): HTMLElement {
@@ -147,7 +155,7 @@ export function liveView(): HTMLElement {
       h('p', { id: 'live-status', role: 'status', class: 'muted' }),
       h(
         'div',
-        { class: 'scroll' },
+        { class: 'scroll', tabindex: 0, role: 'region', 'aria-label': 'Recent decisions' },
         h(
           'table',
           { id: 'live-table' },

@@ -70,7 +70,7 @@ async function load(): Promise<void> {
                   s.revoked ? '' : button('Revoke', `Revoke session ${s.id}`, () => void act(`Revoke session ${s.id}`, 'DELETE', `/admin/subjects/${path(subject)}/sessions/${encodeURIComponent(s.id)}`)),
                 ]),
               ),
-          sessions.sessions.length > 0 ? button('Revoke all sessions and tokens', `Revoke every session of ${subject}`, () => void act('Revoke all', 'DELETE', `/admin/subjects/${path(subject)}/sessions`)) : null,
+          sessions.sessions.length > 0 ? button('Revoke all sessions and tokens', `Revoke all sessions and tokens of ${subject}`, () => void act('Revoke all', 'DELETE', `/admin/subjects/${path(subject)}/sessions`)) : null,
         ),
         h(
           'div',
