@@ -9,6 +9,7 @@ import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config/config.js'
 import { parseChallenge } from '../../src/http/challenge.js'
 import { EXAMPLE_POLICIES, auditCapture, manualClock, policyCopy, trustedContext } from '../helpers/build.js'
+import { AUDIENCE, ISSUER, createIssuer } from '../helpers/tokens.js'
 
 const ADMIN = 'explorer-admin-token-0123456789abcdef'
 const auth = { authorization: `Bearer ${ADMIN}` }
@@ -104,8 +105,35 @@ t.test('explain answers what /decide answers, with rules, roles and gateway answ
     ],
     'roles reached from an asserted role come from the request',
   )
+  const granted = await pdp.inject({ method: 'POST', url: '/admin/grants', headers: auth, payload: { subject: 'zed', role: 'manager', durationSeconds: 600, justification: 'on call' } })
+  t.equal(granted.statusCode, 201)
+  const viaGrant = await pdp.inject({ method: 'POST', url: '/admin/explorer/explain', headers: auth, payload: { request: { subject: { id: 'zed', tenant: 'acme' }, action: 'read', resource: { type: 'users' } } } })
+  t.ok(viaGrant.json().result.decision.reasons.includes('jit_grant'), 'the grant let the policy allow')
+  t.match(
+    viaGrant.json().result.roles,
+    [
+      { role: 'manager', sources: ['grant'] },
+      { role: 'employee', sources: ['grant'] },
+    ],
+    'roles from a just-in-time grant, and what they inherit',
+  )
   const recent = (await pdp.inject({ method: 'GET', url: '/admin/explorer/decisions', headers: auth })).json()
   t.equal(recent.decisions.length, 2, 'only the two /decide calls were recorded; explaining is not a decision')
+})
+
+t.test('explaining a token\'s decision writes nothing, where /decide records the session', async (t) => {
+  const issuer = await createIssuer()
+  const pdp = await app(t, { PDP_ISSUER: ISSUER, PDP_AUDIENCE: AUDIENCE, PDP_JWKS_FILE: await issuer.jwksFile() })
+  const token = await issuer.sign({ sub: 'carol', tenant: 'acme', roles: ['employee'], sid: 's-token', auth_time: Math.floor(Date.now() / 1000) - 30 })
+  const body = { token, action: 'create', resource: { type: 'documents' }, context: { device: { id: 'tok-laptop', managed: true } } }
+  const sessions = async () => (await pdp.inject({ method: 'GET', url: '/admin/subjects/carol/sessions', headers: auth })).json().sessions as unknown[]
+  const explained = await pdp.inject({ method: 'POST', url: '/admin/explorer/explain', headers: auth, payload: { request: body } })
+  t.equal(explained.statusCode, 200)
+  t.match(explained.json().result.roles, [{ role: 'employee', sources: ['policy', 'request'] }], "the token's roles count as the request's")
+  t.same(await sessions(), [], 'explaining records no session')
+  t.equal((await pdp.inject({ method: 'POST', url: '/decide', payload: body })).statusCode, 200)
+  for (let i = 0; i < 50 && (await sessions()).length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+  t.equal((await sessions()).length, 1, 'deciding the same request does')
 })
 
 t.test('a remembered decision, a pasted log line, and bad input', async (t) => {

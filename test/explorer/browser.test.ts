@@ -161,7 +161,7 @@ async function main(): Promise<void> {
   await t.test('what if: an edited rule, side by side', async (t) => {
     await explain({ 'f-subject': 'carol', 'f-tenant': 'acme', 'f-action': 'read', 'f-rtype': 'system.logs' })
     await page.click('#tab-whatif')
-    await page.waitForFunction(() => (document.getElementById('edit-text') as HTMLTextAreaElement | null)?.value.includes('p, employee'))
+    await page.waitForFunction(`document.getElementById('edit-text')?.value.includes('p, employee')`)
     const original = await page.inputValue('#edit-text')
     await page.fill('#edit-text', `${original}\np, employee, *, system.logs, read\n`)
     await page.click('#compare-btn')
@@ -199,7 +199,7 @@ async function main(): Promise<void> {
     await page.click('#live-apply')
     await page.locator('#live-rows tr[data-subject=carol]').first().waitFor()
     t.equal(await page.locator('#live-rows tr[data-subject=dave]').count(), 0, 'the subject filter applies')
-    await page.waitForFunction(() => /^[1-9]/.test(document.getElementById('stats-chart')?.getAttribute('aria-label') ?? ''))
+    await page.waitForFunction(`/^[1-9]/.test(document.getElementById('stats-chart')?.getAttribute('aria-label') ?? '')`)
     t.pass('the per-minute counts include the new decisions')
     t.match(await page.locator('#policy-revision').textContent(), /^[0-9a-f]{16}$/)
     await accessible('live')
