@@ -320,6 +320,14 @@ t.test('the live stream: filtered events, heartbeats, a bound on streams, closed
   await got.ended
   t.pass('closing the server ends the stream')
 
+  const draining = await buildApp({ config, logger: false, explorerAssetsDir: await assets(t) })
+  t.teardown(() => draining.close())
+  await draining.listen({ host: '127.0.0.1', port: 0 })
+  const open = await readEvents(`http://127.0.0.1:${(draining.server.address() as AddressInfo).port}/admin/explorer/stream`, auth, (text) => text.includes(': heartbeat'))
+  draining.lifecycle.draining = true
+  await open.ended
+  t.pass('a draining server ends its streams at the next heartbeat, so that clients reconnect elsewhere')
+
   const badFilter = await buildApp({ config, logger: false, explorerAssetsDir: await assets(t) })
   t.teardown(() => badFilter.close())
   const res = await badFilter.inject({ method: 'GET', url: '/admin/explorer/stream?verdict=maybe', headers: auth })
