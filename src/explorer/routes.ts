@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { Value } from 'typebox/value'
 import type { DecisionInput } from '../engine/pdp.js'
 import type { PolicyBundle } from '../engine/policy/bundle.js'
 import { buildPolicyBundle } from '../engine/policy/bundle.js'
@@ -11,6 +12,8 @@ import type { Clock } from '../engine/types.js'
 import { PdpHttpError } from '../errors.js'
 import { listSessions } from '../identity/sessions.js'
 import { checkInput } from '../routes/decide.js'
+import { checkBody } from '../schemas/body-guard.js'
+import { DecideRequestSchema } from '../schemas/decide.js'
 import { ErrorSchema, Id } from '../schemas/common.js'
 import { requires } from '../schemas/security.js'
 import { differences, Explainer } from './explain.js'
@@ -58,6 +61,12 @@ function fromLine(line: Record<string, unknown>, field: string): Chosen {
   }
   const request: Record<string, unknown> = { subject: input.subject, action: input.action, resource: input.resource }
   if (input.context !== undefined) request.context = input.context
+  // A pasted line is anybody's text: the request in it gets every check a /decide body gets.
+  const shape = checkBody(request)
+  if (shape) throw new PdpHttpError('VALIDATION', `${field}: the logged request's ${shape.field} ${shape.message}`, field)
+  const [invalid] = Value.Errors(DecideRequestSchema, request)
+  if (invalid) throw new PdpHttpError('VALIDATION', `${field}: the logged request's ${invalid.instancePath || '/'} ${invalid.message}`, field)
+  checkInput(request)
   return {
     request,
     input: request as unknown as DecisionInput,
@@ -149,8 +158,9 @@ const explorerRoutes: FastifyPluginAsyncTypebox<ExplorerRoutesOptions> = async (
       const bundle = await buildPolicyBundle({ dir: snapshot.dir, files: merged, version: hashFiles(merged), stamp: '' })
       return { bundle, base: snapshot.version }
     } catch (err) {
-      if (err instanceof PolicyFileError) throw new PdpHttpError('VALIDATION', `the edit is rejected: ${err.message}`, `/files/${err.file}`)
-      throw err
+      // Whatever a reload would reject, the edit is rejected for: it is the operator's text, not a fault of the PDP.
+      const field = err instanceof PolicyFileError && names.includes(err.file) ? `/files/${err.file}` : '/files'
+      throw new PdpHttpError('VALIDATION', `the edit is rejected: ${(err as Error).message}`, field)
     }
   }
 

@@ -169,6 +169,10 @@ t.test('a remembered decision, a pasted log line, and bad input', async (t) => {
     [{ logLine: '[1]' }, /not a JSON object/],
     [{ logLine: JSON.stringify({ type: 'admin', action: 'x' }) }, /not a decision line/],
     [{ logLine: JSON.stringify({ type: 'decision', decision_id: 'x', input: { action: 'read', resource: { type: 'a' } } }) }, /no subject/],
+    [{ logLine: JSON.stringify({ type: 'decision', decision_id: 'x', input: { subject: { id: 'a\u0007b' }, action: 'read', resource: { type: 'a' } } }) }, /logged request's \/subject\/id/],
+    [{ logLine: JSON.stringify({ type: 'decision', decision_id: 'x', input: { subject: { id: 'a' }, action: 'read', resource: [] } }) }, /logged request's \/resource/],
+    [{ logLine: JSON.stringify({ type: 'decision', decision_id: 'x', input: { subject: { id: 'a', attributes: { __proto__x: 1, constructor: 1 } }, action: 'read', resource: { type: 'a' } } }) }, /constructor/],
+    [{ logLine: JSON.stringify({ type: 'decision', decision_id: 'x', input: { subject: { id: 'a' }, action: 'read', resource: { type: 'a' }, context: { ip: 'nope' } } }) }, /IPv4 or IPv6/],
     [{ request: { ...DENIED, token: 'abc' } }, /exclude each other/],
     [{ request: { ...DENIED, context: { ip: 'nope' } } }, /IPv4 or IPv6/],
     [{ request: { ...DENIED, extra: 1 } }, /not a known field/],
@@ -212,6 +216,12 @@ t.test('what-if: an edit held in memory, validated with file and line, never wri
   const riskBroken = await pdp.inject({ method: 'POST', url: '/admin/explorer/what-if', headers: auth, payload: { request: DENIED, files: { 'risk.yaml': 'weights: [' } } })
   t.equal(riskBroken.statusCode, 400)
   t.match(riskBroken.json().message, /risk\.yaml/)
+  for (const name of ['model.conf', 'policy.csv', 'request.yaml', 'routes.yaml', 'risk.yaml', 'identity.yaml', 'response.yaml']) {
+    for (const text of ['', '\u0000[[[{{', 'a: &a [*a, *a]\n', '[request_definition]\nr = sub\n[matchers]\nm = (((', 'x'.repeat(4000)]) {
+      const r = await pdp.inject({ method: 'POST', url: '/admin/explorer/what-if', headers: auth, payload: { request: DENIED, files: { [name]: text } } })
+      t.ok(r.statusCode === 200 || r.statusCode === 400, `${name} ← ${JSON.stringify(text.slice(0, 20))}: ${r.statusCode}`)
+    }
+  }
   const cases: [unknown, RegExp][] = [
     [{ request: DENIED, files: { 'secrets.txt': 'x' } }, /not a policy file/],
     [{ request: DENIED, files: { '../policy.csv': 'x' } }, /not a policy file/],
