@@ -118,7 +118,9 @@ const explorerRoutes: FastifyPluginAsyncTypebox<ExplorerRoutesOptions> = async (
     if (body.request) {
       checkInput(body.request)
       const { explain: _explain, ...request } = body.request
-      return { request: request as Record<string, unknown>, input: request, masked: [] }
+      // The token is decided on but never sent back: an answer holds no credential.
+      const shown = request.token === undefined ? request : { ...request, token: '[redacted]' }
+      return { request: shown as Record<string, unknown>, input: request, masked: [] }
     }
     if (body.decisionId !== undefined) {
       const line = ring.get(body.decisionId)

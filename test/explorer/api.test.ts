@@ -131,6 +131,8 @@ t.test('explaining a token\'s decision writes nothing, where /decide records the
   t.equal(explained.statusCode, 200)
   t.match(explained.json().result.roles, [{ role: 'employee', sources: ['policy', 'request'] }], "the token's roles count as the request's")
   t.same(await sessions(), [], 'explaining records no session')
+  t.equal(explained.json().request.token, '[redacted]', 'the token is not sent back')
+  t.notMatch(explained.body, token)
   t.equal((await pdp.inject({ method: 'POST', url: '/decide', payload: body })).statusCode, 200)
   for (let i = 0; i < 50 && (await sessions()).length === 0; i++) await new Promise((r) => setTimeout(r, 20))
   t.equal((await sessions()).length, 1, 'deciding the same request does')
