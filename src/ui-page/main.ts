@@ -1,4 +1,4 @@
-import { api, ApiError, setCredential, whenSignedOut } from './api.js'
+import { api, setCredential, whenSignedOut } from './api.js'
 import { byId, fill, h } from './dom.js'
 import { liveView, startLive, stopLive } from './live.js'
 import { subjectView } from './subject.js'
@@ -63,7 +63,8 @@ async function signIn(event: Event): Promise<void> {
     mountApp(await api<PolicyStatus>('GET', '/admin/policy'))
   } catch (err) {
     setCredential(undefined)
-    fill(error, err instanceof ApiError && err.status === 403 ? 'This credential lacks scope pdp:admin.' : (err as Error).message)
+    // The PDP's own words: a wrong credential, one without pdp:admin, or a control plane that is not configured.
+    fill(error, (err as Error).message)
   }
 }
 
