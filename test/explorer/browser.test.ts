@@ -33,8 +33,11 @@ async function main(): Promise<void> {
   const shots = join(work, 'screenshots')
   await mkdir(shots)
   t.comment(`screenshots in ${shots}`)
-  // The browser profile and the compiled page go; the screenshots stay for whoever wants to look at them.
-  t.teardown(() => Promise.all([rm(join(work, 'profile'), { recursive: true, force: true }), rm(join(work, 'ui'), { recursive: true, force: true })]))
+  // The browser profile and the compiled page always go; the screenshots stay when something failed, to look at.
+  t.teardown(async () => {
+    if (t.passing()) await rm(work, { recursive: true, force: true })
+    else await Promise.all([rm(join(work, 'profile'), { recursive: true, force: true }), rm(join(work, 'ui'), { recursive: true, force: true })])
+  })
 
   // The page exactly as npm run build compiles it, into this test's own directory.
   await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'src/ui-page/tsconfig.json'), '--outDir', join(work, 'ui')], { cwd: ROOT })
@@ -85,6 +88,13 @@ async function main(): Promise<void> {
     }[]
     const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
     t.same(serious, [], `${state}: no serious or critical accessibility violations`)
+  }
+  // Polled from here: the page's CSP rightly refuses the string evaluation page.waitForFunction would need.
+  const until = async (condition: () => Promise<boolean>, timeoutMs = 30_000) => {
+    for (const end = Date.now() + timeoutMs; !(await condition()); ) {
+      if (Date.now() > end) throw new Error('timed out waiting for the page')
+      await new Promise((r) => setTimeout(r, 100))
+    }
   }
   const shot = (name: string) => page.screenshot({ path: join(shots, name), fullPage: true })
 
@@ -161,7 +171,7 @@ async function main(): Promise<void> {
   await t.test('what if: an edited rule, side by side', async (t) => {
     await explain({ 'f-subject': 'carol', 'f-tenant': 'acme', 'f-action': 'read', 'f-rtype': 'system.logs' })
     await page.click('#tab-whatif')
-    await page.waitForFunction(`document.getElementById('edit-text')?.value.includes('p, employee')`)
+    await until(async () => (await page.inputValue('#edit-text')).includes('p, employee'))
     const original = await page.inputValue('#edit-text')
     await page.fill('#edit-text', `${original}\np, employee, *, system.logs, read\n`)
     await page.click('#compare-btn')
@@ -204,7 +214,7 @@ async function main(): Promise<void> {
     await page.click('#live-apply')
     await page.locator('#live-rows tr[data-subject=carol]').first().waitFor()
     t.equal(await page.locator('#live-rows tr[data-subject=dave]').count(), 0, 'the subject filter applies')
-    await page.waitForFunction(`/^[1-9]/.test(document.getElementById('stats-chart')?.getAttribute('aria-label') ?? '')`)
+    await until(async () => /^[1-9]/.test((await page.locator('#stats-chart').getAttribute('aria-label')) ?? ''))
     t.pass('the per-minute counts include the new decisions')
     t.match(await page.locator('#policy-revision').textContent(), /^[0-9a-f]{16}$/)
     await accessible('live')
