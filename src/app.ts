@@ -29,6 +29,8 @@ import authzRoutes, { isForwardAuthTarget, refuseUnroutable, unparseableAnswer }
 import adminPolicyRoutes from './routes/admin/policy.js'
 import decideRoutes from './routes/decide.js'
 import healthRoutes from './routes/health.js'
+import explorerPage from './explorer/page.js'
+import explorerRoutes from './explorer/routes.js'
 import { checkBody } from './schemas/body-guard.js'
 import { traceIdOf } from './http/trace-context.js'
 import { IDENTIFIER_PATTERN } from './engine/identifiers.js'
@@ -67,6 +69,8 @@ export interface AppOptions {
   policyOnly?: boolean
   /** OpenTelemetry tracing (startTracing), when the OTEL_* variables ask for it. */
   tracing?: Tracing
+  /** Where the explorer page's compiled scripts are (dist/ui by default). */
+  explorerAssetsDir?: string
 }
 
 /** Headers whose values are credentials; pino replaces them before a line is written. */
@@ -352,7 +356,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await plane.register(identityRoutes, { now, maxTokenLifetimeSec: config.jwtMaxLifetimeSec })
     await plane.register(responseRoutes, { now })
     await plane.register(eventRoutes, { now, rateLimit: config.rateLimitEvents })
+    await plane.register(explorerRoutes, {
+      now,
+      geo,
+      defaultTenant: config.defaultTenant,
+      storeFailure: config.storeFailure,
+      redactPaths: config.decisionLogRedact,
+      ringSize: config.explorerRing,
+      streamMax: config.explorerStreamMax,
+      heartbeatMs: config.explorerHeartbeatMs,
+      editMaxBytes: config.explorerEditMaxBytes,
+      statsMinutes: config.explorerStatsMinutes,
+    })
   })
+  await app.register(explorerPage, options.explorerAssetsDir === undefined ? {} : { assetsDir: options.explorerAssetsDir })
   await app.register(authzRoutes, { trustedProxies: config.trustedProxies, deviceHeader: config.deviceHeaderTrusted === 'true' ? config.deviceHeader : undefined })
   return app
 }

@@ -164,6 +164,11 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   authFailureLimit: variable('PDP_AUTH_FAILURE_LIMIT', '20', integer(1, 1_000_000), 'Failed authentications per client address and window on /admin/* and /events; past it failures get 429'),
   authFailureWindowSec: variable('PDP_AUTH_FAILURE_WINDOW_S', '60', integer(1, 86_400), 'Length of the window PDP_AUTH_FAILURE_LIMIT counts in, seconds'),
   batchMax: variable('PDP_BATCH_MAX', '100', integer(1, 10_000), 'Most items in one POST /decide/batch (more → 400)'),
+  explorerRing: variable('PDP_EXPLORER_RING', '1000', integer(1, 100_000), 'Recent decisions the explorer (/ui) keeps in memory, to look up by decisionId and to seed its live view'),
+  explorerStreamMax: variable('PDP_EXPLORER_STREAM_MAX', '8', integer(1, 1000), 'Most live-view event streams open at once (more → 429)'),
+  explorerHeartbeatMs: variable('PDP_EXPLORER_HEARTBEAT_MS', '15000', integer(100, 600_000), 'Interval of the comment line that keeps an idle live-view stream open through proxies'),
+  explorerEditMaxBytes: variable('PDP_EXPLORER_EDIT_MAX_BYTES', '262144', integer(1024, 16 * 1024 * 1024), 'Largest total size of the policy files a what-if edit replaces, bytes (larger → 400)'),
+  explorerStatsMinutes: variable('PDP_EXPLORER_STATS_MINUTES', '15', integer(1, 1440), 'Minutes of decision counts by verdict and reason the explorer keeps'),
   decideAuth: variable('PDP_DECIDE_AUTH', 'none', oneOf('none', 'token'), 'token: /decide also requires a caller credential (scope pdp:decide)'),
 }
 
@@ -214,6 +219,11 @@ export interface Config {
   deviceHeaderTrusted: 'false' | 'true'
   jwtDeviceClaim: string | undefined
   batchMax: number
+  explorerRing: number
+  explorerStreamMax: number
+  explorerHeartbeatMs: number
+  explorerEditMaxBytes: number
+  explorerStatsMinutes: number
   webhookUrl: string | undefined
   webhookSecret: string | undefined
   webhookTimeoutMs: number

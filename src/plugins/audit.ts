@@ -4,10 +4,13 @@ import { dirname } from 'node:path'
 import { ConfigError } from '../config/config.js'
 import { createAuditLog, type AuditLog } from '../audit/audit-log.js'
 import type { DestinationStream } from 'pino'
+import type { DecisionLogEntry } from '../engine/ports.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     audit: AuditLog
+    /** Also hands every decision to `listener` (the explorer's ring); returns the function that stops it. */
+    onDecision(listener: (entry: DecisionLogEntry) => void): () => void
   }
 }
 
@@ -29,8 +32,29 @@ export default fp<AuditPluginOptions>(
         throw new ConfigError('PDP_DECISION_LOG', `cannot append to ${opts.destination} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
       }
     }
-    const audit = createAuditLog(opts)
+    const log = createAuditLog(opts)
+    const listeners = new Set<(entry: DecisionLogEntry) => void>()
+    const audit: AuditLog = {
+      ...log,
+      write(make) {
+        if (listeners.size === 0) return log.write(make)
+        // Built once for every reader; a listener's failure must never reach the decision.
+        const entry = make()
+        for (const listener of listeners) {
+          try {
+            listener(entry)
+          } catch (err) {
+            app.log.warn({ error: (err as Error).message }, 'decision listener failed')
+          }
+        }
+        log.write(() => entry)
+      },
+    }
     app.decorate('audit', audit)
+    app.decorate('onDecision', (listener: (entry: DecisionLogEntry) => void) => {
+      listeners.add(listener)
+      return () => void listeners.delete(listener)
+    })
     app.addHook('onClose', () => audit.close())
   },
   { name: 'audit' },

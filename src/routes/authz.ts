@@ -94,6 +94,40 @@ function bearer(request: FastifyRequest): string | undefined {
   return match?.[1]
 }
 
+/** What a gateway's forward-auth call receives for a decision: status, headers and body. */
+export interface ForwardAuthAnswer {
+  status: 200 | 401 | 403
+  headers: Record<string, string>
+  body: { decision: Decision['decision']; reasons: Decision['reasons']; decisionId: string; stepUp?: Decision['stepUp'] }
+}
+
+/**
+ * The one translation of a decision into a forward-auth answer: allow is 200, a step-up 401 with the RFC 9470
+ * challenge, a bad credential 401 invalid_token, anything else 403. The decision explorer shows the same.
+ */
+export function forwardAuthAnswer(decision: Decision): ForwardAuthAnswer {
+  const headers: Record<string, string> = { 'x-pdp-decision-id': decision.decisionId, 'x-pdp-decision': decision.decision }
+  const reason = decision.reasons[0] ?? 'no_matching_policy'
+  const body: ForwardAuthAnswer['body'] = { decision: decision.decision, reasons: decision.reasons, decisionId: decision.decisionId }
+  if (decision.decision === 'allow') {
+    if (decision.subject) {
+      headers['x-pdp-subject'] = headerSafe(decision.subject.id)
+      if (decision.subject.tenant !== undefined) headers['x-pdp-tenant'] = headerSafe(decision.subject.tenant)
+    }
+    return { status: 200, headers, body }
+  }
+  headers['x-pdp-reason'] = reason
+  if (decision.decision === 'step_up' && decision.stepUp) {
+    headers['www-authenticate'] = stepUpChallenge(decision.stepUp)
+    return { status: 401, headers, body: { ...body, stepUp: decision.stepUp } }
+  }
+  if (CREDENTIAL_REASONS.has(reason)) {
+    headers['www-authenticate'] = invalidTokenChallenge(reason.replace(/_/g, ' '))
+    return { status: 401, headers, body }
+  }
+  return { status: 403, headers, body }
+}
+
 /**
  * Forward-auth for NGINX auth_request, Traefik ForwardAuth and Envoy ext_authz (HTTP service).
  * Gateways treat anything but 200, 401 and 403 as an error of their own, so every outcome here,
@@ -110,27 +144,8 @@ export default async function authzRoutes(app: FastifyInstance, opts: AuthzRoute
   }
 
   const answer = (reply: FastifyReply, decision: Decision) => {
-    reply.header('x-pdp-decision-id', decision.decisionId).header('x-pdp-decision', decision.decision)
-    const reason = decision.reasons[0] ?? 'no_matching_policy'
-    const body = { decision: decision.decision, reasons: decision.reasons, decisionId: decision.decisionId }
-    if (decision.decision === 'allow') {
-      if (decision.subject) {
-        reply.header('x-pdp-subject', headerSafe(decision.subject.id))
-        if (decision.subject.tenant !== undefined) reply.header('x-pdp-tenant', headerSafe(decision.subject.tenant))
-      }
-      reply.status(200)
-      return body
-    }
-    reply.header('x-pdp-reason', reason)
-    if (decision.decision === 'step_up' && decision.stepUp) {
-      reply.status(401).header('www-authenticate', stepUpChallenge(decision.stepUp))
-      return { ...body, stepUp: decision.stepUp }
-    }
-    if (CREDENTIAL_REASONS.has(reason)) {
-      reply.status(401).header('www-authenticate', invalidTokenChallenge(reason.replace(/_/g, ' ')))
-      return body
-    }
-    reply.status(403)
+    const { status, headers, body } = forwardAuthAnswer(decision)
+    reply.status(status).headers(headers)
     return body
   }
 

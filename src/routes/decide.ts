@@ -20,7 +20,7 @@ interface Identifies {
 }
 
 /** Checks the body rules the schema cannot express; throws a 400 naming the field. */
-function checkInput(body: Identifies): void {
+export function checkInput(body: Identifies): void {
   if (body.token !== undefined && body.subject !== undefined) {
     throw new PdpHttpError('VALIDATION', '/token and /subject exclude each other: send one', '/token')
   }

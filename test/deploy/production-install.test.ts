@@ -35,7 +35,8 @@ function run(command: string, args: string[], cwd: string) {
  * the sources as they are now: every source has its .js, and none was changed after the oldest one was written.
  */
 async function distIsCurrent(): Promise<boolean> {
-  const sources = (await readdir(join(ROOT, 'src'), { recursive: true })).filter((f) => f.endsWith('.ts'))
+  // src/ui-page is the explorer page, compiled by its own tsconfig into dist/ui, not dist/src.
+  const sources = (await readdir(join(ROOT, 'src'), { recursive: true })).filter((f) => f.endsWith('.ts') && !f.startsWith('ui-page/'))
   const inputs = [...sources.map((f) => join(ROOT, 'src', f)), join(ROOT, 'tsconfig.json'), join(ROOT, 'package.json')]
   try {
     const built = await Promise.all(sources.map((f) => stat(join(ROOT, 'dist/src', f.replace(/\.ts$/, '.js')))))
