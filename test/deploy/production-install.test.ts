@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join, posix } from 'node:path'
 import { createInterface } from 'node:readline'
 import { ROOT, trustedContext } from '../helpers/build.js'
+import { deadline } from '../helpers/deadline.js'
 import { DOCKERFILE, copyPaths, execForm, parseDockerfile, stageEnv, workdir } from './dockerfile.js'
 
 /**
@@ -17,7 +18,8 @@ const stages = parseDockerfile(DOCKERFILE)
 const runtime = stages.at(-1)!
 const build = stages.find((s) => s.name === 'build')!
 const APP = workdir(runtime)
-const STARTUP_DEADLINE_MS = 20_000
+/** A start takes about 1.5 CPU-seconds; this guard only names a hang. */
+const STARTUP_DEADLINE_MS = deadline(120_000)
 
 const dir = await mkdtemp(join(tmpdir(), 'pdp-image-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -25,8 +27,12 @@ t.teardown(() => rm(dir, { recursive: true, force: true }))
 /** A path inside the image, mapped into the temporary copy. */
 const inImage = (path: string) => (path === APP || path.startsWith(APP + '/') ? join(dir, posix.relative(APP, path)) : path)
 
+/** Without tap's NODE_OPTIONS (its process-info hook), as outside the test runner. */
+const { NODE_OPTIONS: _tapHooks, ...plainEnv } = process.env
+
 function run(command: string, args: string[], cwd: string) {
-  const result = spawnSync(command, args, { cwd, encoding: 'utf8', timeout: 120_000 })
+  // npm ci from a warm cache is some 10 CPU-seconds; a cold cache adds the registry's time.
+  const result = spawnSync(command, args, { cwd, env: plainEnv, encoding: 'utf8', timeout: deadline(300_000) })
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr}`)
 }
 
@@ -122,9 +128,18 @@ async function start(t: Test, wrapper: string[] = []): Promise<Started> {
     new Promise<LogLine>((resolve, reject) => {
       const seen = lines.find(match)
       if (seen) return resolve(seen)
-      waiters.push({ match, resolve })
-      child.on('exit', (code) => reject(new Error(`exited with ${code} before the expected line: ${stderr}`)))
-      setTimeout(() => reject(new Error(`no expected line after ${STARTUP_DEADLINE_MS} ms: ${stderr}`)), STARTUP_DEADLINE_MS).unref()
+      const guard = setTimeout(() => reject(new Error(`no expected line after ${STARTUP_DEADLINE_MS} ms: ${stderr}`)), STARTUP_DEADLINE_MS)
+      waiters.push({
+        match,
+        resolve: (line) => {
+          clearTimeout(guard)
+          resolve(line)
+        },
+      })
+      child.on('exit', (code) => {
+        clearTimeout(guard)
+        reject(new Error(`exited with ${code} before the expected line: ${stderr}`))
+      })
     })
   const listening = await logged((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at '))
   const base = String(listening.msg).slice('Server listening at '.length)
