@@ -1,12 +1,13 @@
 import t, { type Test } from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { cp, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, posix } from 'node:path'
 import { createInterface } from 'node:readline'
 import { ROOT, trustedContext } from '../helpers/build.js'
 import { deadline } from '../helpers/deadline.js'
+import { distIsCurrent } from '../helpers/dist.js'
 import { DOCKERFILE, copyPaths, execForm, parseDockerfile, stageEnv, workdir } from './dockerfile.js'
 
 /**
@@ -34,22 +35,6 @@ function run(command: string, args: string[], cwd: string) {
   // npm ci from a warm cache is some 10 CPU-seconds; a cold cache adds the registry's time.
   const result = spawnSync(command, args, { cwd, env: plainEnv, encoding: 'utf8', timeout: deadline(300_000) })
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr}`)
-}
-
-/**
- * Whether the repository's own dist/ (which `npm install`/`npm ci` build through `prepare`) is tsc's output of
- * the sources as they are now: every source has its .js, and none was changed after the oldest one was written.
- */
-async function distIsCurrent(): Promise<boolean> {
-  const sources = (await readdir(join(ROOT, 'src'), { recursive: true })).filter((f) => f.endsWith('.ts'))
-  const inputs = [...sources.map((f) => join(ROOT, 'src', f)), join(ROOT, 'tsconfig.json'), join(ROOT, 'package.json')]
-  try {
-    const built = await Promise.all(sources.map((f) => stat(join(ROOT, 'dist/src', f.replace(/\.ts$/, '.js')))))
-    const changed = await Promise.all(inputs.map((f) => stat(f)))
-    return Math.max(...changed.map((s) => s.mtimeMs)) < Math.min(...built.map((s) => s.mtimeMs))
-  } catch {
-    return false
-  }
 }
 
 // The build stage's output: its WORKDIR/dist is tsc's outDir. The repository's dist/ is that output when it is
