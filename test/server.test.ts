@@ -5,7 +5,7 @@ import { policyCopy, trustedContext } from './helpers/build.js'
 import { exitOf, start } from './helpers/process.js'
 
 t.test('a bad variable stops start-up with one line naming it', async (t) => {
-  const p = start({ PORT: 'eighty' })
+  const p = await start({ PORT: 'eighty' })
   t.equal(await exitOf(p.child), 1)
   t.equal(p.stderr().trim(), 'pdp: cannot start: PORT: must be an integer, got "eighty"')
 })
@@ -13,7 +13,7 @@ t.test('a bad variable stops start-up with one line naming it', async (t) => {
 t.test('a broken policy stops start-up naming file and line', async (t) => {
   const dir = await policyCopy(t)
   await writeFile(join(dir, 'policy.csv'), 'p, employee, *, documents, read, true, allow\np, admin, *, users\n')
-  const p = start({ PDP_POLICY_DIR: dir })
+  const p = await start({ PDP_POLICY_DIR: dir })
   t.equal(await exitOf(p.child), 1)
   t.match(p.stderr().trim(), /^pdp: cannot start: policy\.csv:2: "p" takes 6 values/)
   t.equal(p.stderr().trim().split('\n').length, 1, 'one line')
@@ -21,7 +21,7 @@ t.test('a broken policy stops start-up naming file and line', async (t) => {
 
 t.test('serves, reloads on SIGHUP, logs one line per request without secrets, exits 0 on SIGTERM', async (t) => {
   const dir = await policyCopy(t)
-  const p = start({ PDP_POLICY_DIR: dir, PDP_RELOAD_DEBOUNCE_MS: '60000', PDP_RELOAD_SETTLE_MS: '600000' })
+  const p = await start({ PDP_POLICY_DIR: dir, PDP_RELOAD_DEBOUNCE_MS: '60000', PDP_RELOAD_SETTLE_MS: '600000' })
   t.teardown(() => {
     if (p.child.exitCode === null) p.child.kill('SIGKILL')
   })
@@ -76,7 +76,7 @@ t.test('exposureWarning: only unauthenticated /decide bound beyond loopback', as
 // One process for what only a real process shows: the start-up warning, the log schema and trace ids on stdout,
 // and the drain on SIGTERM (each spawn costs seconds of CPU, so they share one).
 t.test('the real process: warns when exposed, one log schema with trace ids, drains on SIGTERM and exits 0', async (t) => {
-  const p = start({ HOST: '0.0.0.0', PDP_DRAIN_DELAY_MS: '3000' })
+  const p = await start({ HOST: '0.0.0.0', PDP_DRAIN_DELAY_MS: '3000' })
   t.teardown(() => {
     if (p.child.exitCode === null) p.child.kill('SIGKILL')
   })

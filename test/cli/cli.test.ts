@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { runCli } from '../../src/cli/commands.js'
 import { EXAMPLE_POLICIES, ROOT, auditCapture, build, manualClock, policyCopy, trustedContext } from '../helpers/build.js'
+import { nodeArgsFor } from '../helpers/dist.js'
 
 async function cli(...argv: string[]) {
   const out: string[] = []
@@ -157,11 +158,11 @@ t.test('replay lists every logged verdict a candidate policy would change', asyn
 
 t.test('the pdp binary runs as a program and exits with the result', async (t) => {
   const run = promisify(execFile)
-  const ok = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'validate', EXAMPLE_POLICIES], { cwd: ROOT })
+  const ok = await run(process.execPath, [...(await nodeArgsFor('cli/main')), 'validate', EXAMPLE_POLICIES], { cwd: ROOT })
   t.match(ok.stdout, /valid/)
   const dir = await policyCopy(t)
   await edit(dir, 'model.conf', (s) => s.replace('[matchers]', '[matcherz]'))
-  const failed = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'validate', dir], { cwd: ROOT }).catch((e: { code: number; stderr: string }) => e)
+  const failed = await run(process.execPath, [...(await nodeArgsFor('cli/main')), 'validate', dir], { cwd: ROOT }).catch((e: { code: number; stderr: string }) => e)
   t.equal((failed as { code: number }).code, 1)
   t.match((failed as { stderr: string }).stderr, /model\.conf/)
   const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }

@@ -135,11 +135,10 @@ t.test('single and batch questions share the cache; a batch sends only what it m
 })
 
 t.test('a PDP that does not answer in time is a deny, after the client\'s own timeout', async (t) => {
+  // The server never answers, so any answer at all comes from the client's own timeout: no wall clock to race.
   const url = await silentServer(t)
   const client = createPdpClient({ baseUrl: url, timeoutMs: 50 })
-  const started = performance.now()
   const decision = await client.decide(q.allow)
-  t.ok(performance.now() - started < 2_000, 'it did not wait for the server')
   t.match(decision, { decision: 'deny', reasons: [PDP_UNAVAILABLE], policyVersion: '', failure: { kind: 'timeout', message: /within 50 ms/ } })
   t.match(decision.decisionId, /^[0-9a-f]{8}-[0-9a-f]{4}-7/, 'a UUIDv7 of its own, to correlate logs')
 

@@ -10,6 +10,7 @@ import type { PolicySource } from '../../src/engine/policy/policy-source.js'
 import { REASON_CODES } from '../../src/engine/types.js'
 import { createPrometheusMetrics } from '../../src/metrics/prometheus.js'
 import { ROOT, auditCapture, build, manualClock } from '../helpers/build.js'
+import { deadline } from '../helpers/deadline.js'
 import { helm, helmFor } from '../helpers/helm.js'
 import { AUDIENCE, ISSUER, createIssuer } from '../helpers/tokens.js'
 import { DOCKERFILE, parseDockerfile } from './dockerfile.js'
@@ -229,7 +230,7 @@ if (binary) {
     const [command, ...args] = c.lifecycle.preStop.exec.command as string[]
     t.equal(command, 'node')
     const started = process.hrtime.bigint()
-    const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 30_000 })
+    const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: deadline(60_000) })
     t.equal(run.status, 0, run.stderr)
     t.ok(Number(process.hrtime.bigint() - started) / 1e6 >= 1000, 'it waits preStopSleepSeconds')
 

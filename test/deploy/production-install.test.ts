@@ -1,11 +1,13 @@
 import t, { type Test } from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { cp, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, posix } from 'node:path'
 import { createInterface } from 'node:readline'
 import { ROOT, trustedContext } from '../helpers/build.js'
+import { deadline } from '../helpers/deadline.js'
+import { distIsCurrent } from '../helpers/dist.js'
 import { DOCKERFILE, copyPaths, execForm, parseDockerfile, stageEnv, workdir } from './dockerfile.js'
 
 /**
@@ -17,7 +19,8 @@ const stages = parseDockerfile(DOCKERFILE)
 const runtime = stages.at(-1)!
 const build = stages.find((s) => s.name === 'build')!
 const APP = workdir(runtime)
-const STARTUP_DEADLINE_MS = 20_000
+/** A start takes about 1.5 CPU-seconds; this guard only names a hang. */
+const STARTUP_DEADLINE_MS = deadline(120_000)
 
 const dir = await mkdtemp(join(tmpdir(), 'pdp-image-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -25,26 +28,13 @@ t.teardown(() => rm(dir, { recursive: true, force: true }))
 /** A path inside the image, mapped into the temporary copy. */
 const inImage = (path: string) => (path === APP || path.startsWith(APP + '/') ? join(dir, posix.relative(APP, path)) : path)
 
-function run(command: string, args: string[], cwd: string) {
-  const result = spawnSync(command, args, { cwd, encoding: 'utf8', timeout: 120_000 })
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr}`)
-}
+/** Without tap's NODE_OPTIONS (its process-info hook), as outside the test runner. */
+const { NODE_OPTIONS: _tapHooks, ...plainEnv } = process.env
 
-/**
- * Whether the repository's own dist/ (which `npm install`/`npm ci` build through `prepare`) is tsc's output of
- * the sources as they are now: every source has its .js, and none was changed after the oldest one was written.
- */
-async function distIsCurrent(): Promise<boolean> {
-  // src/ui-page is the explorer page, compiled by its own tsconfig into dist/ui, not dist/src.
-  const sources = (await readdir(join(ROOT, 'src'), { recursive: true })).filter((f) => f.endsWith('.ts') && !f.startsWith('ui-page/'))
-  const inputs = [...sources.map((f) => join(ROOT, 'src', f)), join(ROOT, 'tsconfig.json'), join(ROOT, 'package.json')]
-  try {
-    const built = await Promise.all(sources.map((f) => stat(join(ROOT, 'dist/src', f.replace(/\.ts$/, '.js')))))
-    const changed = await Promise.all(inputs.map((f) => stat(f)))
-    return Math.max(...changed.map((s) => s.mtimeMs)) < Math.min(...built.map((s) => s.mtimeMs))
-  } catch {
-    return false
-  }
+function run(command: string, args: string[], cwd: string) {
+  // npm ci from a warm cache is some 10 CPU-seconds; a cold cache adds the registry's time.
+  const result = spawnSync(command, args, { cwd, env: plainEnv, encoding: 'utf8', timeout: deadline(300_000) })
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr}`)
 }
 
 // The build stage's output: its WORKDIR/dist is tsc's outDir. The repository's dist/ is that output when it is
@@ -123,9 +113,18 @@ async function start(t: Test, wrapper: string[] = []): Promise<Started> {
     new Promise<LogLine>((resolve, reject) => {
       const seen = lines.find(match)
       if (seen) return resolve(seen)
-      waiters.push({ match, resolve })
-      child.on('exit', (code) => reject(new Error(`exited with ${code} before the expected line: ${stderr}`)))
-      setTimeout(() => reject(new Error(`no expected line after ${STARTUP_DEADLINE_MS} ms: ${stderr}`)), STARTUP_DEADLINE_MS).unref()
+      const guard = setTimeout(() => reject(new Error(`no expected line after ${STARTUP_DEADLINE_MS} ms: ${stderr}`)), STARTUP_DEADLINE_MS)
+      waiters.push({
+        match,
+        resolve: (line) => {
+          clearTimeout(guard)
+          resolve(line)
+        },
+      })
+      child.on('exit', (code) => {
+        clearTimeout(guard)
+        reject(new Error(`exited with ${code} before the expected line: ${stderr}`))
+      })
     })
   const listening = await logged((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at '))
   const base = String(listening.msg).slice('Server listening at '.length)

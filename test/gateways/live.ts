@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { ROOT } from '../helpers/build.js'
 import { CLIENT_TIMEOUT_MS, fixture, replay, type PdpState, type Send } from './corpus.js'
 import { freePort, rawRequest, waitForPort } from './net.js'
+import { deadline } from '../helpers/deadline.js'
 
 type Tap = import('tap').Test
 
@@ -66,7 +67,7 @@ export async function runLive(tap: Tap, gw: LiveGateway): Promise<void> {
         }
         await rm(dir, { recursive: true, force: true })
       })
-      await waitForPort(ports.listen, 20_000, () => (child.exitCode === null ? undefined : `${gw.name} exited (${child.exitCode}): ${stderr}`))
+      await waitForPort(ports.listen, deadline(60_000), () => (child.exitCode === null ? undefined : `${gw.name} exited (${child.exitCode}): ${stderr}`))
       return (request) => rawRequest(ports.listen, request, CLIENT_TIMEOUT_MS)
     })
   })

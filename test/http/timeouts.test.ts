@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { createConnection, type Socket } from 'node:net'
 import { build } from '../helpers/build.js'
+import { deadline } from '../helpers/deadline.js'
 
 /** The app listening on a real port, with the given HTTP time-outs. */
 async function listening(t: Test, env: Record<string, string>): Promise<number> {
@@ -16,7 +17,7 @@ interface SlowClient {
   closed: Promise<boolean>
 }
 
-function connect(t: Test, port: number, guardMs = 30_000): SlowClient {
+function connect(t: Test, port: number, guardMs = deadline(60_000)): SlowClient {
   const socket = createConnection({ host: '127.0.0.1', port })
   let data = ''
   socket.on('data', (chunk) => (data += chunk.toString()))

@@ -2,15 +2,19 @@ import t, { type Test } from 'tap'
 import { createServer, type ServerResponse } from 'node:http'
 import { createTokenVerifier, type TokenVerifierOptions } from '../../src/identity/token-verifier.js'
 import { build, manualClock } from '../helpers/build.js'
+import { deadline, manualTimeouts, until } from '../helpers/deadline.js'
 import { AUDIENCE, ISSUER, createIssuer } from '../helpers/tokens.js'
 
 const issuer = await createIssuer()
 
 type Mode = 'ok' | 'hang' | '404' | 'huge' | 'declared-huge'
 
-/** A real JWKS endpoint whose behaviour the test switches; it counts fetches and holds requests when hanging. */
-async function jwksServer(t: Test, mode: Mode) {
-  const state = { mode, fetches: 0, holding: 0, hugeSent: 0, hugeFinished: false }
+/**
+ * A real JWKS endpoint whose behaviour the test switches; it counts fetches and holds requests when hanging
+ * (then calls `onHold`, where a test fires the fetch's time-out).
+ */
+async function jwksServer(t: Test, mode: Mode, onHold?: () => void) {
+  const state = { mode, fetches: 0, holding: 0, hugeSent: 0, hugeFinished: false, hugeClosed: false }
   const held = new Set<ServerResponse>()
   const server = createServer((req, res) => {
     state.fetches++
@@ -30,6 +34,7 @@ async function jwksServer(t: Test, mode: Mode) {
           state.holding--
           held.delete(res)
         })
+        onHold?.()
         return
       case 'declared-huge':
         res.setHeader('content-length', String(60 * 1024 * 1024))
@@ -43,6 +48,7 @@ async function jwksServer(t: Test, mode: Mode) {
         const chunk = Buffer.alloc(64 * 1024, 0x20)
         res.setHeader('content-type', 'application/json')
         res.write('{"keys":[')
+        res.on('close', () => (state.hugeClosed = true))
         const pump = () => {
           while (state.hugeSent < total && !res.destroyed) {
             state.hugeSent += chunk.length
@@ -77,7 +83,8 @@ async function verifierFor(url: string, clock: ReturnType<typeof manualClock>, e
     issuer: ISSUER,
     audience: AUDIENCE,
     now: clock.now,
-    jwksTimeoutMs: 500,
+    // Far above any fetch from a live endpoint on a loaded machine; time-outs under test are fired by the test.
+    jwksTimeoutMs: deadline(60_000),
     jwksFailureBackoffMs: 60_000,
     jwksCooldownMs: 30_000,
     jwksCacheMaxAgeMs: 600_000,
@@ -88,18 +95,10 @@ async function verifierFor(url: string, clock: ReturnType<typeof manualClock>, e
 /** A new token per call, so that the verified-token cache never answers instead of the key set. */
 const freshToken = (clock: ReturnType<typeof manualClock>) => issuer.sign({}, { nowMs: clock.now() })
 
-/** Waits, with a generous guard, until `done()` holds. */
-async function until(done: () => boolean, what: string, guardMs = 20_000): Promise<void> {
-  const start = Date.now()
-  while (!done()) {
-    if (Date.now() - start > guardMs) throw new Error(`still waiting: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
 t.test('a hanging JWKS: one fetch times out, then decisions fail at once until the back-off ends', async (t) => {
   const clock = manualClock()
-  const jwks = await jwksServer(t, 'hang')
+  const timeouts = manualTimeouts(t)
+  const jwks = await jwksServer(t, 'hang', () => timeouts.expire())
   const verifier = await verifierFor(jwks.url, clock)
   t.match(await verifier.verify(await freshToken(clock)), { ok: false, reason: 'token_invalid' }, 'the first decision waits for the fetch, bounded by its time-out')
   t.equal(jwks.state.fetches, 1)
@@ -132,17 +131,17 @@ t.test('a huge JWKS body is cut off at the cap, not read whole', async (t) => {
   const clock = manualClock()
   const jwks = await jwksServer(t, 'huge')
   const problems: string[] = []
-  // A time-out far longer than reading 60 MB takes here, so that only the cap can end the fetch.
-  const verifier = await verifierFor(jwks.url, clock, { jwksMaxBytes: 64 * 1024, jwksTimeoutMs: 30_000, onJwksError: (m) => problems.push(m) })
+  // verifierFor's time-out is far longer than reading 60 MB takes here, so that only the cap can end the fetch.
+  const verifier = await verifierFor(jwks.url, clock, { jwksMaxBytes: 64 * 1024, onJwksError: (m) => problems.push(m) })
   t.match(await verifier.verify(await freshToken(clock)), { ok: false, reason: 'token_invalid' })
   t.match(problems, [/larger than 65536 bytes/], 'the fetch ended at the cap')
-  // Lets the server notice the closed connection; a body read whole would have finished the response.
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // Once the server saw the connection close: a body read whole would have finished the response first.
+  await until(() => jwks.state.hugeClosed, 'the server to see the connection closed')
   t.notOk(jwks.state.hugeFinished, 'the client closed the connection before the 60 MB were sent')
   t.ok(jwks.state.hugeSent < 60 * 1024 * 1024, `sent ${jwks.state.hugeSent} bytes (socket buffers included)`)
 
   const declared = await jwksServer(t, 'declared-huge')
-  const other = await verifierFor(declared.url, clock, { jwksMaxBytes: 64 * 1024, jwksTimeoutMs: 30_000, onJwksError: (m) => problems.push(m) })
+  const other = await verifierFor(declared.url, clock, { jwksMaxBytes: 64 * 1024, onJwksError: (m) => problems.push(m) })
   t.match(await other.verify(await freshToken(clock)), { ok: false, reason: 'token_invalid' })
   t.match(problems[1], /larger than 65536 bytes/, 'a Content-Length over the cap is refused before reading')
   for (let i = 0; i < 3; i++) await other.verify(await freshToken(clock))
@@ -154,7 +153,7 @@ t.test('with keys already fetched, decisions never wait for a refresh: the last 
   const jwks = await jwksServer(t, 'ok')
   const problems: string[] = []
   // The server, not the time-out, ends the held refresh; the time-out only keeps it from holding forever.
-  const verifier = await verifierFor(jwks.url, clock, { jwksTimeoutMs: 60_000, jwksCacheMaxAgeMs: 60_000, onJwksError: (m) => problems.push(m) })
+  const verifier = await verifierFor(jwks.url, clock, { jwksCacheMaxAgeMs: 60_000, onJwksError: (m) => problems.push(m) })
   t.match(await verifier.verify(await freshToken(clock)), { ok: true })
   t.equal(jwks.state.fetches, 1)
 
@@ -182,7 +181,8 @@ t.test('with keys already fetched, decisions never wait for a refresh: the last 
 
 t.test('through POST /decide: a hanging PDP_JWKS_URL is fetched once per back-off, not once per decision', async (t) => {
   const clock = manualClock()
-  const jwks = await jwksServer(t, 'hang')
+  const timeouts = manualTimeouts(t)
+  const jwks = await jwksServer(t, 'hang', () => timeouts.expire())
   const app = await build(t, {
     now: clock.now,
     env: { PDP_ISSUER: ISSUER, PDP_AUDIENCE: AUDIENCE, PDP_JWKS_URL: jwks.url, PDP_JWKS_TIMEOUT_MS: '300', PDP_JWKS_FAILURE_BACKOFF_MS: '30000' },

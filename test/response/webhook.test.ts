@@ -3,10 +3,13 @@ import { createHmac } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { build, manualClock } from '../helpers/build.js'
+import { deadline, manualTimeouts } from '../helpers/deadline.js'
 import { createWebhookNotifier, webhookSignature } from '../../src/response/webhook.js'
 
 const ADMIN = 'admin-token-for-tests-0123456789abcdef'
 const SECRET = 'webhook-secret-for-tests-0123456789abcdef'
+/** Per-attempt time-out where a live receiver answers: far above any delivery on a loaded machine, so it never fires (60 s is also PDP_WEBHOOK_TIMEOUT_MS's maximum). */
+const ANSWERED_TIMEOUT_MS = deadline(60_000)
 
 interface Received {
   headers: IncomingMessage['headers']
@@ -45,7 +48,7 @@ t.test('a lockout notifies a real receiver with a signed JSON body, after retryi
   const hook = await receiver(t, (n) => (n === 1 ? 503 : 204))
   const clock = manualClock()
   const app = await build(t, {
-    env: { PDP_ADMIN_TOKEN: ADMIN, PDP_WEBHOOK_URL: hook.url, PDP_WEBHOOK_SECRET: SECRET, PDP_WEBHOOK_RETRIES: '2' },
+    env: { PDP_ADMIN_TOKEN: ADMIN, PDP_WEBHOOK_URL: hook.url, PDP_WEBHOOK_SECRET: SECRET, PDP_WEBHOOK_RETRIES: '2', PDP_WEBHOOK_TIMEOUT_MS: '60000' },
     now: clock.now,
     webhookBackoffMs: 1,
   })
@@ -70,27 +73,32 @@ t.test('a lockout notifies a real receiver with a signed JSON body, after retryi
 })
 
 t.test('deliveries time out, give up after their retries, and never hold up the event', async (t) => {
-  const hook = await receiver(t, () => 'hang')
+  // Each attempt's time-out fires once the receiver, which never answers, has the request: no real timer races it.
+  const timeouts = manualTimeouts(t)
+  const hook = await receiver(t, () => {
+    timeouts.expire()
+    return 'hang'
+  })
   const failures: { attempts: number; error: string }[] = []
-  // Long enough that on a loaded machine each attempt reaches the receiver before it is given up.
   const notifier = createWebhookNotifier({ url: hook.url, secret: SECRET, timeoutMs: 1000, retries: 1, backoffMs: 1, onFailure: (f) => failures.push(f) })
   notifier.send({ id: 'd-1' })
   t.equal(failures.length, 0, 'send returns before anything is delivered')
   await notifier.settled()
   t.equal(hook.received.length, 2)
+  t.same(timeouts.asked, [1000, 1000], 'each attempt bounded by the time-out')
   t.same(failures, [{ id: 'd-1', attempts: 2, error: 'timed out after 1000 ms' }])
 })
 
 t.test('a 4xx answer is not retried; an unreachable receiver is reported without the secret', async (t) => {
   const hook = await receiver(t, () => 400)
   const failures: { error: string }[] = []
-  const rejected = createWebhookNotifier({ url: hook.url, secret: SECRET, timeoutMs: 500, retries: 3, backoffMs: 1, onFailure: (f) => failures.push(f) })
+  const rejected = createWebhookNotifier({ url: hook.url, secret: SECRET, timeoutMs: ANSWERED_TIMEOUT_MS, retries: 3, backoffMs: 1, onFailure: (f) => failures.push(f) })
   rejected.send({ id: 'd-2' })
   await rejected.settled()
   t.equal(hook.received.length, 1)
   t.match(failures, [{ error: 'HTTP 400' }])
 
-  const nowhere = createWebhookNotifier({ url: 'http://127.0.0.1:1/hook', secret: SECRET, timeoutMs: 500, retries: 1, backoffMs: 1, onFailure: (f) => failures.push(f) })
+  const nowhere = createWebhookNotifier({ url: 'http://127.0.0.1:1/hook', secret: SECRET, timeoutMs: ANSWERED_TIMEOUT_MS, retries: 1, backoffMs: 1, onFailure: (f) => failures.push(f) })
   nowhere.send({ id: 'd-3' })
   await nowhere.settled()
   t.equal(failures.length, 2)

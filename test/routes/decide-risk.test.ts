@@ -2,7 +2,7 @@ import t from 'tap'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CALLER, build, manualClock, policyCopy, trustedContext } from '../helpers/build.js'
-import { isolatedPrefix, redisTarget } from '../helpers/redis.js'
+import { STORE_TIMEOUT_MS, isolatedPrefix, redisTarget } from '../helpers/redis.js'
 
 const LONDON = '81.2.69.142'
 const SYDNEY = '103.86.96.100'
@@ -124,7 +124,7 @@ t.test('a broken risk.yaml edit is refused and the old one keeps scoring', async
 const target = await redisTarget()
 t.test('two PDP instances on one Redis share devices, locations and baselines', { skip: target.skip }, async (t) => {
   const clock = manualClock()
-  const env = { REDIS_URL: target.url!, PDP_REDIS_PREFIX: isolatedPrefix(t, target.url!), PDP_STORE_TIMEOUT_MS: '500' }
+  const env = { REDIS_URL: target.url!, PDP_REDIS_PREFIX: isolatedPrefix(t, target.url!), PDP_STORE_TIMEOUT_MS: STORE_TIMEOUT_MS }
   const a = await build(t, { env: { ...env, ...CALLER.env }, now: clock.now })
   const b = await build(t, { env: { ...env, ...CALLER.env }, now: clock.now })
   const nowS = Math.floor(clock.now() / 1000)

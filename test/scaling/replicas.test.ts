@@ -1,14 +1,14 @@
 import t from 'tap'
 import { trustedContext } from '../helpers/build.js'
 import { exitOf, listening } from '../helpers/process.js'
-import { isolatedPrefix, redisTarget } from '../helpers/redis.js'
+import { STORE_TIMEOUT_MS, isolatedPrefix, redisTarget } from '../helpers/redis.js'
 
 const ADMIN = 'admin-token-for-tests-0123456789abcdef'
 const target = await redisTarget()
 
 t.test('three replicas on one Redis: what one is told, all three enforce on their next decision', { skip: target.skip }, async (t) => {
   const prefix = isolatedPrefix(t, target.url!)
-  const env = { REDIS_URL: target.url!, PDP_REDIS_PREFIX: prefix, PDP_STORE_TIMEOUT_MS: '500', PDP_ADMIN_TOKEN: ADMIN, PDP_DECISION_LOG: 'off' }
+  const env = { REDIS_URL: target.url!, PDP_REDIS_PREFIX: prefix, PDP_STORE_TIMEOUT_MS: STORE_TIMEOUT_MS, PDP_ADMIN_TOKEN: ADMIN, PDP_DECISION_LOG: 'off' }
   const replicas = await Promise.all([listening(env), listening(env), listening(env)])
   t.teardown(async () => {
     for (const r of replicas) r.child.kill('SIGTERM')

@@ -8,9 +8,10 @@ import { loadPolicyBundle } from '../../../src/engine/policy/bundle.js'
 import { POLICY_FILE_NAMES } from '../../../src/engine/policy/policy-snapshot.js'
 import type { ReloadResult } from '../../../src/engine/policy/policy-source.js'
 import { build, EXAMPLE_POLICIES, policyCopy, trustedContext } from '../../helpers/build.js'
+import { deadline } from '../../helpers/deadline.js'
 
 /** Polls until `probe` returns something; generous, because the machine may be busy. Fails the test past the deadline. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, deadlineMs = 20_000): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<T | undefined>, deadlineMs = deadline(60_000)): Promise<T> {
   const end = Date.now() + deadlineMs
   for (;;) {
     const value = await probe()

@@ -16,7 +16,9 @@ async function behindProxy(t: Test, env: Record<string, string> = {}) {
     env: {
       REDIS_URL: `redis://127.0.0.1:${proxy.port}${upstream.pathname}`,
       PDP_REDIS_PREFIX: isolatedPrefix(t, target.url!),
-      PDP_STORE_TIMEOUT_MS: '200',
+      // Ends each call into the stalled proxy (which never answers); far above a pause of the event loop, so that
+      // calls before the stall, which Redis does answer, never lose the race to it.
+      PDP_STORE_TIMEOUT_MS: '1000',
       PDP_ADMIN_TOKEN: ADMIN,
       ...env,
     },

@@ -1,6 +1,14 @@
 import t from 'tap'
 import { fixture, replay } from './corpus.js'
+import { CADDY, NGINX, runLive } from './live.js'
 import { envoy, traefik } from './shapes.js'
+
+// Every gateway in one test process (one file each paid tap's, tsx's and the app's start-up again).
+
+// The shipped examples/nginx/nginx.conf and examples/caddy/Caddyfile in real NGINX and Caddy, in front of an echo
+// upstream and the PDP, replaying the corpus.
+await runLive(t, NGINX)
+await runLive(t, CADDY)
 
 // Traefik and Envoy cannot be installed here: the corpus goes to the real PDP and the echo upstream in the
 // request shape each one's documentation describes, with the header lists and time-outs of the shipped examples.
