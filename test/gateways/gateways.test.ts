@@ -7,13 +7,13 @@ import { envoy, traefik } from './shapes.js'
 
 // The shipped examples/nginx/nginx.conf and examples/caddy/Caddyfile in real NGINX and Caddy, in front of an echo
 // upstream and the PDP, replaying the corpus.
-await runLive(t, NGINX)
-await runLive(t, CADDY)
+void runLive(t, NGINX)
+void runLive(t, CADDY)
 
 // Traefik and Envoy cannot be installed here: the corpus goes to the real PDP and the echo upstream in the
 // request shape each one's documentation describes, with the header lists and time-outs of the shipped examples.
 for (const [name, gateway] of [['traefik', traefik], ['envoy', envoy]] as const) {
-  await t.test(`${name} (request shape, examples/${name})`, async (t) => {
+  void t.test(`${name} (request shape, examples/${name})`, async (t) => {
     const f = await fixture(t)
     await replay(t, name, f, async (state) => gateway({ pdp: await f.pdpPortFor(state), upstream: f.upstreamPort }))
   })

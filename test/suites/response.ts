@@ -1,0 +1,3 @@
+import { runGroup } from '../helpers/test-groups.js'
+
+await runGroup('response')
