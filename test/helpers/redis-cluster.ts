@@ -1,4 +1,3 @@
-import type { Test } from 'tap'
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -63,10 +62,10 @@ async function until(what: string, deadline: number, check: () => Promise<boolea
 
 /**
  * Starts a real three-master Redis Cluster (no replicas, nothing persisted) in a temporary directory, on free ports,
- * and stops it when the test ends. Each node's cluster bus gets its own free port too, since port + 10000 may be taken
- * or out of range.
+ * and stops it when the test ends (anything with a teardown, so a bench can use it too). Each node's cluster bus gets
+ * its own free port, since port + 10000 may be taken or out of range.
  */
-export async function startRedisCluster(t: Test): Promise<RedisCluster> {
+export async function startRedisCluster(t: { teardown(fn: () => unknown): void }): Promise<RedisCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'pdp-cluster-'))
   const servers: ChildProcess[] = []
   t.teardown(async () => {
