@@ -16,6 +16,8 @@ export interface RedisCluster {
   nodes: { host: string; port: number }[]
   /** PDP_REDIS_CLUSTER_NODES for these nodes. */
   env: string
+  /** Sends a signal to the node on this port: SIGSTOP stalls it (it holds connections but answers nothing), SIGCONT resumes it. */
+  signal(port: number, signal: NodeJS.Signals): void
 }
 
 /**
@@ -115,5 +117,10 @@ export async function startRedisCluster(t: { teardown(fn: () => unknown): void }
     })
   }
   const nodes = ports.map((port) => ({ host: '127.0.0.1', port }))
-  return { nodes, env: nodes.map((n) => `${n.host}:${n.port}`).join(',') }
+  const signal = (port: number, signal: NodeJS.Signals) => {
+    const server = servers[ports.indexOf(port)]
+    if (!server) throw new Error(`no cluster node on port ${port}`)
+    server.kill(signal)
+  }
+  return { nodes, env: nodes.map((n) => `${n.host}:${n.port}`).join(','), signal }
 }

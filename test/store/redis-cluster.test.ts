@@ -162,6 +162,39 @@ t.test('RedisStateStore on a three-master Redis Cluster', { skip }, async (t) =>
     t.equal(failures.value, 100)
   })
 
+  t.test('a stalled node fails the batches touching its slots within the time-out; the other nodes keep serving', async (t) => {
+    const client = await admin(t, cluster)
+    const prefix = testPrefix()
+    const store = await RedisStateStore.connect({ clusterNodes: cluster.nodes, prefix, timeoutMs: 1000, connectTimeoutMs: 10_000 })
+    t.teardown(() => store.close())
+    // Which node serves which subject's slot, asked before the stall.
+    const owners = await client.cluster('SLOTS')
+    const ownerOf = async (key: string) => {
+      const slot = Number(await client.cluster('KEYSLOT', prefix + key))
+      return owners.find(([from, to]) => slot >= from && slot <= to)![2]![1]
+    }
+    const stalled = cluster.nodes[0]!.port
+    const subjects = Array.from({ length: 30 }, (_, i) => `user-${i}`)
+    const onStalled: string[] = []
+    const elsewhere: string[] = []
+    for (const s of subjects) ((await ownerOf(riskKeys.countries(s))) === stalled ? onStalled : elsewhere).push(s)
+    t.ok(onStalled.length > 0 && elsewhere.length > 0, 'subjects on the stalled node and on the others')
+    cluster.signal(stalled, 'SIGSTOP')
+    t.teardown(() => cluster.signal(stalled, 'SIGCONT'))
+    const mixed = store.batch()
+    for (const s of subjects) mixed.sAdd(riskKeys.countries(s), 'GB', 60_000)
+    await t.rejects(mixed.exec(), { name: 'StoreUnavailableError', message: /did not answer a batch within 1000 ms/ })
+    const healthy = store.batch()
+    const added = elsewhere.map((s) => healthy.sAdd(riskKeys.countries(s), 'FR', 60_000))
+    await healthy.exec()
+    t.ok(added.every((a) => a.value === true), 'slots on the other nodes answer')
+    cluster.signal(stalled, 'SIGCONT')
+    const after = store.batch()
+    const countries = after.sMembers(riskKeys.countries(onStalled[0]!))
+    await after.exec()
+    t.same(countries.value, ['GB'], 'the stalled node answers again once resumed')
+  })
+
   t.test('the PDP on PDP_REDIS_CLUSTER_NODES keeps its state in the cluster and enforces a revocation', async (t) => {
     const admin = 'admin-token-for-tests-0123456789abcdef'
     const app = await build(t, {
