@@ -116,7 +116,7 @@ interface Operation {
  * Replies that mean the cluster (or server) cannot serve right now rather than that the batch was wrong: a fail-over
  * in progress, slots moving, a node still loading its data. ioredis retries redirections itself; what is left is an outage.
  */
-const UNAVAILABLE_REPLY = /^(CLUSTERDOWN|TRYAGAIN|MOVED|ASK|LOADING|MASTERDOWN|READONLY|BUSY)\b|^Too many Cluster redirections/
+const UNAVAILABLE_REPLY = /^(CLUSTERDOWN|TRYAGAIN|MOVED|ASK|LOADING|MASTERDOWN|READONLY|BUSY)\b/
 
 /** A brace in the prefix would come before the keys' own hash tags, and Redis Cluster uses only the first one. */
 function assertClusterPrefix(prefix: string): void {
@@ -230,7 +230,7 @@ export class RedisStateStore implements StateStore {
 
   /** Wraps a client (or cluster client) the caller owns (and closes). It should be created with enableOfflineQueue: false. */
   static fromClient(client: Redis | Cluster, timeoutMs = 50): RedisStateStore {
-    const prefix = (client instanceof Cluster ? client.options.keyPrefix : client.options.keyPrefix) ?? ''
+    const prefix = client.options.keyPrefix ?? ''
     if (client instanceof Cluster) assertClusterPrefix(prefix)
     return new RedisStateStore(client, timeoutMs, false, prefix)
   }
