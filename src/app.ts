@@ -308,6 +308,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     storeOptions.sentinels = config.redisSentinels
     storeOptions.sentinelMaster = config.redisSentinelMaster
   }
+  if (config.redisClusterNodes !== undefined) storeOptions.clusterNodes = config.redisClusterNodes
   await app.register(storePlugin, storeOptions)
   await app.register(identityPlugin, verifierOptions(config, now))
   const geo = options.geo ?? createGeoipLookup()

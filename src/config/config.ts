@@ -126,6 +126,12 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   redisUrl: variable('REDIS_URL', undefined, url, 'Redis for shared state between replicas; unset = embedded in-memory store'),
   redisSentinels: variable('PDP_REDIS_SENTINELS', undefined, hostPorts, 'Redis Sentinel addresses (host:port, comma-separated); REDIS_URL then only gives credentials, database and TLS'),
   redisSentinelMaster: variable('PDP_REDIS_SENTINEL_MASTER', 'mymaster', text, 'Name of the master the sentinels watch'),
+  redisClusterNodes: variable(
+    'PDP_REDIS_CLUSTER_NODES',
+    undefined,
+    hostPorts,
+    'Redis Cluster nodes to start from (host:port, comma-separated; the others are discovered); REDIS_URL then only gives credentials and TLS',
+  ),
   decisionLog: variable('PDP_DECISION_LOG', 'stdout', text, 'Where decision and audit lines go: stdout, off, or a file path'),
   decisionLogRedact: variable('PDP_DECISION_LOG_REDACT', '', list, 'Comma-separated input paths to redact in the decision log, e.g. subject.attributes.salary (credential-like keys are always redacted)'),
   jwksFile: variable('PDP_JWKS_FILE', undefined, text, 'Local JWKS file with the identity provider’s public keys'),
@@ -180,6 +186,7 @@ export interface Config {
   shadowPolicyDir: string | undefined
   redisSentinels: { host: string; port: number }[] | undefined
   redisSentinelMaster: string
+  redisClusterNodes: { host: string; port: number }[] | undefined
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   defaultTenant: string
   bodyLimit: number
@@ -252,5 +259,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.webhookUrl !== undefined && config.webhookSecret === undefined) throw new ConfigError('PDP_WEBHOOK_SECRET', 'is required when PDP_WEBHOOK_URL is set')
   // Port 0 picks a free port for each listener, so only a fixed port can collide.
   if (config.metricsPort !== undefined && config.metricsPort !== 0 && config.metricsPort === config.port) throw new ConfigError('PDP_METRICS_PORT', 'must differ from PORT')
+  if (config.redisClusterNodes !== undefined && config.redisSentinels !== undefined) throw new ConfigError('PDP_REDIS_CLUSTER_NODES', 'cannot be used with PDP_REDIS_SENTINELS')
+  // Redis Cluster hashes only the first {...} of a key: a brace in the prefix would hide the keys' own hash tags.
+  if (config.redisClusterNodes !== undefined && /[{}]/.test(config.redisPrefix)) throw new ConfigError('PDP_REDIS_PREFIX', 'must not contain "{" or "}" with PDP_REDIS_CLUSTER_NODES')
+  if (config.redisClusterNodes !== undefined && config.redisUrl !== undefined && !/^\/?(0)?$/.test(new URL(config.redisUrl).pathname)) {
+    throw new ConfigError('REDIS_URL', 'must not name a database other than 0 with PDP_REDIS_CLUSTER_NODES: a Redis Cluster has only database 0')
+  }
   return config
 }

@@ -219,11 +219,14 @@ export const noMetrics: PdpMetrics = { decision() {}, storeCall() {}, shadowMism
  * behaviour baselines, revocations, grants, lockouts, event windows.
  *
  * Everything goes through batches: callers queue the reads and writes one decision needs and run
- * them in a single round trip (one Lua script call on Redis). Writes are expressed as atomic
+ * them in a single round trip (one Lua script call on Redis; on Redis Cluster one per hash slot, in
+ * parallel). Writes are expressed as atomic
  * primitives that return the previous or resulting value (getSet, incrBy, sAdd ...), so replicas
  * sharing one Redis never race on a read-modify-write.
  *
- * Keys are plain strings chosen by callers (`risk:dev:{subject}:{device}`, each id through keyPart); drivers add their own prefix.
+ * Keys are plain strings chosen by callers, each id through keyPart (`risk:dev:{alice}:laptop-1`); drivers add their own prefix.
+ * The id a key belongs to (a subject, an address, a token or session id) is its hash tag, through keyTag: on Redis
+ * Cluster all of one subject's keys share a slot, so a driver can update them in one atomic script.
  * TTLs are in milliseconds and bound how long a key lives after its last write; logic that depends
  * on time (expiry of a grant, a lockout's end) keeps its own timestamps and compares them with the
  * injected clock, so it does not depend on the store's clock.
@@ -263,8 +266,9 @@ export interface StoreBatch {
   /** Remaining time to live in ms: -1 when the key has none, -2 when it does not exist. */
   pTtl(key: string): Pending<number>
   /**
-   * Runs every queued operation in one round trip, atomically. Rejects with StoreUnavailableError
-   * when the store does not answer within its time-out; then no Pending value may be read.
+   * Runs every queued operation in one round trip, atomically (on Redis Cluster: atomically per hash slot,
+   * that is per keyTag). Rejects with StoreUnavailableError when the store does not answer within its
+   * time-out; then no Pending value may be read, and a cluster may have applied some slots' operations.
    */
   exec(): Promise<void>
 }
@@ -291,6 +295,16 @@ export function keyPart(value: string): string {
       /\p{Cs}/u.test(run) ? `%u${run.charCodeAt(0).toString(16).toUpperCase()}` : encodeURIComponent(run),
     )
   }
+}
+
+/**
+ * The component of a store key naming whom the key belongs to, as a Redis Cluster hash tag: `{alice}`. Redis hashes
+ * only what stands between a key's first "{" and the next "}", so keys with the same tag share a slot. keyPart escapes
+ * braces, so an id can neither end its own tag early nor open a second one; an empty id becomes "%", which keyPart
+ * never produces alone, because an empty tag would make Redis hash the whole key.
+ */
+export function keyTag(value: string): string {
+  return `{${keyPart(value) || '%'}}`
 }
 
 /**

@@ -11,6 +11,7 @@ export interface StorePluginOptions {
   redisUrl?: string
   sentinels?: { host: string; port: number }[]
   sentinelMaster?: string
+  clusterNodes?: { host: string; port: number }[]
   prefix: string
   timeoutMs: number
   maxKeys: number
@@ -18,7 +19,7 @@ export interface StorePluginOptions {
   now: () => number
 }
 
-/** The state store (embedded, or Redis when REDIS_URL is set); closed with the app. */
+/** The state store (embedded, or Redis when REDIS_URL, sentinels or cluster nodes are set); closed with the app. */
 export default fp<StorePluginOptions>(
   async (app, opts) => {
     const options: Parameters<typeof createStateStore>[0] = {
@@ -32,6 +33,7 @@ export default fp<StorePluginOptions>(
     if (opts.redisUrl !== undefined) options.redisUrl = opts.redisUrl
     if (opts.sentinels !== undefined) options.sentinels = opts.sentinels
     if (opts.sentinelMaster !== undefined) options.sentinelMaster = opts.sentinelMaster
+    if (opts.clusterNodes !== undefined) options.clusterNodes = opts.clusterNodes
     const store = await createStateStore(options)
     app.decorate('store', store)
     app.addHook('onClose', () => store.close())

@@ -8,10 +8,12 @@ export { StoreUnavailableError } from './state-store.js'
 export type { Pending, StateStore, StoreBatch } from '../engine/ports.js'
 
 export interface StateStoreOptions {
-  /** Redis when given (or `sentinels`); the embedded memory store otherwise. */
+  /** Redis when given (or `sentinels`, or `clusterNodes`); the embedded memory store otherwise. */
   redisUrl?: string
   sentinels?: { host: string; port: number }[]
   sentinelMaster?: string
+  /** Redis Cluster: a batch runs as one script per hash slot it touches. */
+  clusterNodes?: { host: string; port: number }[]
   prefix?: string
   timeoutMs?: number
   now?: () => number
@@ -21,11 +23,13 @@ export interface StateStoreOptions {
 }
 
 export async function createStateStore(options: StateStoreOptions): Promise<StateStore> {
-  if (options.redisUrl || (options.sentinels && options.sentinels.length > 0)) {
+  const cluster = options.clusterNodes !== undefined && options.clusterNodes.length > 0
+  if (options.redisUrl || (options.sentinels && options.sentinels.length > 0) || cluster) {
     const redis: Parameters<typeof RedisStateStore.connect>[0] = {}
     if (options.redisUrl) redis.url = options.redisUrl
     if (options.sentinels && options.sentinels.length > 0) redis.sentinels = options.sentinels
     if (options.sentinelMaster !== undefined) redis.sentinelMaster = options.sentinelMaster
+    if (cluster) redis.clusterNodes = options.clusterNodes!
     if (options.prefix !== undefined) redis.prefix = options.prefix
     if (options.timeoutMs !== undefined) redis.timeoutMs = options.timeoutMs
     if (options.onError) redis.onError = options.onError

@@ -1,14 +1,20 @@
-import { Redis, ReplyError, type RedisOptions } from 'ioredis'
+import calculateSlot from 'cluster-key-slot'
+import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { PendingSlot, StoreUnavailableError } from './state-store.js'
 import { type Pending, type StateStore, type StoreBatch } from '../engine/ports.js'
 
 export interface RedisStateStoreOptions {
-  /** The Redis server; with `sentinels`, only its credentials, database number and TLS are used. */
+  /** The Redis server; with `sentinels` only its credentials, database number and TLS are used, with `clusterNodes` only its credentials and TLS. */
   url?: string
   /** Redis Sentinel: ask these sentinels where the master named `sentinelMaster` is, and follow fail-overs. */
   sentinels?: { host: string; port: number }[]
   sentinelMaster?: string
-  /** Prepended to every key, so several deployments (or tests) can share one Redis. Default `pdp:`. */
+  /** Redis Cluster: some of its nodes (the rest are discovered); a batch then runs as one script per hash slot. */
+  clusterNodes?: { host: string; port: number }[]
+  /**
+   * Prepended to every key, so several deployments (or tests) can share one Redis. Default `pdp:`. On a cluster it
+   * must hold no brace: the keys' hash tags (`{alice}`) would otherwise not be the first ones Redis sees.
+   */
   prefix?: string
   /** Longest wait for one round trip; past it the call fails with StoreUnavailableError. Default 50 ms. */
   timeoutMs?: number
@@ -98,6 +104,25 @@ interface BatchScript {
   pdpbatch(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<unknown[]>
 }
 
+/** One queued operation: its key, its name and arguments for BATCH, and where its result goes. */
+interface Operation {
+  key: string
+  args: (string | number)[]
+  slot: PendingSlot<unknown> | undefined
+  parse: Parser
+}
+
+/**
+ * Replies that mean the cluster (or server) cannot serve right now rather than that the batch was wrong: a fail-over
+ * in progress, slots moving, a node still loading its data. ioredis retries redirections itself; what is left is an outage.
+ */
+const UNAVAILABLE_REPLY = /^(CLUSTERDOWN|TRYAGAIN|MOVED|ASK|LOADING|MASTERDOWN|READONLY|BUSY)\b/
+
+/** A brace in the prefix would come before the keys' own hash tags, and Redis Cluster uses only the first one. */
+function assertClusterPrefix(prefix: string): void {
+  if (/[{}]/.test(prefix)) throw new TypeError(`the key prefix "${prefix}" holds a brace, which would break the keys' hash tags on Redis Cluster`)
+}
+
 const asNumber: Parser = (raw) => Number(raw)
 const asNullableString: Parser = (raw) => (raw === null || raw === undefined ? null : String(raw))
 const asStrings: Parser = (raw) => (raw as unknown[]).map(String)
@@ -110,21 +135,48 @@ const asRecord: Parser = (raw) => {
 }
 
 /**
+ * Options for a cluster client: the same bounded, queue-free behaviour as a single connection. REDIS_URL, when given,
+ * contributes credentials and TLS (a cluster has only database 0). Reads go to masters, so a decision reads what
+ * the last one wrote.
+ */
+function clusterOptions(common: RedisOptions, url: string | undefined): ClusterOptions {
+  const parsed = url === undefined ? undefined : new URL(url)
+  if (parsed && parsed.pathname.length > 1 && parsed.pathname !== '/0') throw new TypeError('Redis Cluster has only database 0; REDIS_URL names another')
+  const redisOptions: RedisOptions = { connectTimeout: common.connectTimeout!, maxRetriesPerRequest: 0 }
+  if (parsed?.username) redisOptions.username = decodeURIComponent(parsed.username)
+  if (parsed?.password) redisOptions.password = decodeURIComponent(parsed.password)
+  if (parsed?.protocol === 'rediss:') redisOptions.tls = {}
+  return {
+    keyPrefix: common.keyPrefix!,
+    enableOfflineQueue: false,
+    lazyConnect: true,
+    scaleReads: 'master',
+    clusterRetryStrategy: common.retryStrategy!,
+    redisOptions,
+  }
+}
+
+/**
  * Shared state for replicas. A batch is one script call (BATCH above): one round trip, applied
- * atomically, each write an atomic primitive, so replicas never lose updates.
+ * atomically, each write an atomic primitive, so replicas never lose updates. On Redis Cluster it is one
+ * script call per hash slot, sent together: atomic per slot, that is per subject, address or token.
  * A Redis that is down or slow fails the call within `timeoutMs`; commands are never queued
  * while disconnected, so nothing waits for a reconnect.
  */
 export class RedisStateStore implements StateStore {
   readonly kind = 'redis' as const
   private readonly timeoutMs: number
+  /** On a cluster, the prefix the client puts before every key: slots are computed on the key Redis sees. */
+  private readonly clusterPrefix: string | undefined
 
   private constructor(
-    readonly client: Redis,
+    readonly client: Redis | Cluster,
     timeoutMs: number,
     private readonly ownsClient: boolean,
+    prefix: string,
   ) {
     this.timeoutMs = timeoutMs
+    this.clusterPrefix = client instanceof Cluster ? prefix : undefined
     client.defineCommand('pdpbatch', { lua: BATCH })
   }
 
@@ -137,8 +189,12 @@ export class RedisStateStore implements StateStore {
       lazyConnect: true,
       retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     }
-    let client: Redis
-    if (options.sentinels && options.sentinels.length > 0) {
+    let client: Redis | Cluster
+    if (options.clusterNodes && options.clusterNodes.length > 0) {
+      if (options.sentinels && options.sentinels.length > 0) throw new TypeError('RedisStateStore takes sentinels or cluster nodes, not both')
+      assertClusterPrefix(common.keyPrefix!)
+      client = new Cluster(options.clusterNodes, clusterOptions(common, options.url))
+    } else if (options.sentinels && options.sentinels.length > 0) {
       const url = options.url === undefined ? undefined : new URL(options.url)
       const sentinel: RedisOptions = { ...common, sentinels: options.sentinels, name: options.sentinelMaster ?? 'mymaster' }
       if (url?.username) sentinel.username = decodeURIComponent(url.username)
@@ -149,10 +205,12 @@ export class RedisStateStore implements StateStore {
     } else if (options.url !== undefined) {
       client = new Redis(options.url, common)
     } else {
-      throw new TypeError('RedisStateStore needs a url or sentinels')
+      throw new TypeError('RedisStateStore needs a url, sentinels or cluster nodes')
     }
     client.on('error', (err: Error) => options.onError?.(err))
-    const store = new RedisStateStore(client, options.timeoutMs ?? 50, true)
+    // A cluster reports a lost node here rather than as 'error'.
+    if (client instanceof Cluster) client.on('node error', (err: Error) => options.onError?.(err))
+    const store = new RedisStateStore(client, options.timeoutMs ?? 50, true, common.keyPrefix!)
     // Start-up waits a bounded time for Redis; if it is not there yet the PDP still starts (readiness
     // reports the store) and ioredis keeps reconnecting in the background.
     const connectTimeoutMs = options.connectTimeoutMs ?? 2000
@@ -170,9 +228,46 @@ export class RedisStateStore implements StateStore {
     return store
   }
 
-  /** Wraps a client the caller owns (and closes). It should be created with enableOfflineQueue: false. */
-  static fromClient(client: Redis, timeoutMs = 50): RedisStateStore {
-    return new RedisStateStore(client, timeoutMs, false)
+  /** Wraps a client (or cluster client) the caller owns (and closes). It should be created with enableOfflineQueue: false. */
+  static fromClient(client: Redis | Cluster, timeoutMs = 50): RedisStateStore {
+    const prefix = client.options.keyPrefix ?? ''
+    if (client instanceof Cluster) assertClusterPrefix(prefix)
+    return new RedisStateStore(client, timeoutMs, false, prefix)
+  }
+
+  /** One script call for these operations, which must all be in one slot on a cluster; results in their order. */
+  private script(ops: readonly Operation[]): Promise<unknown[]> {
+    const keys: string[] = []
+    const args: (string | number)[] = []
+    for (const op of ops) {
+      keys.push(op.key)
+      for (const a of op.args) args.push(a)
+    }
+    return (this.client as unknown as BatchScript).pdpbatch(keys.length, ...keys, ...args)
+  }
+
+  /**
+   * A cluster runs a script only on keys of one slot, so the batch runs as one script per slot, all sent at once:
+   * one round trip per slot the batch touches. The keys' hash tags put one subject's (one address's, one token's)
+   * keys in one slot, so what must be atomic together is; operations keep their order within a slot.
+   */
+  private async scriptsBySlot(ops: readonly Operation[], prefix: string): Promise<unknown[]> {
+    const groups = new Map<number, number[]>()
+    ops.forEach((op, i) => {
+      const slot = calculateSlot(prefix + op.key)
+      const group = groups.get(slot)
+      if (group) group.push(i)
+      else groups.set(slot, [i])
+    })
+    if (groups.size === 1) return this.script(ops)
+    const results = new Array<unknown>(ops.length)
+    await Promise.all(
+      [...groups.values()].map(async (indices) => {
+        const reply = await this.script(indices.map((i) => ops[i]!))
+        indices.forEach((i, j) => (results[i] = reply[j]))
+      }),
+    )
+    return results
   }
 
   private bounded<T>(work: Promise<T>, what: string): Promise<T> {
@@ -186,14 +281,10 @@ export class RedisStateStore implements StateStore {
   }
 
   batch(): StoreBatch {
-    const keys: string[] = []
-    const args: (string | number)[] = []
-    const slots: { slot: PendingSlot<unknown> | undefined; parse: Parser }[] = []
-    const add = <T>(key: string, op: (string | number)[], parse: Parser = (r) => r, keep = true): Pending<T> => {
-      keys.push(key)
-      for (const a of op) args.push(a)
+    const ops: Operation[] = []
+    const add = <T>(key: string, args: (string | number)[], parse: Parser = (r) => r, keep = true): Pending<T> => {
       const slot = keep ? new PendingSlot<unknown>() : undefined
-      slots.push({ slot, parse })
+      ops.push({ key, args, slot, parse })
       return slot as unknown as Pending<T>
     }
     const ttl = (ms: number) => (ms > 0 ? Math.ceil(ms) : 0)
@@ -228,17 +319,18 @@ export class RedisStateStore implements StateStore {
       zRangeByScore: (key, min, max) => add(key, ['zrangebyscore', min, max], asStrings),
       pTtl: (key) => add(key, ['pttl'], asNumber),
       async exec() {
-        if (slots.length === 0) return
+        if (ops.length === 0) return
         let results: unknown[]
         try {
-          results = await self.bounded((self.client as unknown as BatchScript).pdpbatch(keys.length, ...keys, ...args), 'a batch')
+          const prefix = self.clusterPrefix
+          results = await self.bounded(prefix === undefined ? self.script(ops) : self.scriptsBySlot(ops, prefix), 'a batch')
         } catch (err) {
           if (err instanceof StoreUnavailableError) throw err
           // A script error (a key of the wrong type, say) is the caller's problem, not an outage.
-          if (err instanceof ReplyError) throw new Error(`Redis batch failed: ${(err as Error).message}`)
+          if (err instanceof ReplyError && !UNAVAILABLE_REPLY.test((err as Error).message)) throw new Error(`Redis batch failed: ${(err as Error).message}`)
           throw new StoreUnavailableError(`Redis batch failed: ${(err as Error).message}`, { cause: err })
         }
-        slots.forEach(({ slot, parse }, i) => slot?.resolve(parse(results[i])))
+        ops.forEach(({ slot, parse }, i) => slot?.resolve(parse(results[i])))
       },
     }
   }

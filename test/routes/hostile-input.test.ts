@@ -173,6 +173,6 @@ t.test('hostile bodies on Redis: no 5xx from /decide, and a 4xx changes nothing'
     auditStream: capture.stream,
   })
   t.ok(app.store instanceof RedisStateStore)
-  const snapshot = redisSnapshot((app.store as RedisStateStore).client, prefix)
+  const snapshot = redisSnapshot((app.store as RedisStateStore).client as Redis, prefix)
   await fuzz(t, app, capture.lines, snapshot, decideCases, 100, 140)
 })

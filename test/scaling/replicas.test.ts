@@ -1,14 +1,26 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { trustedContext } from '../helpers/build.js'
 import { exitOf, listening } from '../helpers/process.js'
 import { STORE_TIMEOUT_MS, isolatedPrefix, redisTarget } from '../helpers/redis.js'
+import { redisClusterSkip, startRedisCluster } from '../helpers/redis-cluster.js'
 
 const ADMIN = 'admin-token-for-tests-0123456789abcdef'
 const target = await redisTarget()
+const clusterSkip = redisClusterSkip()
 
 t.test('three replicas on one Redis: what one is told, all three enforce on their next decision', { skip: target.skip }, async (t) => {
   const prefix = isolatedPrefix(t, target.url!)
-  const env = { REDIS_URL: target.url!, PDP_REDIS_PREFIX: prefix, PDP_STORE_TIMEOUT_MS: STORE_TIMEOUT_MS, PDP_ADMIN_TOKEN: ADMIN, PDP_DECISION_LOG: 'off' }
+  await threeReplicas(t, { REDIS_URL: target.url!, PDP_REDIS_PREFIX: prefix, PDP_STORE_TIMEOUT_MS: STORE_TIMEOUT_MS })
+})
+
+t.test('three replicas on a three-master Redis Cluster: the same, with each subject\'s state in its own slot', { skip: clusterSkip }, async (t) => {
+  const cluster = await startRedisCluster(t)
+  await threeReplicas(t, { PDP_REDIS_CLUSTER_NODES: cluster.env, PDP_STORE_TIMEOUT_MS: STORE_TIMEOUT_MS })
+})
+
+/** A revocation, a lockout and a grant, each made through a different replica, enforced by all three on their next decision. */
+async function threeReplicas(t: Test, store: Record<string, string>) {
+  const env = { ...store, PDP_ADMIN_TOKEN: ADMIN, PDP_DECISION_LOG: 'off' }
   const replicas = await Promise.all([listening(env), listening(env), listening(env)])
   t.teardown(async () => {
     for (const r of replicas) r.child.kill('SIGTERM')
@@ -61,4 +73,4 @@ t.test('three replicas on one Redis: what one is told, all three enforce on thei
     'the grant works on all three',
   )
   t.ok(granted.every((d) => d.reasons.includes('jit_grant')))
-})
+}

@@ -123,3 +123,29 @@ t.test('a server that stops answering times out instead of hanging', async (t) =
   await t.rejects(b.exec(), { name: 'StoreUnavailableError', message: /did not answer a batch within 50 ms/ }, 'bounded by the time-out')
   await t.rejects(store.ping(), { name: 'StoreUnavailableError', message: /did not answer PING within 50 ms/ })
 })
+
+t.test('a server that answers "still loading" (or a cluster "down") is unavailable, not a bad batch', async (t) => {
+  // Answers the connection handshake, then refuses every command as a server loading its data set does.
+  const server: Server = createServer((socket) =>
+    socket.on('data', (data) => {
+      for (const [, command] of data.toString().matchAll(/\*\d+\r\n\$\d+\r\n(\w+)\r\n/g)) {
+        const name = command!.toLowerCase()
+        if (name === 'client') socket.write('+OK\r\n')
+        else if (name === 'info') {
+          const body = '# Server\r\nloading:0\r\n'
+          socket.write(`$${body.length}\r\n${body}\r\n`)
+        } else socket.write('-LOADING Redis is loading the dataset in memory\r\n')
+      }
+    }),
+  )
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  const store = await RedisStateStore.connect({ url: `redis://127.0.0.1:${port}`, timeoutMs: 2000, connectTimeoutMs: 2000 })
+  t.teardown(async () => {
+    store.client.disconnect()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  const b = store.batch()
+  b.get('x')
+  await t.rejects(b.exec(), { name: 'StoreUnavailableError', message: /LOADING/ })
+})
