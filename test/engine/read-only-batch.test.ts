@@ -5,6 +5,7 @@ import { MemoryStateStore } from '../../src/store/memory-store.js'
 import { RedisStateStore } from '../../src/store/redis-store.js'
 import type { StateStore, StoreBatch } from '../../src/engine/ports.js'
 import { isolatedPrefix, redisTarget } from '../helpers/redis.js'
+import { deadline } from '../helpers/deadline.js'
 
 const HOUR = 3_600_000
 
@@ -74,7 +75,7 @@ t.test('memory store', (t) => suite(t, async () => new MemoryStateStore({ now: D
 const target = await redisTarget()
 t.test('Redis store', { skip: target.skip }, async (t) => {
   await suite(t, async () => {
-    const store = await RedisStateStore.connect({ url: target.url!, prefix: isolatedPrefix(t, target.url!), timeoutMs: 2000 })
+    const store = await RedisStateStore.connect({ url: target.url!, prefix: isolatedPrefix(t, target.url!), timeoutMs: deadline(5_000) })
     t.teardown(() => store.close())
     return store
   })
