@@ -1,11 +1,12 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createConnection, createServer } from 'node:net'
+import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { deadline } from './deadline.js'
+import { freePort } from '../gateways/net.js'
 
 const run = promisify(execFile)
 
@@ -31,14 +32,6 @@ export function redisClusterSkip(): string | false {
   const why = `Redis Cluster suite needs ${missing.join(' and ')} on PATH`
   if (process.env.CI) throw new Error(`${why}, and CI must run it`)
   return `${why}; skipped`
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 /** Whether a Redis answers PONG on the port. */

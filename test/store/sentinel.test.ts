@@ -1,25 +1,17 @@
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build, trustedContext } from '../helpers/build.js'
 import { deadline } from '../helpers/deadline.js'
 import { STORE_TIMEOUT_MS, isolatedPrefix, redisTarget } from '../helpers/redis.js'
+import { freePort } from '../gateways/net.js'
 
 const target = await redisTarget()
 // Sentinel runs as `redis-server --sentinel`; without the binary on this machine there is nothing to start.
 const serverBinary = spawnSync('redis-server', ['--version']).status === 0
 const skip = target.skip || (serverBinary ? false : 'Sentinel test skipped: redis-server is not on PATH to start a sentinel')
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 t.test('through Redis Sentinel: the PDP asks the sentinel for the master and keeps its state there', { skip }, async (t) => {
   const master = new URL(target.url!)
