@@ -91,7 +91,8 @@ try {
         device: { id: `device-${i}`, managed: true, encrypted: true, osUpToDate: true },
         session: { id: `session-${i}`, authTime, amr: ['pwd', 'otp'] },
       },
-    })
+      // As from a gateway authenticated with pdp:decide: only a vouched-for subject's state is learned and kept.
+    }, { callerTrusted: true })
   }
   // The first decision loads geoip-lite's tables (external memory) and warms the code: the baseline comes after it.
   await decide(0)

@@ -27,6 +27,13 @@ import { ROOT } from './paths.js'
 import { STAGE_MARKS, type LoopDelay, type ParentMessage, type ServerMessage } from './protocol.js'
 import { exampleWorkload, forwardAuthWorkload, generatedWorkload, tokenWorkload, type Workload } from './workload.js'
 
+/**
+ * The bench's callers authenticate as a gateway would, with a credential holding pdp:decide (the static admin
+ * token, which holds every scope): only then does the PDP learn the subjects' state (devices, locations, sessions,
+ * behaviour), as it does in production. An anonymous caller's decisions change no state.
+ */
+const CALLER_TOKEN = randomBytes(24).toString('hex')
+
 // npm run bench compiles the scripts with the PDP (tsconfig.bench.json), so that no loader runs in the servers.
 const SERVER_SCRIPT = join(import.meta.dirname, 'servers.js')
 
@@ -160,7 +167,7 @@ class ServerProcess implements BenchServer {
       cwd: ROOT,
       // BENCH_PROFILE_DIR: CPU profiles of the PDP servers, for finding where a scenario's time goes.
       execArgv: mode === 'pdp' && process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [],
-      env: { ...base, PDP_DECISION_LOG: 'off', LOG_LEVEL: 'warn', ...env },
+      env: { ...base, PDP_DECISION_LOG: 'off', LOG_LEVEL: 'warn', PDP_ADMIN_TOKEN: CALLER_TOKEN, ...env },
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     })
     const log = { lines: 0, first: undefined as string | undefined }
@@ -276,7 +283,7 @@ async function load(settings: Settings, target: Target, bodies: BodyCycle, secon
     duration: seconds,
     timeout: settings.timeout,
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${CALLER_TOKEN}` },
     requests: [
       {
         method: 'POST',
@@ -332,7 +339,7 @@ async function probe(target: Target, bodies: Workload, limitMs: number): Promise
     const started = performance.now()
     const response = shot
       ? await fetch(`http://127.0.0.1:${target.port}${shot.path}`, { headers: shot.headers })
-      : await fetch(`http://127.0.0.1:${target.port}${target.path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodies.bodies[i]! })
+      : await fetch(`http://127.0.0.1:${target.port}${target.path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CALLER_TOKEN}` }, body: bodies.bodies[i]! })
     await response.arrayBuffer()
     ms.push(performance.now() - started)
     if (ms[ms.length - 1]! > limitMs) return { ms, tooSlow: true }
@@ -766,6 +773,7 @@ async function main(): Promise<void> {
       `alternating bare/server after ${settings.warmup} s of warm-up each`,
   )
   say('servers: each in its own child process (compiled JavaScript, no loader, as npm start runs the PDP), PDP_DECISION_LOG=off unless said, LOG_LEVEL=warn; CPU per request = the server\'s user+system time / responses')
+  say('callers: every request carries a bearer credential with pdp:decide (PDP_ADMIN_TOKEN), so the PDP learns the subjects\' state as behind a gateway')
   say('loop: event-loop delay of the server process in each measured round (monitorEventLoopDelay, 1 ms sampling, the 1 ms taken off); the worst round is shown')
   say('')
 
