@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,9 +19,15 @@ export function installCerbos(cacheDir: string): { binary: string; version: stri
   if (process.platform !== 'linux' || process.arch !== 'x64') return { skip: `${CERBOS_PACKAGE} runs on linux-x64 only (this is ${process.platform}-${process.arch})` }
   const binary = join(cacheDir, 'node_modules', ...CERBOS_PACKAGE.split('/'), 'cerbos-linux-x64')
   if (!existsSync(binary)) {
-    const installed = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', cacheDir, CERBOS_PACKAGE], { encoding: 'utf8', timeout: 300_000 })
+    // Bounded: without a registry npm would otherwise retry for many minutes before the bench could skip Cerbos.
+    const installed = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--fetch-retries=1', '--fetch-timeout=30000', '--prefix', cacheDir, CERBOS_PACKAGE], {
+      encoding: 'utf8',
+      timeout: 180_000,
+    })
     if (installed.status !== 0 || !existsSync(binary)) {
-      const why = (installed.stderr || installed.error?.message || `exit ${installed.status}`).trim().split('\n').slice(-1)[0]
+      // npm's last line only points at its log file; the first error line says what went wrong.
+      const lines = (installed.stderr ?? '').split('\n').filter((line) => line.startsWith('npm error') && !line.includes('complete log'))
+      const why = lines[0] ?? installed.error?.message ?? `exit ${installed.status}`
       return { skip: `could not install ${CERBOS_PACKAGE} into ${cacheDir}: ${why}` }
     }
   }
@@ -48,12 +54,13 @@ export class CerbosServer {
   private constructor(
     private readonly child: ChildProcess,
     readonly port: number,
+    /** The folder of its configuration, removed when it stops. */
+    private readonly dir: string,
   ) {}
 
   static async start(binary: string): Promise<CerbosServer> {
     const [httpPort, grpcPort] = [await freePort(), await freePort()]
-    const dir = join(tmpdir(), `pdp-bench-cerbos-${process.pid}`)
-    await mkdir(dir, { recursive: true })
+    const dir = await mkdtemp(join(tmpdir(), 'pdp-bench-cerbos-config-'))
     const config = join(dir, 'config.yaml')
     await writeFile(
       config,
@@ -78,7 +85,10 @@ export class CerbosServer {
     })
     const deadline = Date.now() + 30_000
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`cerbos exited (code ${child.exitCode}): ${stderr.trim()}`)
+      if (child.exitCode !== null) {
+        await rm(dir, { recursive: true, force: true })
+        throw new Error(`cerbos exited (code ${child.exitCode}): ${stderr.trim()}`)
+      }
       try {
         const response = await fetch(`http://127.0.0.1:${httpPort}/_cerbos/health`)
         if (response.ok) break
@@ -87,11 +97,12 @@ export class CerbosServer {
       }
       if (Date.now() > deadline) {
         child.kill('SIGKILL')
+        await rm(dir, { recursive: true, force: true })
         throw new Error(`cerbos did not become healthy within 30 s: ${stderr.trim()}`)
       }
       await new Promise((done) => setTimeout(done, 100))
     }
-    return new CerbosServer(child, httpPort)
+    return new CerbosServer(child, httpPort, dir)
   }
 
   async usage(): Promise<{ cpuMicros: number; rss: number }> {
@@ -105,12 +116,14 @@ export class CerbosServer {
   }
 
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return
-    const exited = new Promise((done) => this.child.once('exit', done))
-    this.child.kill('SIGTERM')
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000)
-    await exited
-    clearTimeout(timer)
+    if (this.child.exitCode === null) {
+      const exited = new Promise((done) => this.child.once('exit', done))
+      this.child.kill('SIGTERM')
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000)
+      await exited
+      clearTimeout(timer)
+    }
+    await rm(this.dir, { recursive: true, force: true })
   }
 }
 

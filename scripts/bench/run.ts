@@ -58,7 +58,7 @@ const USAGE = `npm run bench -- [options]
   --timeout S             autocannon's per-request time-out (10)
   --redis-url URL         Redis of scenario c (redis://127.0.0.1:6379/14)
   --stage-seconds S       seconds of each per-stage run (bare, a, b, f) at one connection; 0 skips them (8)
-  --cerbos-cache DIR      where ${'@cerbos/cerbos-linux-x64'} is installed (npm install --no-save) for the cerbos scenario
+  --cerbos-cache DIR      where @cerbos/cerbos-linux-x64 is installed (npm install --no-save) for the cerbos scenario
                           (<tmpdir>/pdp-bench-cerbos; env BENCH_CERBOS_CACHE)
 `
 
