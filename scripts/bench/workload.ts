@@ -36,6 +36,8 @@ interface Ask {
 
 export interface Workload {
   bodies: string[]
+  /** Forward-auth: GET requests with headers instead of bodies (the same count, by index). */
+  requests?: { method: 'GET'; path: string; headers: Record<string, string> }[]
   /** For the token scenario: the token each body carries, by index (to simulate the verifier's cache). */
   tokenOf?: Int32Array
   /** What the bodies are, in a line. */
@@ -130,14 +132,17 @@ function examplePeople(count: number, random: () => number): Person[] {
   }))
 }
 
-/** Bodies for the bundled example policy: `subjects` callers asserting one of its three roles. */
+/**
+ * Bodies for the bundled example policy: `subjects` callers asserting one of its three roles. There are at least
+ * as many bodies as subjects and the first ones name every subject once, so a cycle through them asks for all.
+ */
 export function exampleWorkload(subjects: number, options: WorkloadOptions = {}): Workload {
   const random = seededRandom(options.seed ?? 11)
   const nowMs = options.nowMs ?? Date.now()
   const crowd = examplePeople(subjects, random)
   const pick = picker(random)
-  const bodies = Array.from({ length: options.bodies ?? 20_000 }, () => {
-    const person = pick(crowd)
+  const bodies = Array.from({ length: Math.max(options.bodies ?? 20_000, subjects) }, (_, i) => {
+    const person = i < crowd.length ? crowd[i]! : pick(crowd)
     const onPhone = person.hasPhone && random() < 0.5
     const ask = exampleAsk(person, crowd, random)
     return JSON.stringify({
@@ -146,7 +151,7 @@ export function exampleWorkload(subjects: number, options: WorkloadOptions = {})
       context: context(person, onPhone, nowMs),
     })
   })
-  return { bodies, description: `${subjects} subjects asserting example roles, ${bodies.length} distinct bodies, ${PUBLIC_IPS.length} public IPs` }
+  return { bodies, description: `${subjects} distinct subjects asserting example roles, ${bodies.length} distinct bodies, ${PUBLIC_IPS.length} public IPs` }
 }
 
 /** Resource attributes that satisfy (or, for `restricted`, trip the deny row of) a generated condition. */
@@ -205,14 +210,14 @@ export interface TokenWorkload extends Workload {
 const ISSUER = 'https://idp.bench.example'
 const AUDIENCE = 'pdp'
 
-/**
- * Bodies carrying a JWT instead of a subject: `tokens` distinct RS256 tokens (one per subject and device
- * sign-in), each used by bodies i ≡ token (mod tokens), so cycling through the bodies cycles the tokens.
- */
-export async function tokenWorkload(subjects: number, tokens: number, lifetimeSec: number, options: WorkloadOptions = {}): Promise<TokenWorkload> {
-  const random = seededRandom(options.seed ?? 17)
-  const nowMs = options.nowMs ?? Date.now()
-  const crowd = examplePeople(subjects, random)
+interface Issued {
+  token: string
+  person: Person
+  onPhone: boolean
+}
+
+/** `tokens` distinct RS256 tokens for people of the example crowd (one per subject and device sign-in), and the JWKS to verify them. */
+async function issueTokens(crowd: Person[], tokens: number, lifetimeSec: number, nowMs: number): Promise<{ issued: Issued[]; env: Record<string, string>; cleanup(): Promise<void> }> {
   const { publicKey, privateKey } = await generateKeyPair('RS256')
   const jwk = { ...(await exportJWK(publicKey)), kid: 'bench-1', alg: 'RS256', use: 'sig' }
   const dir = await mkdtemp(join(tmpdir(), 'pdp-bench-jwks-'))
@@ -220,7 +225,7 @@ export async function tokenWorkload(subjects: number, tokens: number, lifetimeSe
   await writeFile(jwksFile, JSON.stringify({ keys: [jwk] }))
 
   const iat = Math.floor(nowMs / 1000)
-  const issued: { token: string; person: Person; onPhone: boolean }[] = []
+  const issued: Issued[] = []
   for (let t = 0; t < tokens; t++) {
     const person = crowd[t % crowd.length]!
     const onPhone = person.hasPhone && t % 2 === 1
@@ -235,7 +240,22 @@ export async function tokenWorkload(subjects: number, tokens: number, lifetimeSe
       .sign(privateKey)
     issued.push({ token, person, onPhone })
   }
+  return {
+    issued,
+    env: { PDP_ISSUER: ISSUER, PDP_AUDIENCE: AUDIENCE, PDP_JWKS_FILE: jwksFile, PDP_JWT_MAX_LIFETIME_S: String(lifetimeSec) },
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  }
+}
 
+/**
+ * Bodies carrying a JWT instead of a subject: `tokens` distinct RS256 tokens (one per subject and device
+ * sign-in), each used by bodies i ≡ token (mod tokens), so cycling through the bodies cycles the tokens.
+ */
+export async function tokenWorkload(subjects: number, tokens: number, lifetimeSec: number, options: WorkloadOptions = {}): Promise<TokenWorkload> {
+  const random = seededRandom(options.seed ?? 17)
+  const nowMs = options.nowMs ?? Date.now()
+  const crowd = examplePeople(subjects, random)
+  const { issued, env, cleanup } = await issueTokens(crowd, tokens, lifetimeSec, nowMs)
   const count = Math.max(options.bodies ?? 20_000, tokens)
   const tokenOf = new Int32Array(count)
   const bodies = Array.from({ length: count }, (_, i) => {
@@ -248,7 +268,57 @@ export async function tokenWorkload(subjects: number, tokens: number, lifetimeSe
     bodies,
     tokenOf,
     description: `${tokens} distinct RS256 tokens for ${Math.min(subjects, tokens)} subjects, cycled in order over ${count} bodies`,
-    env: { PDP_ISSUER: ISSUER, PDP_AUDIENCE: AUDIENCE, PDP_JWKS_FILE: jwksFile, PDP_JWT_MAX_LIFETIME_S: String(lifetimeSec) },
-    cleanup: () => rm(dir, { recursive: true, force: true }),
+    env,
+    cleanup,
+  }
+}
+
+/** The original request a gateway would forward for an ask, in policies/routes.yaml's terms. */
+function forwardedRequest(ask: Ask): { method: string; uri: string } {
+  const { type, id } = ask.resource
+  const one = id === undefined ? '' : `/${encodeURIComponent(id)}`
+  const method = { read: 'GET', create: 'POST', update: 'PUT', delete: 'DELETE' }[ask.action] ?? 'GET'
+  switch (type) {
+    case 'documents':
+      return { method, uri: `/api/documents${ask.action === 'create' ? '' : one}` }
+    case 'users':
+      return { method, uri: `/api/users${one}` }
+    case 'system.logs':
+      return { method: 'GET', uri: '/api/system/logs/audit' }
+    default:
+      return { method: 'PUT', uri: '/api/system/config' }
+  }
+}
+
+/**
+ * Forward-auth requests (Traefik/Caddy dialect, GET /authz/forward): the example asks as the original requests
+ * of policies/routes.yaml, each with one of `tokens` bearer tokens, cycled in order as in tokenWorkload.
+ */
+export async function forwardAuthWorkload(subjects: number, tokens: number, lifetimeSec: number, options: WorkloadOptions = {}): Promise<TokenWorkload> {
+  const random = seededRandom(options.seed ?? 19)
+  const nowMs = options.nowMs ?? Date.now()
+  const crowd = examplePeople(subjects, random)
+  const { issued, env, cleanup } = await issueTokens(crowd, tokens, lifetimeSec, nowMs)
+  const count = Math.max(options.bodies ?? 20_000, tokens)
+  const requests = Array.from({ length: count }, (_, i) => {
+    const { token, person } = issued[i % tokens]!
+    const original = forwardedRequest(exampleAsk(person, crowd, random))
+    return {
+      method: 'GET' as const,
+      path: '/authz/forward',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'x-forwarded-method': original.method,
+        'x-forwarded-uri': original.uri,
+        'x-forwarded-for': person.ip,
+      },
+    }
+  })
+  return {
+    bodies: requests.map((r) => `${r.headers['x-forwarded-method']} ${r.headers['x-forwarded-uri']}`),
+    requests,
+    description: `${tokens} distinct RS256 tokens for ${Math.min(subjects, tokens)} subjects as bearer tokens of forward-auth requests, cycled in order over ${count} requests`,
+    env,
+    cleanup,
   }
 }
