@@ -1,4 +1,6 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
+import pg from 'pg'
+import { toSqlWhere, type FieldMap } from '../../../src/client/plan-filter.js'
 import { createPdp } from '../../../src/engine/pdp.js'
 import { toPolicyQuery } from '../../../src/engine/pdp.js'
 import { matchesFilter } from '../../../src/engine/plan/filter.js'
@@ -10,11 +12,42 @@ import { PLAN_ACTIONS, PLAN_TYPES, random, randomPlanPolicy, randomPlanResources
  * The plan's promise: filtering a set of resources with it gives exactly the resources that a decision, asked one
  * by one, allows. Checked for random policies (every effect, deny rules, role hierarchies, tenants, conditions
  * over the resource) and random resource sets; a plan the planner refuses must name a line that holds a construct a
- * filter cannot express. PDP_PLAN_SCENARIOS sets how many policies are tried.
+ * filter cannot express. The plan is applied three ways: the in-memory predicate, and the SQL clause run in
+ * PostgreSQL (127.0.0.1:5432, database test, or PGHOST/PGDATABASE) over a temporary table holding the same resources.
+ * PDP_PLAN_SCENARIOS sets how many policies are tried.
  */
 
 const SCENARIOS = Number(process.env.PDP_PLAN_SCENARIOS ?? 400)
 const START = Date.parse('2026-03-01T00:00:00Z')
+
+const COLUMNS: FieldMap = {
+  'resource.id': 'id',
+  'resource.attributes.owner': 'owner',
+  'resource.attributes.team': 'team',
+  'resource.attributes.level': 'level',
+  'resource.attributes.status': 'status',
+  'resource.attributes.public': 'public',
+  'resource.attributes.archived': 'archived',
+}
+
+async function database(t: Test): Promise<pg.Client> {
+  const client = new pg.Client({ host: process.env.PGHOST ?? '127.0.0.1', port: 5432, user: process.env.PGUSER ?? 'postgres', database: process.env.PGDATABASE ?? 'test' })
+  await client.connect()
+  t.teardown(() => client.end())
+  // A temporary table: private to this connection, gone with it.
+  await client.query('CREATE TEMP TABLE plan_resources (scenario int, pos int, id text, owner text, team text, level numeric, status text, public boolean, archived boolean)')
+  return client
+}
+
+async function sqlAllowed(client: pg.Client, scenario: number, resources: ReturnType<typeof randomPlanResources>, filter: Parameters<typeof toSqlWhere>[0]): Promise<string[]> {
+  const names = ['owner', 'team', 'level', 'status', 'public', 'archived']
+  for (const [pos, r] of resources.entries()) {
+    await client.query('INSERT INTO plan_resources VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [scenario, pos, r.id, ...names.map((n) => r.attributes[n] ?? null)])
+  }
+  const where = toSqlWhere(filter, COLUMNS, { dialect: 'postgres', firstParameter: 2 })
+  const rows = await client.query<{ id: string }>(`SELECT id FROM plan_resources WHERE scenario = $1 AND ${where.sql} ORDER BY pos`, [scenario, ...where.params])
+  return rows.rows.map((r) => r.id)
+}
 
 async function bundleOf(policy: PlanPolicy, version: string): Promise<PolicyBundle> {
   const files = new Map([
@@ -25,6 +58,7 @@ async function bundleOf(policy: PlanPolicy, version: string): Promise<PolicyBund
 }
 
 t.test('a plan filters a resource set to exactly what decisions allow one by one', async (t) => {
+  const client = await database(t)
   let conditional = 0
   let refused = 0
   for (let seed = 1; seed <= SCENARIOS; seed++) {
@@ -57,6 +91,12 @@ t.test('a plan filters a resource set to exactly what decisions allow one by one
     const planned = resources.filter((r) => (typeof filter === 'boolean' ? filter : matchesFilter(filter, r))).map((r) => r.id)
     if (JSON.stringify(planned) !== JSON.stringify(allowed)) {
       t.fail(`plan and decisions differ\n${context}\nplan: ${JSON.stringify(plan)}\nplanned: ${planned}\nallowed: ${allowed}\n${JSON.stringify(resources)}`)
+      return
+    }
+    if (typeof filter === 'boolean') continue
+    const selected = await sqlAllowed(client, seed, resources, filter)
+    if (JSON.stringify(selected) !== JSON.stringify(allowed)) {
+      t.fail(`SQL and decisions differ\n${context}\nfilter: ${JSON.stringify(filter)}\nsql: ${JSON.stringify(toSqlWhere(filter, COLUMNS, { dialect: 'postgres' }))}\nselected: ${selected}\nallowed: ${allowed}`)
       return
     }
   }
