@@ -29,6 +29,7 @@ import authzRoutes, { isForwardAuthTarget, refuseUnroutable, unparseableAnswer }
 import adminPolicyRoutes from './routes/admin/policy.js'
 import decideRoutes from './routes/decide.js'
 import healthRoutes from './routes/health.js'
+import planRoutes from './routes/plan.js'
 import { checkBody } from './schemas/body-guard.js'
 import { traceIdOf } from './http/trace-context.js'
 import { IDENTIFIER_PATTERN } from './engine/identifiers.js'
@@ -334,6 +335,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(callerAuthPlugin, callerOptions)
   await app.register(healthRoutes)
   await app.register(decideRoutes, { batchMax: config.batchMax, auth: config.decideAuth })
+  await app.register(planRoutes, { auth: config.decideAuth })
   // The control plane, rate limited per caller (shared through Redis when replicas share one).
   await app.register(async (plane) => {
     await plane.register(rateLimit, {

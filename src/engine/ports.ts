@@ -92,6 +92,11 @@ export interface GateOutcome {
   roles?: string[]
   /** Single permissions granted for this request (resource type + action in scope). */
   permissionGranted?: boolean
+  /**
+   * Asked about a resource type without an id (a plan), the gate holds something for single resources of it (a grant
+   * scoped to one resource id) that a type-wide answer cannot show: a plan then says so rather than leave them out.
+   */
+  scopedToResources?: string
 }
 
 // ---- Risk

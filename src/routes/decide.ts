@@ -20,7 +20,7 @@ interface Identifies {
 }
 
 /** Checks the body rules the schema cannot express; throws a 400 naming the field. */
-function checkInput(body: Identifies): void {
+export function checkInput(body: Identifies): void {
   if (body.token !== undefined && body.subject !== undefined) {
     throw new PdpHttpError('VALIDATION', '/token and /subject exclude each other: send one', '/token')
   }
@@ -34,7 +34,7 @@ function checkInput(body: Identifies): void {
 }
 
 /** A caller authenticated with scope pdp:decide (and checked against revocations) vouches for the subjects it names; an anonymous one does not. */
-const vouched = (request: FastifyRequest) => request.caller?.scopes.has('pdp:decide') === true && request.caller.unchecked !== true
+export const vouched = (request: FastifyRequest) => request.caller?.scopes.has('pdp:decide') === true && request.caller.unchecked !== true
 
 /** POST /decide and /decide/batch: translate the body into decision requests, ask the engine, return its answers. */
 const decideRoutes: FastifyPluginAsyncTypebox<DecideRoutesOptions> = async (app, opts) => {

@@ -42,6 +42,7 @@ export interface PlanOutcome {
  */
 export function settlePlan(bundle: PolicyBundle, query: PolicyQuery, inputs: Omit<VerdictInputs, 'policy'>): PlanOutcome {
   if (!consultsPolicy(inputs.store, inputs.gates)) return { plan: 'always_denied', reasons: combineVerdict(inputs).reasons }
+  if (inputs.gates.scopedToResources !== undefined) return { plan: 'unsupported', reasons: ['jit_grant'], unsupported: { reason: inputs.gates.scopedToResources } }
   if (!bundle.planner) return { plan: 'unsupported', reasons: ['policy_error'], unsupported: { reason: 'the active policy was not loaded from policy files' } }
   const policy = bundle.planner.plan(query)
   if ('unsupported' in policy) return { plan: 'unsupported', reasons: ['policy_error'], unsupported: policy.unsupported }
