@@ -1,4 +1,4 @@
-import { keyMatchPrefix, type ComparisonOp, type FilterField, type FilterScalar, type PlanFilter } from '../engine/plan/filter.js'
+import { keyMatchPrefix, matchesFilter, type ComparisonOp, type FilterField, type FilterResource, type FilterScalar, type PlanFilter } from '../engine/plan/filter.js'
 
 /*
  * A plan's filter in the forms services query with: a parameterised SQL WHERE clause and a Prisma `where` object.
@@ -123,4 +123,40 @@ export function toPrismaWhere(filter: PlanFilter, fields: FieldMap): PrismaWhere
     default:
       return { [prismaField(fields, filter.field)]: { [filter.op === 'le' ? 'lte' : filter.op === 'ge' ? 'gte' : filter.op]: filter.value } }
   }
+}
+
+/** A plan as the client helpers read it (the PDP's answer, or the client's own always_denied when it got none). */
+export interface PlanLike {
+  plan: 'always_allowed' | 'always_denied' | 'conditional' | 'unsupported'
+  filter?: PlanFilter
+  stepUp?: unknown
+}
+
+/**
+ * The filter a plan asks for, or a constant: only an allow with no step-up lets anything through. A step-up is
+ * not an allow (ask the user to step up first, then plan again), and an unsupported plan lets nothing through.
+ */
+function effectiveFilter(plan: PlanLike): PlanFilter | boolean {
+  if (plan.stepUp !== undefined) return false
+  if (plan.plan === 'always_allowed') return true
+  if (plan.plan === 'conditional' && plan.filter) return plan.filter
+  return false
+}
+
+/** The plan as an in-memory test of one resource. */
+export function planPredicate(plan: PlanLike): (resource: FilterResource) => boolean {
+  const filter = effectiveFilter(plan)
+  return typeof filter === 'boolean' ? () => filter : (resource) => matchesFilter(filter, resource)
+}
+
+/** The plan as a SQL WHERE clause (see toSqlWhere); a constant plan gives (1 = 1) or (1 = 0). */
+export function planToSql(plan: PlanLike, fields: FieldMap, options: SqlOptions = {}): SqlWhere {
+  const filter = effectiveFilter(plan)
+  return typeof filter === 'boolean' ? { sql: filter ? '(1 = 1)' : '(1 = 0)', params: [] } : toSqlWhere(filter, fields, options)
+}
+
+/** The plan as a Prisma `where` object; `{ AND: [] }` matches every row and `{ OR: [] }` none. */
+export function planToPrisma(plan: PlanLike, fields: FieldMap): PrismaWhere {
+  const filter = effectiveFilter(plan)
+  return typeof filter === 'boolean' ? (filter ? { AND: [] } : { OR: [] }) : toPrismaWhere(filter, fields)
 }

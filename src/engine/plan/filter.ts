@@ -132,3 +132,22 @@ export function describeFilter(filter: PlanFilter): string {
       return `${filter.field} ${SYMBOLS[filter.op]} ${JSON.stringify(filter.value)}`
   }
 }
+
+const OPS_WITH_VALUE: ReadonlySet<string> = new Set(['eq', 'ne', 'lt', 'le', 'gt', 'ge'])
+const FIELD = /^resource\.(id|attributes\.[A-Za-z_][\w-]*)$/
+
+const isFilterScalar = (v: unknown): v is FilterScalar => typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))
+
+/** Whether a value received from elsewhere (an HTTP answer, a file) is a well-formed filter, checked to the leaves and depth-bounded. */
+export function isPlanFilter(value: unknown, depth = 0): value is PlanFilter {
+  if (depth > 64 || typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const node = value as Record<string, unknown>
+  const op = node.op
+  if (op === 'and' || op === 'or') return Array.isArray(node.args) && node.args.length > 0 && node.args.every((a) => isPlanFilter(a, depth + 1))
+  if (op === 'not') return isPlanFilter(node.arg, depth + 1)
+  if (typeof node.field !== 'string' || !FIELD.test(node.field)) return false
+  if (typeof op === 'string' && OPS_WITH_VALUE.has(op)) return isFilterScalar(node.value)
+  if (op === 'in') return Array.isArray(node.values) && node.values.every(isFilterScalar)
+  if (op === 'exists') return true
+  return op === 'keyMatch' && typeof node.pattern === 'string'
+}
