@@ -241,7 +241,9 @@ function feed(kind: EffectKind, state: ScanState, outcome: LineOutcome): void {
   const effect = outcome.effect
   if (effect === INDETERMINATE) return
   if (effect === ALLOW && kind !== 'deny-override') {
-    state.allowed = or(state.allowed, and(state.scanning, when))
+    // Under allow-override the resources still scanning are exactly those not yet allowed, and allow-and-deny ends
+    // with `allowed AND scanning` (scanning only shrinks): in both, `allowed OR (scanning AND when)` is `allowed OR when`.
+    state.allowed = or(state.allowed, kind === 'priority' ? and(state.scanning, when) : when)
     // allow-and-deny keeps scanning after an allow (a later deny still wins); the others stop.
     if (kind !== 'allow-and-deny') state.scanning = and(state.scanning, not(when))
     return
@@ -335,9 +337,30 @@ export function createPlanner(model: ModelFile, lines: readonly PolicyLine[], fi
         feed(kind, state, outcome)
         if (state.scanning === false) break
       }
-      return settleScan(kind, state)
+      const settled = settleScan(kind, state)
+      if (exceeds(settled.allowed, MAX_FILTER_NODES) || exceeds(settled.undecided, MAX_FILTER_NODES)) {
+        return { unsupported: { reason: `the filter would have more than ${MAX_FILTER_NODES} nodes (many conditional rules under a priority effect); plan a narrower action or type` } }
+      }
+      return settled
     },
   }
+}
+
+/** Largest filter a plan answers with: an answer is meant to become one query. */
+const MAX_FILTER_NODES = 10_000
+
+/** Whether a filter has more than `limit` nodes, counted as it serialises (shared subtrees count every time). */
+function exceeds(filter: Condition, limit: number): boolean {
+  let count = 0
+  const stack: Condition[] = [filter]
+  while (stack.length > 0) {
+    const node = stack.pop()!
+    if (typeof node === 'boolean') continue
+    if (++count > limit) return true
+    if (node.op === 'and' || node.op === 'or') stack.push(...node.args)
+    else if (node.op === 'not') stack.push(node.arg)
+  }
+  return false
 }
 
 function lineOutcome(result: Value, eft: string | undefined): LineOutcome {
