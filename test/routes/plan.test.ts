@@ -61,6 +61,12 @@ t.test('just-in-time grants count; one scoped to a single resource makes the pla
   t.match(await plan(), { plan: 'always_denied' })
   t.equal((await grant({ role: 'manager', tenant: 'acme' })).statusCode, 201)
   t.match(await plan(), { plan: 'always_allowed', reasons: ['policy_allow', 'jit_grant'] })
+  const carolPlan = async () =>
+    (await app.inject({ method: 'POST', url: '/plan', headers: CALLER.headers, payload: { subject: carol, action: 'update', resource: { type: 'documents' }, context: trustedContext(clock.now()) } })).json()
+  t.match(await carolPlan(), { plan: 'conditional', filter: { op: 'eq', field: 'resource.attributes.owner', value: 'carol' } })
+  const permission = await app.inject({ method: 'POST', url: '/admin/grants', headers: CALLER.headers, payload: { subject: 'carol', durationSeconds: 600, justification: 'cover', permission: { resourceType: 'documents', action: 'update' } } })
+  t.equal(permission.statusCode, 201)
+  t.match(await carolPlan(), { plan: 'always_allowed' }, 'a granted permission allows what no rule decides: every document')
   t.equal((await grant({ permission: { resourceType: 'users', action: 'read' }, resource: { type: 'users', id: 'u-7' } })).statusCode, 201)
   const scoped = await plan()
   t.match(scoped, { plan: 'unsupported', unsupported: { reason: /single resource users\/u-7/ } })

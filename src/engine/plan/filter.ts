@@ -23,10 +23,14 @@ export type PlanFilter =
 /** A filter while it is being built: constants fold away, so a finished plan's filter never holds one. */
 export type Condition = PlanFilter | boolean
 
+/** Whether one side is the other's negation, built from the very same node (how the planner combines regions). */
+const complementary = (a: PlanFilter, b: PlanFilter): boolean => (a.op === 'not' && a.arg === b) || (b.op === 'not' && b.arg === a)
+
 export function and(a: Condition, b: Condition): Condition {
   if (a === false || b === false) return false
   if (a === true) return b
   if (b === true) return a
+  if (complementary(a, b)) return false
   const args = [...(a.op === 'and' ? a.args : [a]), ...(b.op === 'and' ? b.args : [b])]
   return { op: 'and', args }
 }
@@ -35,6 +39,7 @@ export function or(a: Condition, b: Condition): Condition {
   if (a === true || b === true) return true
   if (a === false) return b
   if (b === false) return a
+  if (complementary(a, b)) return true
   const args = [...(a.op === 'or' ? a.args : [a]), ...(b.op === 'or' ? b.args : [b])]
   return { op: 'or', args }
 }

@@ -71,6 +71,7 @@ function native(node: AstNode): Value {
 
 const FLIPPED: Record<ComparisonOp, ComparisonOp> = { eq: 'eq', ne: 'ne', lt: 'gt', le: 'ge', gt: 'lt', ge: 'le' }
 const COMPARISONS: Record<string, ComparisonOp> = { '==': 'eq', '!=': 'ne', '<': 'lt', '<=': 'le', '>': 'gt', '>=': 'ge' }
+const ATTRIBUTE_NAME = /^[A-Za-z_][\w-]*$/
 /** The expression language refuses these member names (it throws). */
 const DISALLOWED_MEMBER = /^__proto__|prototype|constructor$/
 
@@ -128,7 +129,11 @@ function member(scope: Scope, object: Value, property: unknown): Value {
     if (name === 'attributes') return { ref: 'resource.attributes' }
     return { known: undefined }
   }
-  if (object.ref === 'resource.attributes') return { ref: `resource.attributes.${name}` }
+  if (object.ref === 'resource.attributes') {
+    // The names request.yaml may name, so that every field of a filter can be mapped to a column.
+    if (!ATTRIBUTE_NAME.test(name)) throw new NotFilterable(`reads the attribute "${name}", a name a filter field cannot hold (letters, digits, _ and -, not first a digit)`)
+    return { ref: `resource.attributes.${name}` }
+  }
   throw new NotFilterable(`reads "${name}" of ${object.ref}: a missing ${object.ref} would make Casbin fail the whole decision, which a filter cannot express`)
 }
 

@@ -38,6 +38,7 @@ t.test('what a filter cannot express is named with its line, whatever the effect
     ['"regexMatch(r.obj.attributes.a, ""^x"")"', /regexMatch/],
     ['r.obj.attributes.tags.length > 0', /resource\.attributes\.tags/],
     ['r.sub.attributes.tier in r.obj.attributes.tiers', /"in" test/],
+    ['r.obj.attributes["2fa"] == true', /attribute "2fa"/],
   ]
   for (const [condition, reason] of cases) {
     const pdp = await pdpOf(RBAC('some(where (p.eft == allow))', MATCHER), `p, alice, acme, docs, read, true, deny\np, alice, acme, docs, read, ${condition}, allow\n`)
