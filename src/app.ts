@@ -31,6 +31,7 @@ import decideRoutes from './routes/decide.js'
 import healthRoutes from './routes/health.js'
 import explorerPage from './explorer/page.js'
 import explorerRoutes from './explorer/routes.js'
+import planRoutes from './routes/plan.js'
 import { checkBody } from './schemas/body-guard.js'
 import { traceIdOf } from './http/trace-context.js'
 import { IDENTIFIER_PATTERN } from './engine/identifiers.js'
@@ -339,6 +340,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(callerAuthPlugin, callerOptions)
   await app.register(healthRoutes)
   await app.register(decideRoutes, { batchMax: config.batchMax, auth: config.decideAuth })
+  await app.register(planRoutes, { auth: config.decideAuth })
   // The control plane, rate limited per caller (shared through Redis when replicas share one).
   await app.register(async (plane) => {
     await plane.register(rateLimit, {

@@ -61,7 +61,7 @@ t.test('every operation has a stable camelCase id and declares its security', as
     const where = `${method} ${path}`
     if (path.startsWith('/admin/')) t.same(op.security, [{ bearer: ['pdp:admin'] }], `${where} requires pdp:admin`)
     else if (path === '/events') t.same(op.security, [{ bearer: ['pdp:events'] }], `${where} requires pdp:events`)
-    else if (path.startsWith('/decide')) t.same(op.security, [{}, { bearer: ['pdp:decide'] }], `${where}: pdp:decide optional by default`)
+    else if (path.startsWith('/decide') || path === '/plan') t.same(op.security, [{}, { bearer: ['pdp:decide'] }], `${where}: pdp:decide optional by default`)
     else if (path.startsWith('/authz')) t.same(op.security, [{}, { subject: [] }], `${where}: the subject's token, optional`)
     else t.same(op.security, [], `${where} is public`)
   }

@@ -87,6 +87,7 @@ export function decisionLine(entry: DecisionLogEntry, redactPaths: ReadonlySet<s
     line.risk = { score: decision.risk.score, level: decision.risk.level, sensitivity: decision.risk.sensitivity, signals: decision.risk.signals }
   }
   if (decision.stepUp) line.step_up = decision.stepUp
+  if (entry.plan) line.plan = entry.plan
   if (entry.shadow) line.shadow = { policy_version: entry.shadow.policyVersion, verdict: entry.shadow.decision, reasons: entry.shadow.reasons }
   return line
 }

@@ -3,7 +3,9 @@ import { createReadStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { assemblePdp } from '../compose.js'
-import { toPolicyQuery, type DecisionInput } from '../engine/pdp.js'
+import { toPolicyQuery, type DecisionInput, type PlanInput } from '../engine/pdp.js'
+import { describeFilter } from '../engine/plan/filter.js'
+import type { Plan } from '../engine/plan/settle.js'
 import { loadPolicyBundle, type PolicyBundle } from '../engine/policy/bundle.js'
 import { PolicyFileError } from '../engine/policy/policy-files.js'
 import type { Decision, DecisionRequest, Verdict } from '../engine/types.js'
@@ -90,24 +92,35 @@ function describe(decision: Decision, io: CliIo): void {
   if (step) io.out(`step-up: level ${step.level}, methods ${step.methods.join(', ')}, max age ${step.maxAge} s, acr_values ${step.acrValues.join(' ')}`)
 }
 
-async function explain(file: string, options: { policies: string; at?: string; json?: boolean }, io: CliIo): Promise<void> {
-  let input: DecisionInput
+/** A request file (a POST /decide or /plan body) with subject, action and resource, or exit 1 saying what is wrong. */
+async function readRequest<T extends { subject?: unknown; action: string; resource: unknown }>(file: string, route: string, io: CliIo): Promise<T> {
+  let input: T
   try {
-    input = JSON.parse(await readFile(file, 'utf8')) as DecisionInput
+    input = JSON.parse(await readFile(file, 'utf8')) as T
   } catch (err) {
     io.err(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON (${(err as Error).message})`}`)
     throw new Exit(1)
   }
   if (input === null || typeof input !== 'object' || !input.subject || typeof input.action !== 'string' || !input.resource) {
-    io.err(`${file}: needs subject, action and resource (the body of POST /decide; tokens are not verified here)`)
+    io.err(`${file}: needs subject, action and resource (the body of ${route}; tokens are not verified here)`)
     throw new Exit(1)
   }
-  const bundle = await loadOrExit(options.policies, io, loadPolicyBundle)
-  const at = options.at === undefined ? Date.now() : Date.parse(options.at)
+  return input
+}
+
+function timeOf(option: string | undefined, io: CliIo): number {
+  const at = option === undefined ? Date.now() : Date.parse(option)
   if (Number.isNaN(at)) {
-    io.err(`--at: "${options.at}" is not an ISO 8601 time`)
+    io.err(`--at: "${option}" is not an ISO 8601 time`)
     throw new Exit(1)
   }
+  return at
+}
+
+async function explain(file: string, options: { policies: string; at?: string; json?: boolean }, io: CliIo): Promise<void> {
+  const input = await readRequest<DecisionInput>(file, 'POST /decide', io)
+  const bundle = await loadOrExit(options.policies, io, loadPolicyBundle)
+  const at = timeOf(options.at, io)
   const store = new MemoryStateStore({ now: () => at })
   const pdp = assemblePdp({ policy: { current: bundle }, now: () => at, defaultTenant: 'default', store })
   const { token: _ignored, ...request } = input
@@ -115,6 +128,32 @@ async function explain(file: string, options: { policies: string; at?: string; j
   await store.close()
   if (options.json) io.out(JSON.stringify(decision, null, 2))
   else describe(decision, io)
+}
+
+function describePlan(plan: Plan, io: CliIo): void {
+  io.out(`plan: ${plan.plan} (${plan.reasons.join(', ')})`)
+  io.out(`policy version: ${plan.policyVersion}`)
+  if (plan.filter) io.out(`filter: ${describeFilter(plan.filter)}`)
+  if (plan.unsupported) io.out(`not expressible as a filter${plan.unsupported.rule ? `: ${plan.unsupported.rule}` : ''}: ${plan.unsupported.reason}`)
+  const step = plan.stepUp
+  if (step) io.out(`step-up first: level ${step.level}, methods ${step.methods.join(', ')}, max age ${step.maxAge} s`)
+}
+
+async function plan(file: string, options: { policies: string; at?: string; json?: boolean }, io: CliIo): Promise<void> {
+  const input = await readRequest<PlanInput>(file, 'POST /plan', io)
+  if (typeof input.resource.type !== 'string') {
+    io.err(`${file}: resource.type must be a string (a plan is about every resource of one type)`)
+    throw new Exit(1)
+  }
+  const bundle = await loadOrExit(options.policies, io, loadPolicyBundle)
+  const at = timeOf(options.at, io)
+  const store = new MemoryStateStore({ now: () => at })
+  const pdp = assemblePdp({ policy: { current: bundle }, now: () => at, defaultTenant: 'default', store })
+  const { token: _ignored, ...request } = input
+  const answer = await pdp.plan({ ...request, resource: { type: request.resource.type } })
+  await store.close()
+  if (options.json) io.out(JSON.stringify(answer, null, 2))
+  else describePlan(answer, io)
 }
 
 const POLICY_DENIALS = new Set(['policy_deny', 'no_matching_policy', 'policy_error'])
@@ -144,7 +183,8 @@ async function replay(logFile: string, options: { policies: string; failOnChange
       counts.unreadable++
       return
     }
-    if (line.type !== 'decision') return
+    // A plan's line answers for a resource type, not one resource: there is no single verdict to replay.
+    if (line.type !== 'decision' || line.source === 'plan') return
     counts.decisions++
     const input = line.input as DecisionRequest | undefined
     const reasons = (line.reasons as string[] | undefined) ?? []
@@ -210,6 +250,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--at <time>', 'decide as of this ISO 8601 time (default: now)')
     .option('--json', 'print the decision as JSON')
     .action((file: string, options: { policies: string; at?: string; json?: boolean }) => explain(file, options, io))
+  program
+    .command('plan')
+    .description('which resources of a type may the subject act on (a POST /plan body in a JSON file): all, none, or a filter')
+    .argument('<request>', 'JSON file')
+    .option('-p, --policies <dir>', 'policy directory', 'policies')
+    .option('--at <time>', 'plan as of this ISO 8601 time (default: now)')
+    .option('--json', 'print the plan as JSON (the filter as the API returns it)')
+    .action((file: string, options: { policies: string; at?: string; json?: boolean }) => plan(file, options, io))
   program
     .command('replay')
     .description('re-evaluate the decisions in a decision log under candidate policies and list every verdict that would change')

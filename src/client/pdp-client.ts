@@ -1,6 +1,8 @@
 import { LRUCache } from 'lru-cache'
 import { decisionId } from '../engine/ids.js'
-import type { BatchInput, BatchItem, DecisionInput } from '../engine/pdp.js'
+import type { BatchInput, BatchItem, DecisionInput, PlanInput } from '../engine/pdp.js'
+import { isPlanFilter } from '../engine/plan/filter.js'
+import type { Plan } from '../engine/plan/settle.js'
 import type { Clock, Decision, ReasonCode } from '../engine/types.js'
 import { inputKey } from './cache-key.js'
 
@@ -23,6 +25,12 @@ export interface PdpFailure {
 export interface ClientDecision extends Omit<Decision, 'reasons'> {
   reasons: ClientReason[]
   /** Present only on the client's own deny (fail closed): the PDP was not reached in time or answered unusably. */
+  failure?: PdpFailure
+}
+
+export interface ClientPlan extends Omit<Plan, 'reasons'> {
+  reasons: ClientReason[]
+  /** Present only on the client's own always_denied (fail closed): the PDP was not reached in time or answered unusably. */
   failure?: PdpFailure
 }
 
@@ -53,6 +61,11 @@ export interface PdpClient {
   decide(input: DecisionInput): Promise<ClientDecision>
   /** One verdict per item, in order; items with a cached allow are not sent. Never rejects. */
   decideBatch(input: BatchInput, items: readonly BatchItem[]): Promise<ClientDecision[]>
+  /**
+   * Which resources of a type the subject may act on (POST /plan); turn the answer into a query with planToSql,
+   * planToPrisma or planPredicate. Never rejects, and is never cached: a failure gives always_denied with `failure` set.
+   */
+  plan(input: PlanInput): Promise<ClientPlan>
 }
 
 export const DEFAULT_TIMEOUT_MS = 250
@@ -82,6 +95,18 @@ function asDecision(value: unknown): ClientDecision | undefined {
   if (!isStringArray(value.reasons)) return undefined
   if (value.decision === 'step_up' ? !isStepUp(value.stepUp) : value.stepUp !== undefined && !isStepUp(value.stepUp)) return undefined
   return value as unknown as ClientDecision
+}
+
+const PLAN_KINDS: ReadonlySet<unknown> = new Set(['always_allowed', 'always_denied', 'conditional', 'unsupported'])
+
+/** The body as a plan, or undefined when it lacks what callers rely on (a conditional plan needs a well-formed filter). */
+function asPlan(value: unknown): ClientPlan | undefined {
+  if (!isRecord(value)) return undefined
+  if (!PLAN_KINDS.has(value.plan) || typeof value.decisionId !== 'string' || typeof value.policyVersion !== 'string') return undefined
+  if (!isStringArray(value.reasons)) return undefined
+  if (value.plan === 'conditional' ? !isPlanFilter(value.filter) : value.filter !== undefined) return undefined
+  if (value.stepUp !== undefined && !isStepUp(value.stepUp)) return undefined
+  return value as unknown as ClientPlan
 }
 
 /** A short, credential-free description of a fetch rejection: the system error code, never the message. */
@@ -138,6 +163,11 @@ export function createPdpClient(options: PdpClientOptions): PdpClient {
     policyVersion: '',
     failure,
   })
+
+  const failPlan = (failure: PdpFailure): ClientPlan => {
+    const { decision: _verdict, ...denied } = failClosed(failure)
+    return { ...denied, plan: 'always_denied' }
+  }
 
   // Copies in and out, so that a caller changing a decision it was given cannot change what others get.
   const cached = (key: string | undefined): ClientDecision | undefined => {
@@ -223,6 +253,18 @@ export function createPdpClient(options: PdpClientOptions): PdpClient {
       if (!decision) return failClosed({ kind: 'malformed', message: 'the PDP answered with a body that is not a decision' })
       remember(key, decision)
       return decision
+    },
+
+    async plan(input) {
+      let payload: string
+      try {
+        payload = JSON.stringify(input)
+      } catch {
+        return failPlan({ kind: 'input', message: 'the plan input cannot be serialised as JSON' })
+      }
+      const answer = await post('/plan', payload)
+      if (!answer.ok) return failPlan(answer.failure)
+      return asPlan(answer.body) ?? failPlan({ kind: 'malformed', message: 'the PDP answered with a body that is not a plan' })
     },
 
     async decideBatch(input, items) {

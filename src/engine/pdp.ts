@@ -27,6 +27,7 @@ import {
   type TokenVerifier,
   type VerifiedToken,
 } from './ports.js'
+import { settlePlan, type Plan } from './plan/settle.js'
 import { readOnlyBatch } from './read-only-batch.js'
 import { readDevice } from './risk/device-trust.js'
 import type { Clock, Decision, DecisionRequest, ReasonCode, StepUp, StepUpLevel, Subject, Verdict } from './types.js'
@@ -90,8 +91,15 @@ export interface DecideOptions {
   callerTrusted?: boolean
 }
 
+/** A plan request: a decision request about a resource type rather than one resource. */
+export interface PlanInput extends Omit<DecisionInput, 'resource' | 'explain'> {
+  resource: { type: string }
+}
+
 export interface Pdp {
   decide(input: DecisionInput, options?: DecideOptions): Promise<Decision>
+  /** Which resources of a type the subject may act on: all, none, or those a filter selects (see plan/filter.ts). */
+  plan(input: PlanInput, options?: DecideOptions): Promise<Plan>
   /** Many (resource, action) pairs for one subject and context; risk is assessed once. */
   decideBatch(input: BatchInput, items: readonly BatchItem[], options?: DecideOptions): Promise<Decision[]>
 }
@@ -378,6 +386,61 @@ async function decideAll(engine: Engine, input: DecisionInput, items: readonly B
   return decisions
 }
 
+/** Writes a plan's decision-log line: its verdict for an allowed resource, and what it answered for the type. */
+function finishPlan(run: Run, request: LoggedRequest, plan: Plan): Plan {
+  const latencyMs = performance.now() - run.started
+  const allows = plan.plan === 'always_allowed' || plan.plan === 'conditional'
+  const decision: Decision = { decision: !allows ? 'deny' : plan.stepUp ? 'step_up' : 'allow', decisionId: plan.decisionId, reasons: plan.reasons, policyVersion: plan.policyVersion }
+  if (plan.stepUp) decision.stepUp = plan.stepUp
+  if (plan.risk) decision.risk = plan.risk
+  const logged: DecisionLogEntry['plan'] = { kind: plan.plan }
+  if (plan.filter) logged.filter = plan.filter
+  if (plan.unsupported) logged.unsupported = plan.unsupported
+  run.engine.log.write(() => {
+    const entry: DecisionLogEntry = { request, decision, time: run.now, latencyMs, source: 'plan', plan: logged }
+    if (run.options.requestId !== undefined) entry.requestId = run.options.requestId
+    if (run.options.traceId !== undefined) entry.traceId = run.options.traceId
+    return entry
+  })
+  return plan
+}
+
+/**
+ * Plans for one subject, action and resource type: the same token check, store read, gates and risk assessment as a
+ * decision, then the policy partially evaluated with the resource unknown. A plan moves no state (it learns nothing
+ * and cleans nothing up): it lists, and the accesses that follow are decided, or filtered, on their own.
+ */
+async function planFor(engine: Engine, input: PlanInput, options: DecideOptions): Promise<Plan> {
+  const run = startRun(engine, options)
+  const established = await establish(input, engine.components.tokens)
+  if ('refused' in established) {
+    const refused: Plan = { plan: 'always_denied', decisionId: decisionId(run.now), reasons: [established.refused], policyVersion: run.bundle.version }
+    return finishPlan(run, withoutCredentials(input), refused)
+  }
+  const { request, token } = established
+  if (token) run.subject = token.subject.tenant === undefined ? { id: token.subject.id } : { id: token.subject.id, tenant: token.subject.tenant }
+  const facts = decisionFacts(request, token, engine.components.defaultTenant, run.now)
+  const state = await readState(run, facts, false)
+  const inputs: Omit<VerdictInputs, 'policy'> = { store: state.store, gates: NO_GATES }
+  if (state.store === 'ok') {
+    inputs.gates = combineGates(state.gates.map((read) => read({ resourceType: facts.resourceType, action: facts.action })))
+    const risk = assessRisk(run, facts, state, false, [])
+    if (risk) inputs.risk = risk
+  }
+  const query = toPolicyQuery(request, engine.components.defaultTenant, run.now)
+  if (inputs.gates.roles.length > 0) query.subject = { ...query.subject, roles: [...new Set([...query.subject.roles, ...inputs.gates.roles])] }
+  const outcome = settlePlan(run.bundle, query, inputs)
+  const plan: Plan = { plan: outcome.plan, decisionId: decisionId(run.now), reasons: outcome.reasons, policyVersion: run.bundle.version }
+  if (run.subject) plan.subject = run.subject
+  if (outcome.filter) plan.filter = outcome.filter
+  if (outcome.risk) plan.risk = outcome.risk
+  if (outcome.unsupported) plan.unsupported = outcome.unsupported
+  const stepUpFor = engine.components.stepUpFor
+  if (outcome.stepUpLevel && stepUpFor) plan.stepUp = stepUpFor(run.bundle, outcome.stepUpLevel)
+  else if (outcome.stepUp) plan.stepUp = outcome.stepUp
+  return finishPlan(run, withoutCredentials(input), plan)
+}
+
 export function createPdp(components: PdpComponents): Pdp {
   const engine: Engine = {
     components,
@@ -391,6 +454,9 @@ export function createPdp(components: PdpComponents): Pdp {
     async decide(input, options = {}) {
       const [decision] = await decideAll(engine, input, [{ action: input.action, resource: input.resource }], options)
       return decision!
+    },
+    plan(input, options = {}) {
+      return planFor(engine, input, options)
     },
     async decideBatch(input, items, options = {}) {
       if (items.length === 0) return []

@@ -4,6 +4,7 @@
  * metrics and the decision log in the service). The engine imports nothing outside src/engine.
  */
 import type { PolicyBundle } from './policy/bundle.js'
+import type { Plan } from './plan/settle.js'
 import type {
   Decision,
   DecisionRequest,
@@ -91,6 +92,11 @@ export interface GateOutcome {
   roles?: string[]
   /** Single permissions granted for this request (resource type + action in scope). */
   permissionGranted?: boolean
+  /**
+   * Asked about a resource type without an id (a plan), the gate holds something for single resources of it (a grant
+   * scoped to one resource id) that a type-wide answer cannot show: a plan then says so rather than leave them out.
+   */
+  scopedToResources?: string
 }
 
 // ---- Risk
@@ -170,7 +176,11 @@ export interface DecisionLogEntry {
   source?: DecisionSource
   /** The shadow (candidate) policy's verdict, when it differs from the one returned. */
   shadow?: ShadowVerdict
+  /** For a plan (source `plan`): what it answered for the resource type; `decision` then holds its verdict for an allowed resource. */
+  plan?: PlanLog
 }
+
+export type PlanLog = Pick<Plan, 'filter' | 'unsupported'> & { kind: Plan['plan'] }
 
 export interface ShadowVerdict {
   policyVersion: string
@@ -178,7 +188,7 @@ export interface ShadowVerdict {
   reasons: Decision['reasons']
 }
 
-export type DecisionSource = 'http' | 'forward_auth' | 'batch' | 'cli'
+export type DecisionSource = 'http' | 'forward_auth' | 'batch' | 'cli' | 'plan'
 
 /**
  * Where decisions are recorded. Entries are built lazily so that a disabled or sampling

@@ -11,6 +11,8 @@ export interface GateVerdict {
   /** Roles granted for this request only. */
   roles: string[]
   permissionGranted: boolean
+  /** What a gate holds for single resources that a plan cannot show (see GateOutcome.scopedToResources). */
+  scopedToResources?: string
 }
 
 /** Whether the store round trip ran; when it failed, what the service is configured to do about it. */
@@ -56,6 +58,7 @@ export function combineGates(outcomes: readonly GateOutcome[]): GateVerdict {
   for (const outcome of outcomes) {
     if (outcome.roles) verdict.roles.push(...outcome.roles)
     if (outcome.permissionGranted) verdict.permissionGranted = true
+    if (outcome.scopedToResources !== undefined) verdict.scopedToResources ??= outcome.scopedToResources
     if (outcome.stepUp && (!verdict.stepUp || rank(outcome.stepUp.level) > rank(verdict.stepUp.level))) verdict.stepUp = outcome.stepUp
   }
   return verdict

@@ -61,6 +61,7 @@ export const grantGate: Gate = {
     const key = identityKeys.grants(facts.subjectId)
     const all = batch.hGetAll(key)
     return (item) => {
+      const outcome: ReturnType<ReturnType<Gate['prepare']>> = {}
       const roles: string[] = []
       let permissionGranted = false
       const stale: string[] = []
@@ -79,13 +80,15 @@ export const grantGate: Gate = {
           stale.push(id)
           continue
         }
+        if (item.resourceId === undefined && grant.resource?.id !== undefined && inScope(grant, facts.tenant, item.resourceType, grant.resource.id)) {
+          outcome.scopedToResources ??= `the just-in-time grant ${grant.id} applies to the single resource ${grant.resource.type}/${grant.resource.id}`
+        }
         if (!inScope(grant, facts.tenant, item.resourceType, item.resourceId)) continue
         if (grant.role) roles.push(grant.role)
         if (grant.permission && grant.permission.resourceType === item.resourceType && grant.permission.action === item.action) {
           permissionGranted = true
         }
       }
-      const outcome: ReturnType<ReturnType<Gate['prepare']>> = {}
       if (roles.length > 0) outcome.roles = roles
       if (permissionGranted) outcome.permissionGranted = true
       if (stale.length > 0) outcome.followUp = (later) => stale.forEach((id) => later.hDel(key, id))

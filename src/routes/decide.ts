@@ -34,7 +34,7 @@ export function checkInput(body: Identifies): void {
 }
 
 /** A caller authenticated with scope pdp:decide (and checked against revocations) vouches for the subjects it names; an anonymous one does not. */
-const vouched = (request: FastifyRequest) => request.caller?.scopes.has('pdp:decide') === true && request.caller.unchecked !== true
+export const vouched = (request: FastifyRequest) => request.caller?.scopes.has('pdp:decide') === true && request.caller.unchecked !== true
 
 /** POST /decide and /decide/batch: translate the body into decision requests, ask the engine, return its answers. */
 const decideRoutes: FastifyPluginAsyncTypebox<DecideRoutesOptions> = async (app, opts) => {

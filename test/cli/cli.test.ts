@@ -128,6 +128,26 @@ t.test('explain prints the verdict, matched rules, roles and the risk breakdown'
   t.match(missing.err, /no such file/)
 })
 
+t.test('plan prints which resources of a type the subject may act on, as a readable filter', async (t) => {
+  const dir = await policyCopy(t)
+  const request = join(dir, 'plan.json')
+  await writeFile(request, JSON.stringify({ subject: { id: 'bob', tenant: 'acme', attributes: { team: 'blue' } }, action: 'read', resource: { type: 'documents' } }))
+  const res = await cli('plan', request, '--policies', dir, '--at', '2026-03-01T12:00:00Z')
+  t.equal(res.code, 0, res.err)
+  t.match(res.out, /^plan: conditional \(step_up_required, .*policy_allow\)/)
+  t.match(res.out, /step-up first: level low, methods totp/, 'no device and no session: risk asks for a step-up, as a decision would')
+  t.match(res.out, /filter: \(resource\.attributes\.owner == "bob" OR \(resource\.attributes\.team EXISTS AND resource\.attributes\.team == "blue"\)\)/)
+  const json = await cli('plan', request, '--policies', dir, '--json')
+  t.match(JSON.parse(json.out), { plan: 'conditional', filter: { op: 'or' } })
+
+  await writeFile(request, JSON.stringify({ subject: { id: 'alice', tenant: 'acme' }, action: 'read', resource: { type: 'documents' } }))
+  t.match((await cli('plan', request, '--policies', dir)).out, /^plan: always_allowed/)
+  await writeFile(request, JSON.stringify({ subject: { id: 'carol', tenant: 'acme' }, action: 'read', resource: {} }))
+  const untyped = await cli('plan', request, '--policies', dir)
+  t.equal(untyped.code, 1)
+  t.match(untyped.err, /resource\.type must be a string/)
+})
+
 t.test('replay lists every logged verdict a candidate policy would change', async (t) => {
   const clock = manualClock()
   const capture = auditCapture()

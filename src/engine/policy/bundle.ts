@@ -8,6 +8,7 @@ import { parseResponsePolicy, DEFAULT_RESPONSE_POLICY, type ResponsePolicy } fro
 import { parseRiskPolicy, DEFAULT_RISK_POLICY, type RiskPolicy } from './files/risk.js'
 import { parseRouteMap } from './files/routes.js'
 import { sensitiveGrantRoles as sensitiveGrantRolesOf } from './grant-sensitivity.js'
+import { createPlanner, type Planner } from '../plan/partial.js'
 import { EMPTY_ROUTE_MAP, type RouteMap } from '../route-map.js'
 
 /** Everything loaded from one policy directory, swapped in as a unit on reload. */
@@ -16,6 +17,8 @@ export interface PolicyBundle {
   version: string
   dir: string
   evaluator: PolicyEvaluator
+  /** Answers "which resources of a type may this subject act on?" (POST /plan); absent on bundles not loaded from files. */
+  planner?: Planner
   /** Gateway route map for forward-auth; empty (everything unmapped) when routes.yaml is absent. */
   routes: RouteMap
   /** Risk weights, thresholds and step-up levels; the reference defaults when risk.yaml is absent. */
@@ -51,5 +54,6 @@ export async function buildPolicyBundle(snapshot: PolicySnapshot): Promise<Polic
   const identity = identityText === undefined ? DEFAULT_IDENTITY_POLICY : parseIdentityPolicy(identityText, IDENTITY_FILE)
   const response = responseText === undefined ? DEFAULT_RESPONSE_POLICY : parseResponsePolicy(responseText, RESPONSE_FILE)
   const sensitiveGrantRoles = sensitiveGrantRolesOf(model, lines, identity)
-  return { version: snapshot.version, dir, evaluator, routes, risk, identity, sensitiveGrantRoles, response }
+  const planner = createPlanner(model, lines, POLICY_FILE)
+  return { version: snapshot.version, dir, evaluator, planner, routes, risk, identity, sensitiveGrantRoles, response }
 }
