@@ -185,7 +185,8 @@ t.test('RedisStateStore on a three-master Redis Cluster', { skip }, async (t) =>
     t.teardown(() => cluster.signal(stalled, 'SIGCONT'))
     const mixed = store.batch()
     for (const s of subjects) mixed.sAdd(riskKeys.countries(s), 'GB', 60_000)
-    await t.rejects(mixed.exec(), { name: 'StoreUnavailableError', message: new RegExp(`did not answer a batch within ${TIMEOUT_MS} ms`) })
+    // Within the time-out, or sooner when ioredis gives up on the stalled node's connection: either way unavailable.
+    await t.rejects(mixed.exec(), { name: 'StoreUnavailableError' })
     const healthy = store.batch()
     const added = elsewhere.map((s) => healthy.sAdd(riskKeys.countries(s), 'FR', 60_000))
     await healthy.exec()
