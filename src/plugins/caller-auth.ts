@@ -27,6 +27,11 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** A preHandler that admits only callers holding `scope`. */
     requireScope(scope: CallerScope): (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /**
+     * A preHandler for routes open to anyone that still count a credential when one is sent: it is checked as
+     * requireScope checks it (a bad or revoked one is a 401), and one without `scope` is simply not counted.
+     */
+    acceptScope(scope: CallerScope): (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   }
   interface FastifyRequest {
     caller?: Caller
@@ -181,6 +186,20 @@ export default fp<CallerAuthOptions>(
       }
       request.caller = outcome.caller
       if (!outcome.caller.scopes.has(scope)) throw new PdpHttpError('FORBIDDEN', `the credential lacks scope ${scope}`)
+    })
+
+    app.decorate('acceptScope', (scope: CallerScope) => {
+      const required = app.requireScope(scope)
+      return async (request: FastifyRequest, reply: FastifyReply) => {
+        // Without a credential source there is nothing to check a credential against, so none can count.
+        if (request.headers.authorization === undefined || (!expected && !opts.verifier)) return
+        try {
+          await required(request, reply)
+        } catch (err) {
+          if (err instanceof PdpHttpError && err.kind === 'FORBIDDEN') return
+          throw err
+        }
+      }
     })
   },
   { name: 'caller-auth' },

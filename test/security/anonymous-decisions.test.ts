@@ -85,3 +85,22 @@ await onBothStores('the same requests from a trusted service do learn, and do tr
   t.ok(second.reasons.includes('impossible_travel'), 'the trusted caller\'s first request was remembered')
   t.ok((await keyCount(app, env)) > 0, 'state was written')
 })
+
+await onBothStores('with PDP_DECIDE_AUTH=none a pdp:decide credential, when sent, is checked and vouches', async (t, env) => {
+  const clock = manualClock()
+  const app = await build(t, { env: { ...env, ...tokenEnv, PDP_ADMIN_TOKEN: CALLER.env.PDP_ADMIN_TOKEN }, now: clock.now })
+  const ask = (headers: Record<string, string>) =>
+    app.inject({
+      method: 'POST',
+      url: '/decide',
+      headers,
+      payload: { subject: { id: 'bob', tenant: 'acme' }, action: 'read', resource: { type: 'documents', id: 'd1' }, context: { ip: LONDON } },
+    })
+  t.equal((await ask({ authorization: 'Bearer not-a-credential' })).statusCode, 401, 'a bad credential is refused, not ignored')
+  t.equal(await keyCount(app, env), 0, 'the refused call wrote nothing')
+  const plain = await issuer.sign({ sub: 'svc-reader', scope: 'pdp:events' }, { nowMs: clock.now() })
+  t.equal((await ask({ authorization: `Bearer ${plain}` })).statusCode, 200, 'a valid credential without pdp:decide is answered')
+  t.equal(await keyCount(app, env), 0, 'but does not vouch: nothing learnt')
+  t.equal((await ask(CALLER.headers)).statusCode, 200)
+  t.ok((await keyCount(app, env)) > 0, 'a pdp:decide credential vouches: the decision learnt')
+})
