@@ -39,7 +39,7 @@ const CALLER_TOKEN = randomBytes(24).toString('hex')
 // npm run bench compiles the scripts with the PDP (tsconfig.bench.json), so that no loader runs in the servers.
 const SERVER_SCRIPT = join(import.meta.dirname, 'servers.js')
 
-const ALL_SCENARIOS = 'a,b,f,c,g,cerbos,d,e'
+const ALL_SCENARIOS = 'a,b,f,c,g,p,cerbos,d,e'
 
 const USAGE = `npm run bench -- [options]
 
@@ -263,6 +263,7 @@ class BodyCycle {
 
 const VERDICT = /^\{"decision":"([a-z_]+)"/
 const FIRST_REASON = /"reasons":\["([a-z_]+)"/
+const PLAN = /"plan":"([a-z_]+)"/
 
 /** The verdict of a PDP (or bare) answer, a refusal with its deciding reason. */
 function pdpVerdict(status: number, body: string): string {
@@ -464,6 +465,28 @@ const SCENARIOS: Scenario[] = [
         verdict: (status, body) => (status === 200 ? 'allow' : pdpVerdict(status, body)),
         notes: () => [`GET /authz/forward (Traefik/Caddy dialect) with X-Forwarded-Method/-Uri and a bearer token; 401 and 403 are answers here, so non-2xx counts them`],
         cleanup: workload.cleanup,
+      }
+    },
+  },
+  {
+    key: 'p',
+    title: 'POST /plan (which resources of a type), embedded store',
+    async prepare(settings, nowMs) {
+      const decisions = exampleWorkload(settings.subjects, { nowMs })
+      // The same questions as (b), asked of every resource of the type at once: the resource is what a plan leaves open.
+      const bodies = decisions.bodies.map((body) => {
+        const { resource, ...rest } = JSON.parse(body) as { resource: { type: string } }
+        return JSON.stringify({ ...rest, resource: { type: resource.type } })
+      })
+      return {
+        env: { PDP_POLICY_DIR: EXAMPLE_POLICY_DIR },
+        args: [],
+        workload: { bodies, description: `${decisions.description}, as plans (no resource id or attributes)` },
+        bareWorkload: decisions,
+        path: '/plan',
+        verdict: (status, body) => (status === 200 ? (PLAN.exec(body)?.[1] ?? `HTTP ${status}`) : `HTTP ${status}`),
+        notes: noNotes,
+        cleanup: nothing,
       }
     },
   },

@@ -105,6 +105,20 @@ t.test('POST /plan rejects bad input with a 400 naming the field, and needs the 
   }
   const malformed = await app.inject({ method: 'POST', url: '/plan', headers: { 'content-type': 'application/json' }, payload: '{"subject":' })
   t.equal(malformed.statusCode, 400)
+  const unknown = await app.inject({ method: 'POST', url: '/plan', payload: { ...valid, colour: 'blue' } })
+  t.match(unknown.json(), { statusCode: 400, code: 'PDP_ERR_VALIDATION', field: '/colour' }, 'an unknown field is named, not ignored')
+  let nested: unknown = 'leaf'
+  for (let i = 0; i < 20; i++) nested = { n: nested }
+  const deep = await app.inject({ method: 'POST', url: '/plan', payload: { ...valid, subject: { id: 'a', attributes: { deep: nested } } } })
+  t.equal(deep.statusCode, 400, 'attributes nested too deep are a 400, as on /decide')
+  const hostile = `{"subject":{"id":"a","attributes":{"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}},"action":"read","resource":{"type":"documents"}}`
+  t.equal((await app.inject({ method: 'POST', url: '/plan', headers: { 'content-type': 'application/json' }, payload: hostile })).statusCode, 400, 'hostile nesting is a 400')
+  const text = await app.inject({ method: 'POST', url: '/plan', headers: { 'content-type': 'text/plain' }, payload: 'hello' })
+  t.match(text.json(), { statusCode: 415, code: 'PDP_ERR_UNSUPPORTED_MEDIA_TYPE' })
+  const small = await build(t, { env: { PDP_BODY_LIMIT: '2048' } })
+  const big = await small.inject({ method: 'POST', url: '/plan', payload: { ...valid, subject: { id: 'a', attributes: { blob: 'x'.repeat(4096) } } } })
+  t.match(big.json(), { statusCode: 413, code: 'PDP_ERR_BODY_TOO_LARGE' })
+  t.equal((await app.inject({ method: 'POST', url: '/plan', payload: valid })).statusCode, 200, 'the service still answers')
 
   const guarded = await build(t, { env: CALLER.env })
   const anonymous = await guarded.inject({ method: 'POST', url: '/plan', payload: valid })
