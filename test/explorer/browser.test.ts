@@ -34,11 +34,8 @@ async function main(): Promise<void> {
   const shots = join(work, 'screenshots')
   await mkdir(shots)
   t.comment(`screenshots in ${shots}`)
-  // The browser profile and the compiled page always go; the screenshots stay when something failed, to look at.
-  t.teardown(async () => {
-    if (t.passing()) await rm(work, { recursive: true, force: true })
-    else await Promise.all([rm(join(work, 'profile'), { recursive: true, force: true }), rm(join(work, 'ui'), { recursive: true, force: true })])
-  })
+  // The browser profile and the compiled page go; the screenshots stay under the test's temporary directory, to look at.
+  t.teardown(() => Promise.all([rm(join(work, 'profile'), { recursive: true, force: true }), rm(join(work, 'ui'), { recursive: true, force: true })]))
 
   // The page exactly as npm run build compiles it, into this test's own directory.
   await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'src/ui-page/tsconfig.json'), '--outDir', join(work, 'ui')], { cwd: ROOT })
