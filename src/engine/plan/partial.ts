@@ -2,6 +2,7 @@ import { FunctionMap, Util } from 'casbin'
 import expressionEval from '@casbin/expression-eval'
 import { CASBIN_MAX_HIERARCHY } from '../policy/casbin-evaluator.js'
 import { readOnlyQuery, type PolicyQuery } from '../policy/evaluator.js'
+import { ALLOW, DENY, EFFECT_KINDS, INDETERMINATE, type EffectKind } from '../policy/indexed-evaluator.js'
 import { casbinOrder, type ModelFile, type PolicyLine } from '../policy/policy-files.js'
 import { RoleGraph } from '../policy/role-graph.js'
 import { and, not, or, type ComparisonOp, type Condition, type FilterField, type FilterScalar, type PlanFilter } from './filter.js'
@@ -33,19 +34,6 @@ class NotFilterable extends Error {}
 
 /** Which resources a policy allows and which no rule decides (a just-in-time permission allows those). */
 export type PolicyPlan = { allowed: Condition; undecided: Condition } | { unsupported: { rule?: string; reason: string } }
-
-/** Effect values of node-casbin's effector (Effect.Allow, Indeterminate, Deny). */
-const ALLOW = 1
-const INDETERMINATE = 2
-const DENY = 3
-type EffectKind = 'allow-override' | 'deny-override' | 'allow-and-deny' | 'priority'
-const EFFECT_KINDS: Record<string, EffectKind> = {
-  'some(where (p_eft == allow))': 'allow-override',
-  '!some(where (p_eft == deny))': 'deny-override',
-  'some(where (p_eft == allow)) && !some(where (p_eft == deny))': 'allow-and-deny',
-  'priority(p_eft) || deny': 'priority',
-  'subjectPriority(p_eft) || deny': 'priority',
-}
 
 /** A matcher result as node-casbin's enforce loop maps it to an effect; undefined where Casbin throws. */
 function effectOf(result: unknown, eft: string | undefined): number | undefined {

@@ -30,13 +30,14 @@ addBinaryOp('in', 1, Util.customIn as unknown as Parameters<typeof addBinaryOp>[
 type AstNode = { type: string; [key: string]: unknown }
 
 /** Effect values of node-casbin's effector (Effect.Allow, Indeterminate, Deny). */
-const ALLOW = 1
-const INDETERMINATE = 2
-const DENY = 3
+export const ALLOW = 1
+export const INDETERMINATE = 2
+export const DENY = 3
 const RESULT_TYPE_ERROR = 'matcher result should only be of type boolean, number, or string'
 
-type EffectKind = 'allow-override' | 'deny-override' | 'allow-and-deny' | 'priority'
-const EFFECT_KINDS: Record<string, EffectKind> = {
+export type EffectKind = 'allow-override' | 'deny-override' | 'allow-and-deny' | 'priority'
+/** The policy effects both evaluators (and the planner) support, by the model's expression. */
+export const EFFECT_KINDS: Record<string, EffectKind> = {
   'some(where (p_eft == allow))': 'allow-override',
   '!some(where (p_eft == deny))': 'deny-override',
   'some(where (p_eft == allow)) && !some(where (p_eft == deny))': 'allow-and-deny',
