@@ -584,8 +584,9 @@ t.test('random policies with asserted roles: the indexed evaluator answers as th
       }
     })
   // Roles asserted in the request have no counterpart in a plain Enforcer: here the two evaluators are held to each other.
-  await fc.assert(property(policyArb, queryArb), { numRuns: 150 })
-  await fc.assert(property(densePolicyArb, denseQueryArb), { numRuns: 100 })
+  // Fixed seeds: the floors below count outcomes, and an unlucky random draw must not fail them.
+  await fc.assert(property(policyArb, queryArb), { numRuns: 150, seed: 15 })
+  await fc.assert(property(densePolicyArb, denseQueryArb), { numRuns: 100, seed: 16 })
   t.equal(compared, 5_000, 'requests compared')
   // The generators reach every outcome, so the comparison is not only of trivial denials.
   const floors = { allow: 500, deny: 100, none: 500, error: 40 }
