@@ -5,7 +5,7 @@ import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { deadline } from './deadline.js'
+import { deadline, until } from './deadline.js'
 import { freePort } from '../gateways/net.js'
 
 const run = promisify(execFile)
@@ -47,13 +47,6 @@ function pong(port: number): Promise<boolean> {
     socket.on('connect', () => socket.write('PING\r\n'))
     socket.on('data', (d) => done(d.toString().startsWith('+PONG')))
   })
-}
-
-async function until(what: string, deadline: number, check: () => Promise<boolean>): Promise<void> {
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Redis Cluster: ${what} within ${START_DEADLINE_MS} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
 }
 
 /**
@@ -98,17 +91,17 @@ export async function startRedisCluster(t: { teardown(fn: () => unknown): void }
     )
     servers.push(server)
   })
-  const deadline = Date.now() + START_DEADLINE_MS
-  for (const port of ports) await until(`node ${port} did not answer`, deadline, () => pong(port))
+  for (const port of ports) await until(() => pong(port), `Redis Cluster node ${port} to answer`, START_DEADLINE_MS, 100)
   await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
     timeout: START_DEADLINE_MS,
   })
   // Every node must agree that all slots are served before a client's first slot map is right.
   for (const port of ports) {
-    await until(`node ${port} did not report cluster_state:ok`, deadline, async () => {
-      const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'info'], { timeout: 5000 })
+    const ready = async () => {
+      const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'info'], { timeout: deadline(5000) })
       return /^cluster_state:ok\r?$/m.test(stdout) && /^cluster_known_nodes:3\r?$/m.test(stdout)
-    })
+    }
+    await until(ready, `Redis Cluster node ${port} to report cluster_state:ok`, START_DEADLINE_MS, 100)
   }
   const nodes = ports.map((port) => ({ host: '127.0.0.1', port }))
   const signal = (port: number, signal: NodeJS.Signals) => {
