@@ -9,6 +9,7 @@ import { TrustedProxies, clientIp } from '../http/client-ip.js'
 import { identityKeys } from '../identity/keys.js'
 import { prepareRevocationCheck } from '../identity/revocation.js'
 import { StoreUnavailableError } from '../store/state-store.js'
+import { bearerToken } from '../http/bearer.js'
 
 export type CallerScope = 'pdp:admin' | 'pdp:events' | 'pdp:decide'
 
@@ -157,8 +158,7 @@ export default fp<CallerAuthOptions>(
         throw new PdpHttpError('FORBIDDEN', 'the control plane is disabled: configure PDP_ADMIN_TOKEN or a token issuer (PDP_ISSUER with PDP_JWKS_FILE or PDP_JWKS_URL)')
       }
       const header = request.headers.authorization
-      const match = typeof header === 'string' ? /^Bearer +([^\s]+) *$/i.exec(header) : null
-      const { token, ...rest } = await authenticate(match?.[1])
+      const { token, ...rest } = await authenticate(bearerToken(typeof header === 'string' ? header : undefined))
       let outcome = rest.outcome
 
       const controlPlane = CONTROL_PLANE.has(scope)

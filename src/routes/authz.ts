@@ -8,6 +8,7 @@ import { CREDENTIAL_REASONS, invalidTokenChallenge, stepUpChallenge } from '../h
 import { TrustedProxies, clientIp } from '../http/client-ip.js'
 import { isIdentifier } from '../engine/identifiers.js'
 import { SUBJECT_TOKEN } from '../schemas/security.js'
+import { bearerToken } from '../http/bearer.js'
 
 export interface AuthzRoutesOptions {
   trustedProxies: readonly string[]
@@ -89,9 +90,7 @@ export function unparseableAnswer(rawPacket: Buffer | undefined): string | undef
 }
 
 function bearer(request: FastifyRequest): string | undefined {
-  const header = single(request.headers.authorization)
-  const match = header === undefined ? null : /^Bearer +([^\s]+) *$/i.exec(header)
-  return match?.[1]
+  return bearerToken(single(request.headers.authorization))
 }
 
 /** What a gateway's forward-auth call receives for a decision: status, headers and body. */
