@@ -8,34 +8,36 @@ const POOL_SIZE = 16 * 256
 const pool = Buffer.alloc(POOL_SIZE)
 let offset = POOL_SIZE
 
-function random16(): Buffer {
-  if (offset + 16 > POOL_SIZE) {
-    randomFillSync(pool)
-    offset = 0
-  }
-  const bytes = Buffer.from(pool.subarray(offset, offset + 16))
-  offset += 16
-  return bytes
-}
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
 /**
  * A UUIDv7 (RFC 9562): 48-bit millisecond timestamp, then a 12-bit counter that keeps ids
  * generated in the same millisecond in order, then random bits. Sortable by creation time.
+ * Built from the pool in place: one decision id per request, so it avoids BigInt and per-id buffers.
  */
 export function decisionId(nowMs: number): string {
-  const bytes = random16()
+  if (offset + 16 > POOL_SIZE) {
+    randomFillSync(pool)
+    offset = 0
+  }
+  const at = offset
+  offset += 16
   if (nowMs === lastMs) {
     sequence = (sequence + 1) & 0xfff
   } else {
     lastMs = nowMs
     // Start each millisecond low in the counter's range, so that many ids in one millisecond still fit.
-    sequence = bytes.readUInt16BE(6) & 0x7ff
+    sequence = ((pool[at + 6]! << 8) | pool[at + 7]!) & 0x7ff
   }
-  const ms = BigInt(Math.max(0, Math.floor(nowMs)))
-  for (let i = 0; i < 6; i++) bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn)
-  bytes[6] = 0x70 | (sequence >> 8)
-  bytes[7] = sequence & 0xff
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80
-  const hex = bytes.toString('hex')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+  // 48 bits fit a double exactly: the high 16 and the low 32 are split without BigInt.
+  const ms = Math.max(0, Math.floor(nowMs))
+  const high = Math.floor(ms / 0x1_0000_0000)
+  const low = ms % 0x1_0000_0000
+  const h = HEX
+  const timestamp = h[(high >>> 8) & 0xff]! + h[high & 0xff]! + h[low >>> 24]! + h[(low >>> 16) & 0xff]! + '-' + h[(low >>> 8) & 0xff]! + h[low & 0xff]!
+  const version = h[0x70 | (sequence >> 8)]! + h[sequence & 0xff]!
+  const variant = h[(pool[at + 8]! & 0x3f) | 0x80]! + h[pool[at + 9]!]!
+  let node = ''
+  for (let i = at + 10; i < at + 16; i++) node += h[pool[i]!]!
+  return `${timestamp}-${version}-${variant}-${node}`
 }

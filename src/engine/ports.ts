@@ -291,6 +291,8 @@ export interface StateStore {
   close(): Promise<void>
 }
 
+const UNRESERVED = /^[A-Za-z0-9\-_.!~*'()]*$/
+
 /**
  * One component of a store key, URI-encoded so that an id holding ":" can never collide with another key.
  * encodeURIComponent throws on an unpaired surrogate; the HTTP schemas and the token verifier keep those
@@ -298,6 +300,8 @@ export interface StateStore {
  * produces (it escapes "%" itself), so the encoding stays total and free of collisions.
  */
 export function keyPart(value: string): string {
+  // Most ids are already what encodeURIComponent would return (letters, digits, "-_.!~*'()"): keep the string itself.
+  if (UNRESERVED.test(value)) return value
   try {
     return encodeURIComponent(value)
   } catch {

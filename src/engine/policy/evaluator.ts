@@ -63,7 +63,19 @@ export interface PolicyEvaluator {
 
 function frozenCopy<T>(value: T): T {
   if (value === null || typeof value !== 'object') return value
-  const copy: unknown = Array.isArray(value) ? value.map(frozenCopy) : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, frozenCopy(v)]))
+  // Loops rather than entries/fromEntries: this runs for every condition a request reaches.
+  if (Array.isArray(value)) {
+    const items: unknown[] = new Array(value.length)
+    for (let i = 0; i < value.length; i++) items[i] = frozenCopy(value[i])
+    return Object.freeze(items) as T
+  }
+  const copy: Record<string, unknown> = {}
+  for (const key of Object.keys(value)) {
+    const item = frozenCopy((value as Record<string, unknown>)[key])
+    // An own "__proto__" stays a property, as it was in the request, instead of becoming the copy's prototype.
+    if (key === '__proto__') Object.defineProperty(copy, key, { value: item, enumerable: true })
+    else copy[key] = item
+  }
   return Object.freeze(copy) as T
 }
 
