@@ -16,6 +16,7 @@ export { pdpFastifyHook, type PdpFastifyHookOptions } from './fastify.js'
 export { pdpMiddleware, type MiddlewareResponse, type NextFunction, type PdpMiddlewareOptions } from './middleware.js'
 export {
   PlanFilterError,
+  planRegexp,
   planPredicate,
   planToPrisma,
   planToSql,

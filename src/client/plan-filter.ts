@@ -1,17 +1,28 @@
-import { keyMatchPrefix, matchesFilter, type ComparisonOp, type FilterField, type FilterResource, type FilterScalar, type PlanFilter } from '../engine/plan/filter.js'
+import { describeFilter, keyMatchPrefix, matchedText, matchesFilter, type ComparisonOp, type FilterField, type FilterResource, type FilterScalar, type PlanFilter } from '../engine/plan/filter.js'
+import { regexLiteral } from '../engine/plan/regex.js'
 
 /*
  * A plan's filter in the forms services query with: a parameterised SQL WHERE clause and a Prisma `where` object.
  * Values only ever travel as parameters; column and field names come from the caller's map and are checked to be
  * plain identifiers. Both forms are exact when each mapped column holds the JSON type the policy compares it with
- * (text with strings, numbers with numbers, booleans with booleans) and a missing attribute is NULL.
+ * (text with strings, numbers with numbers, booleans with booleans; text for keyMatch and `matches`) and a missing
+ * attribute is NULL.
+ *
+ * A `matches` node (keyMatch2-5, regexMatch, globMatch) is a regular expression the planner has written to mean the
+ * same in JavaScript and PostgreSQL: PostgreSQL runs it with `~` (in a UTF-8 database); the `?` dialect writes
+ * `REGEXP`, which SQLite only has once the caller registers a function for it, and which is exact only when that
+ * function is JavaScript's RegExp, as `planRegexp` is. Prisma has no regular expressions: a `matches` node that is
+ * not plain text makes toPrismaWhere throw PlanFilterError.
  */
 
 /** Where each filter field lives: a column (optionally table-qualified) or a Prisma field. */
 export type FieldMap = Partial<Record<FilterField, string>>
 
 export interface SqlOptions {
-  /** `postgres` numbers parameters $1, $2, ... and casts each to its type; `sqlite` (and most others) use `?`. */
+  /**
+   * `postgres` numbers parameters $1, $2, ... and casts each to its type; `sqlite` (and most others) use `?`, and
+   * write a `matches` node as `REGEXP`, which needs `planRegexp` registered (SQLite has no regexp function of its own).
+   */
   dialect?: 'postgres' | 'sqlite'
   /** The first parameter's number (postgres), when the clause joins a query that already has parameters. */
   firstParameter?: number
@@ -71,6 +82,12 @@ export function toSqlWhere(filter: PlanFilter, fields: FieldMap, options: SqlOpt
         if (!wildcard) return `(${column} = ${param(prefix)})`
         return `(SUBSTR(${column}, 1, ${[...prefix].length}) = ${param(prefix)})`
       }
+      case 'matches': {
+        // Casbin reads a missing value as ""; keyMatch5 tests the value before its first "?".
+        const column = `COALESCE(${mapped(fields, f.field)}, '')`
+        const text = f.function !== 'keyMatch5' ? column : postgres ? `SPLIT_PART(${column}, '?', 1)` : `SUBSTR(${column}, 1, INSTR(${column} || '?', '?') - 1)`
+        return `(${text} ${postgres ? '~' : 'REGEXP'} ${param(f.regex)})`
+      }
       case 'ne': {
         const column = mapped(fields, f.field)
         return `(${column} IS NULL OR ${column} <> ${param(f.value)})`
@@ -83,6 +100,24 @@ export function toSqlWhere(filter: PlanFilter, fields: FieldMap, options: SqlOpt
   }
   return { sql: visit(filter), params }
 }
+
+/**
+ * SQLite's `regexp(pattern, value)` as the `?` dialect's REGEXP needs it, JavaScript's own RegExp without flags, e.g.
+ * with better-sqlite3: `db.function('regexp', { deterministic: true }, planRegexp)`.
+ */
+export function planRegexp(pattern: unknown, value: unknown): 0 | 1 {
+  if (typeof pattern !== 'string' || value === null || value === undefined) return 0
+  let regex = regexps.get(pattern)
+  if (!regex) {
+    regex = new RegExp(pattern)
+    // A plan holds a handful of patterns; the bound only keeps a long-lived connection from growing.
+    if (regexps.size >= 1000) regexps.clear()
+    regexps.set(pattern, regex)
+  }
+  return regex.test(String(value)) ? 1 : 0
+}
+
+const regexps = new Map<string, RegExp>()
 
 /** A Prisma `where` object. */
 export type PrismaWhere = Record<string, unknown>
@@ -113,6 +148,8 @@ export function toPrismaWhere(filter: PlanFilter, fields: FieldMap): PrismaWhere
       // A missing value reads as "", which only an empty prefix (or pattern) matches.
       return prefix === '' ? { OR: [{ [name]: null }, { [name]: test }] } : { [name]: test }
     }
+    case 'matches':
+      return prismaMatches(filter, prismaField(fields, filter.field))
     case 'ne': {
       const name = prismaField(fields, filter.field)
       // Prisma's `not` leaves NULL rows out; the policy's != keeps a missing attribute.
@@ -123,6 +160,22 @@ export function toPrismaWhere(filter: PlanFilter, fields: FieldMap): PrismaWhere
     default:
       return { [prismaField(fields, filter.field)]: { [filter.op === 'le' ? 'lte' : filter.op === 'ge' ? 'gte' : filter.op]: filter.value } }
   }
+}
+
+/** A `matches` node Prisma can say: plain text between optional anchors, as equals, startsWith, endsWith or contains. */
+function prismaMatches(filter: Extract<PlanFilter, { op: 'matches' }>, name: string): PrismaWhere {
+  const literal = regexLiteral(filter.regex)
+  // keyMatch5 cuts the value at its first "?": exact as equals-or-query-string only for anchored text without "?".
+  const cut = filter.function === 'keyMatch5'
+  if (!literal || (cut && (!literal.start || !literal.end || literal.text.includes('?')))) {
+    throw new PlanFilterError(`Prisma has no regular-expression filter, so ${describeFilter(filter)} (the regex ${JSON.stringify(filter.regex)}) cannot be a Prisma where; use planToSql or planPredicate`)
+  }
+  const { text, start, end } = literal
+  const tests: PrismaWhere[] = [{ [name]: start && end ? { equals: text } : start ? { startsWith: text } : end ? { endsWith: text } : { contains: text } }]
+  if (cut) tests.push({ [name]: { startsWith: `${text}?` } })
+  // A missing value reads as "", which only some patterns match.
+  if (new RegExp(filter.regex).test(matchedText('', filter.function))) tests.push({ [name]: null })
+  return tests.length === 1 ? tests[0]! : { OR: tests }
 }
 
 /** A plan as the client helpers read it (the PDP's answer, or the client's own always_denied when it got none). */

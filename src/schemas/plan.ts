@@ -22,9 +22,13 @@ export const PlanRequestSchema = Type.Object(
 const FILTER_DESCRIPTION =
   'For conditional: a JSON expression tree over resource.id and resource.attributes.<name>. Nodes: ' +
   '{"op":"and"|"or","args":[...]}, {"op":"not","arg":...}, {"op":"eq"|"ne"|"lt"|"le"|"gt"|"ge","field":F,"value":string|number|boolean}, ' +
-  '{"op":"in","field":F,"values":[...]}, {"op":"exists","field":F}, {"op":"keyMatch","field":F,"pattern":string}. ' +
+  '{"op":"in","field":F,"values":[...]}, {"op":"exists","field":F}, {"op":"keyMatch","field":F,"pattern":string}, ' +
+  '{"op":"matches","field":F,"function":"keyMatch2"|"keyMatch3"|"keyMatch4"|"keyMatch5"|"regexMatch"|"globMatch","pattern":string,"regex":string}. ' +
   'Comparisons mean what they mean in the policy (JavaScript ==, !=, <, ...), a missing attribute fails every comparison but ne; ' +
   'in is strict membership, exists is present and not null, keyMatch is Casbin\'s (a prefix test up to the first "*"). ' +
+  'matches is Casbin\'s function of that name with the policy\'s pattern, carried out as the regular expression regex searched in the value ' +
+  'read as a string (a missing value is ""; for keyMatch5 the value up to its first "?"); regex is written to mean the same in JavaScript ' +
+  '(new RegExp(regex), no flags) and in PostgreSQL (~). ' +
   'The zt-pdp/client package turns it into a predicate, a parameterised SQL WHERE clause or a Prisma where object.'
 
 const { stepUp, risk, subject, policyVersion, decisionId } = DecideResponseSchema.properties

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createPdpClient, planPredicate, planToPrisma, planToSql, PlanFilterError, toPrismaWhere, toSqlWhere, type PlanFilter } from '../../src/client/index.js'
+import { createPdpClient, isPlanFilter, planPredicate, planRegexp, planToPrisma, planToSql, PlanFilterError, toPrismaWhere, toSqlWhere, type PlanFilter } from '../../src/client/index.js'
 import { manualClock, trustedContext } from '../helpers/build.js'
 import { livePdp } from '../helpers/live-pdp.js'
 import { LIVE_TIMEOUT_MS, refusedUrl } from './fixtures.js'
@@ -50,7 +50,44 @@ t.test('a PDP that cannot be reached or answers nonsense gives always_denied wit
   }
   t.match(await answering({ ...base, plan: 'maybe' }), { plan: 'always_denied', failure: { kind: 'malformed' } })
   t.match(await answering({ ...base, plan: 'conditional', filter: { op: 'in', field: 'resource.attributes.status', values: ['open'] } }), { plan: 'conditional', failure: undefined })
+  const matches = { op: 'matches', field: 'resource.id', function: 'keyMatch2', pattern: '/u/:id' }
+  t.match(await answering({ ...base, plan: 'conditional', filter: { ...matches, regex: '^/u/[^/]+$' } }), { plan: 'conditional', failure: undefined })
+  // A regex the planner would not write (here JavaScript's "." spelled raw, which SQL reads differently) is refused.
+  for (const filter of [{ ...matches, regex: '^/u/.+$' }, { ...matches, regex: '(?=x)' }, { ...matches, function: 'ipMatch', regex: 'x' }, { ...matches, regex: 1 }]) {
+    t.match(await answering({ ...base, plan: 'conditional', filter }), { plan: 'always_denied', failure: { kind: 'malformed' } }, JSON.stringify(filter))
+  }
 })
+
+t.test('a matches node (keyMatch2-5, regexMatch, globMatch) as SQL, Prisma and a predicate', async (t) => {
+  const users: PlanFilter = { op: 'matches', field: 'resource.id', function: 'keyMatch2', pattern: '/users/:id', regex: '^/users/[^/]+$' }
+  t.ok(isPlanFilter(users))
+  t.same(toSqlWhere(users, FIELDS, { dialect: 'postgres', firstParameter: 2 }), { sql: "(COALESCE(id, '') ~ $2::text)", params: ['^/users/[^/]+$'] })
+  t.same(toSqlWhere(users, FIELDS), { sql: "(COALESCE(id, '') REGEXP ?)", params: ['^/users/[^/]+$'] })
+  t.same(['/users/1', '/users/1/x', '/users/', undefined].map((id) => planPredicate({ plan: 'conditional', filter: users })({ id })), [true, false, false, false])
+  const query: PlanFilter = { op: 'matches', field: 'resource.id', function: 'keyMatch5', pattern: '/users/{id}', regex: '^/users/[^/]+$' }
+  t.same(toSqlWhere(query, FIELDS, { dialect: 'postgres' }), { sql: "(SPLIT_PART(COALESCE(id, ''), '?', 1) ~ $1::text)", params: ['^/users/[^/]+$'] }, 'keyMatch5 tests the value before its first "?"')
+  t.same(toSqlWhere(query, FIELDS), { sql: "(SUBSTR(COALESCE(id, ''), 1, INSTR(COALESCE(id, '') || '?', '?') - 1) REGEXP ?)", params: ['^/users/[^/]+$'] })
+  t.equal(matchesFilterOf(query, '/users/1?tab=a/b'), true)
+
+  // SQLite's REGEXP calls regexp(pattern, value): planRegexp is JavaScript's RegExp, as the in-memory test.
+  t.equal(planRegexp('^/users/[^/]+$', '/users/1'), 1)
+  t.equal(planRegexp('^/users/[^/]+$', '/users/1/2'), 0)
+  t.equal(planRegexp('^a[^\\n\\r\\u2028-\\u2029]*$', 'a\nb'), 0, 'a line break is not a "." in JavaScript')
+  t.equal(planRegexp('^x$', null), 0)
+
+  const prisma = (fn: string, pattern: string, regex: string) => toPrismaWhere({ op: 'matches', field: 'resource.id', function: fn, pattern, regex } as PlanFilter, FIELDS)
+  t.same(prisma('keyMatch2', '/about', '^/about$'), { id: { equals: '/about' } }, 'plain text is equals')
+  t.same(prisma('regexMatch', '^/docs/', '^/docs/'), { id: { startsWith: '/docs/' } }, 'an unanchored end is startsWith')
+  t.same(prisma('regexMatch', 'draft', 'draft'), { id: { contains: 'draft' } })
+  t.same(prisma('regexMatch', '', ''), { OR: [{ id: { contains: '' } }, { id: null }] }, 'a missing value reads as "", which the empty pattern matches')
+  t.same(prisma('keyMatch5', '/about', '^/about$'), { OR: [{ id: { equals: '/about' } }, { id: { startsWith: '/about?' } }] }, 'keyMatch5 keeps a query string')
+  t.throws(() => toPrismaWhere(users, FIELDS), new PlanFilterError('Prisma has no regular-expression filter, so keyMatch2(resource.id, "/users/:id") (the regex "^/users/[^/]+$") cannot be a Prisma where; use planToSql or planPredicate'))
+  t.throws(() => planToPrisma({ plan: 'conditional', filter: { op: 'or', args: [{ op: 'eq', field: 'resource.id', value: 'x' }, users] } }, FIELDS), PlanFilterError, 'never silently dropped inside a larger filter')
+})
+
+function matchesFilterOf(filter: PlanFilter, id: string): boolean {
+  return planPredicate({ plan: 'conditional', filter })({ id })
+}
 
 t.test('SQL and Prisma forms keep a missing attribute as the policy does, and take names only from the map', async (t) => {
   const ne: PlanFilter = { op: 'ne', field: 'resource.attributes.owner', value: 'carol' }

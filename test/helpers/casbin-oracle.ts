@@ -57,7 +57,7 @@ const PLAN_MATCHERS = [
   { lists: false, text: 'g(r.sub.id, p.sub, r.dom) && r.obj.type == p.obj && (p.act == "*" || p.act == r.act) && (eval(p.cond) || r.obj.attributes.owner == r.sub.id)' },
   { lists: false, text: 'g(r.sub.id, p.sub, r.dom) && (p.dom == "*" || p.dom == r.dom) && r.obj.type == p.obj && r.act == p.act && keyMatch(r.obj.id, "/docs/*") && eval(p.cond)' },
 ]
-/** Conditions as written in policy.csv; the last two cannot become a filter. */
+/** Conditions as written in policy.csv. */
 const PLAN_CONDITIONS = [
   'true',
   'false',
@@ -71,12 +71,23 @@ const PLAN_CONDITIONS = [
   'r.act == "read" || r.obj.attributes.public == true',
   '!(r.obj.attributes.archived == true) && r.obj.attributes.level > 1',
   '"keyMatch(r.obj.id, ""/docs/*"")"',
+  '"keyMatch2(r.obj.id, ""/docs/:id"")"',
+  '"keyMatch2(r.obj.id, ""/:kind/*"")"',
+  '"keyMatch3(r.obj.id, ""/docs/{id}/edit"")"',
+  '"keyMatch4(r.obj.id, ""/{kind}/{id}"")"',
+  '"keyMatch5(r.obj.id, ""/docs/{id}"")"',
+  '"regexMatch(r.obj.id, ""^/(docs|img)/[0-9]+$"")"',
+  '"regexMatch(r.obj.attributes.status, ""^(open|review)"")"',
+  '"globMatch(r.obj.id, ""/img/*"")"',
+  '"globMatch(r.obj.id, ""*/edit"")"',
 ]
 const PLAN_LIST_CONDITION = '"r.obj.attributes.status in (""open"", ""review"")"'
 /** Conditions a filter cannot express, and the words the plan's reason uses for each. */
 export const UNFILTERABLE_CONDITIONS: ReadonlyMap<string, string> = new Map([
   ['r.obj.attributes.meta.tag == "x"', 'resource.attributes.meta'],
   ['r.obj.attributes.level', 'resource.attributes.level'],
+  ['"keyMatch4(r.obj.id, ""/{kind}/{kind}"")"', 'repeated parameters'],
+  ['"regexMatch(r.obj.id, ""^/docs/.$"")"', 'single-character wildcard'],
 ])
 export const PLAN_TYPES = ['documents', 'documents', 'documents', 'users']
 export const PLAN_ACTIONS = ['read', 'update']
@@ -157,6 +168,8 @@ export function randomPlanResources(next: (n: number) => number, count: number):
       meta: maybe(() => ({ tag: pick(['x', 'y']) })),
     }
     for (const key of Object.keys(attributes)) if (attributes[key] === undefined) delete attributes[key]
-    return { id: `${pick(['/docs/', '/img/', ''])}${i}`, attributes }
+    // Ids that the pattern functions read differently: sub-paths, query strings, doubled slashes, a line break, a
+    // character beyond U+FFFF (one character to SQL, two to JavaScript).
+    return { id: `${pick(['/docs/', '/img/', '', '/docs//'])}${i}${pick(['', '', '', '/edit', '?v=1', '/edit?v=1', '😀', '\n', '/'])}`, attributes }
   })
 }

@@ -1,9 +1,14 @@
+import { portableRegex } from './regex.js'
+
 /**
  * The filter a plan answers with: a small JSON expression tree over one resource's `resource.id` and
  * `resource.attributes.<name>`. Comparisons mean what they mean in the policy language (Casbin's matcher, that is
  * JavaScript): `eq`/`ne` are `==`/`!=`, `lt`..`ge` are `<`..`>=`, a missing attribute is `undefined`. `in` is
  * membership in a list (strict equality, as Casbin's `in`), `exists` is "present and not null", and `keyMatch` is
- * Casbin's keyMatch on the value as a string (a prefix test up to the pattern's first `*`).
+ * Casbin's keyMatch on the value as a string (a prefix test up to the pattern's first `*`). `matches` is one of
+ * Casbin's other pattern functions (keyMatch2-5, regexMatch, globMatch) with the policy's pattern, carried out as the
+ * regular expression `regex` (see regex.ts: it means the same in JavaScript and in PostgreSQL) searched in the value
+ * as a string (for keyMatch5, the value up to its first "?", as Casbin strips a query string).
  */
 
 export type FilterScalar = string | number | boolean
@@ -19,6 +24,13 @@ export type PlanFilter =
   | { op: 'in'; field: FilterField; values: FilterScalar[] }
   | { op: 'exists'; field: FilterField }
   | { op: 'keyMatch'; field: FilterField; pattern: string }
+  | { op: 'matches'; field: FilterField; function: MatchFunction; pattern: string; regex: string }
+
+/** Casbin's pattern functions a `matches` node stands for. */
+export const MATCH_FUNCTIONS = ['keyMatch2', 'keyMatch3', 'keyMatch4', 'keyMatch5', 'regexMatch', 'globMatch'] as const
+export type MatchFunction = (typeof MATCH_FUNCTIONS)[number]
+
+export const isMatchFunction = (name: unknown): name is MatchFunction => (MATCH_FUNCTIONS as readonly unknown[]).includes(name)
 
 /** A filter while it is being built: constants fold away, so a finished plan's filter never holds one. */
 export type Condition = PlanFilter | boolean
@@ -78,6 +90,22 @@ function keyMatch(value: unknown, pattern: string): boolean {
   return wildcard ? key.startsWith(prefix) : key === prefix
 }
 
+/** The string a `matches` node searches: the value as Casbin's functions read it, for keyMatch5 without its query string. */
+export function matchedText(value: unknown, fn: MatchFunction): string {
+  const text = String(value || '')
+  const query = fn === 'keyMatch5' ? text.indexOf('?') : -1
+  return query < 0 ? text : text.slice(0, query)
+}
+
+// One compiled expression per node, for as long as the filter lives.
+const compiled = new WeakMap<object, RegExp>()
+
+function matches(filter: Extract<PlanFilter, { op: 'matches' }>, value: unknown): boolean {
+  let regex = compiled.get(filter)
+  if (!regex) compiled.set(filter, (regex = new RegExp(filter.regex)))
+  return regex.test(matchedText(value, filter.function))
+}
+
 // The policy language compares with JavaScript's loose operators, so the filter does too.
 function compare(op: ComparisonOp, a: unknown, b: FilterScalar): boolean {
   const x = a as FilterScalar
@@ -112,6 +140,8 @@ export function matchesFilter(filter: PlanFilter, resource: FilterResource): boo
       return fieldValue(resource, filter.field) != null
     case 'keyMatch':
       return keyMatch(fieldValue(resource, filter.field), filter.pattern)
+    case 'matches':
+      return matches(filter, fieldValue(resource, filter.field))
     default:
       return compare(filter.op, fieldValue(resource, filter.field), filter.value)
   }
@@ -133,6 +163,8 @@ export function describeFilter(filter: PlanFilter): string {
       return `${filter.field} EXISTS`
     case 'keyMatch':
       return `keyMatch(${filter.field}, ${JSON.stringify(filter.pattern)})`
+    case 'matches':
+      return `${filter.function}(${filter.field}, ${JSON.stringify(filter.pattern)})`
     default:
       return `${filter.field} ${SYMBOLS[filter.op]} ${JSON.stringify(filter.value)}`
   }
@@ -154,5 +186,12 @@ export function isPlanFilter(value: unknown, depth = 0): value is PlanFilter {
   if (typeof op === 'string' && OPS_WITH_VALUE.has(op)) return isFilterScalar(node.value)
   if (op === 'in') return Array.isArray(node.values) && node.values.every(isFilterScalar)
   if (op === 'exists') return true
+  if (op === 'matches') return isMatchFunction(node.function) && typeof node.pattern === 'string' && typeof node.regex === 'string' && isPortable(node.regex)
   return op === 'keyMatch' && typeof node.pattern === 'string'
+}
+
+/** Whether a received regex is one the planner writes: portable, and in its canonical spelling. */
+function isPortable(regex: string): boolean {
+  const portable = portableRegex(regex)
+  return 'regex' in portable && portable.regex === regex
 }

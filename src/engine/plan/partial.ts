@@ -5,7 +5,8 @@ import { readOnlyQuery, type PolicyQuery } from '../policy/evaluator.js'
 import { ALLOW, DENY, EFFECT_KINDS, INDETERMINATE, type EffectKind } from '../policy/indexed-evaluator.js'
 import { casbinOrder, type ModelFile, type PolicyLine } from '../policy/policy-files.js'
 import { RoleGraph } from '../policy/role-graph.js'
-import { and, not, or, type ComparisonOp, type Condition, type FilterField, type FilterScalar, type PlanFilter } from './filter.js'
+import { and, isMatchFunction, not, or, type ComparisonOp, type Condition, type FilterField, type FilterScalar, type PlanFilter } from './filter.js'
+import { patternRegex } from './patterns.js'
 
 /*
  * Partial evaluation of a Casbin policy: the subject, tenant, action, resource type and environment are known, the
@@ -138,7 +139,8 @@ function logical(scope: Scope, node: AstNode): Value {
     const folded = isAnd ? and(left.filter, right.known) : or(left.filter, right.known)
     return typeof folded === 'boolean' ? { known: folded } : { filter: folded }
   }
-  throw new NotFilterable(`"${String(node.operator)}" after a test of the resource yields ${'throws' in right ? 'an error for some resources' : 'a value that is not a boolean'}`)
+  const yields = 'throws' in right ? 'an error for some resources' : 'ref' in right ? `${right.ref} itself, which need not be a boolean` : 'a value that is not a boolean'
+  throw new NotFilterable(`"${String(node.operator)}" after a test of the resource yields ${yields}`)
 }
 
 function call(scope: Scope, node: AstNode): Value {
@@ -154,10 +156,15 @@ function call(scope: Scope, node: AstNode): Value {
   const name = callee.type === 'Identifier' ? String(callee.name) : 'a function'
   const field = args[0] && fieldOf(args[0])
   const pattern = args[1]
-  if (name === 'keyMatch' && 'known' in fn && fn.known === scope.context.keyMatch && args.length === 2 && field && pattern && 'known' in pattern && typeof pattern.known === 'string') {
-    return { filter: { op: 'keyMatch', field, pattern: pattern.known } }
+  // Only Casbin's own function under its name, on a resource field, with a pattern the policy gives.
+  const casbin = 'known' in fn && fn.known === scope.context[name] && args.length === 2 && field && pattern && 'known' in pattern && typeof pattern.known === 'string'
+  if (casbin && name === 'keyMatch') return { filter: { op: 'keyMatch', field, pattern: pattern.known as string } }
+  if (casbin && isMatchFunction(name)) {
+    const compiled = patternRegex(name, pattern.known as string)
+    if ('problem' in compiled) throw new NotFilterable(`calls ${name}(${field}, ${JSON.stringify(pattern.known)}), which the filter cannot express: ${compiled.problem}`)
+    return { filter: { op: 'matches', field, function: name, pattern: pattern.known as string, regex: compiled.regex } }
   }
-  throw new NotFilterable(`calls ${name}(...) on the resource, which the filter cannot express (of the functions, only keyMatch(resource field, "pattern"))`)
+  throw new NotFilterable(`calls ${name}(...) on the resource, which the filter cannot express (of the functions, only keyMatch, keyMatch2-5, regexMatch and globMatch of a resource field and a pattern)`)
 }
 
 function evaluate(scope: Scope, node: AstNode): Value {

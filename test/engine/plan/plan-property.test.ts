@@ -6,12 +6,12 @@ import { matchesFilter } from '../../../src/engine/plan/filter.js'
 import { buildPolicyBundle, type PolicyBundle } from '../../../src/engine/policy/bundle.js'
 import { MODEL_FILE, POLICY_FILE } from '../../../src/engine/policy/policy-snapshot.js'
 import { PLAN_ACTIONS, PLAN_TYPES, random, randomPlanPolicy, randomPlanResources, randomPlanSubject, UNFILTERABLE_CONDITIONS, type PlanPolicy } from '../../helpers/casbin-oracle.js'
-import { deadline } from '../../helpers/deadline.js'
+import { postgres } from '../../helpers/postgres.js'
 
 /*
  * The plan's promise: filtering a set of resources with it gives exactly the resources that a decision, asked one
  * by one, allows. Checked for random policies (every effect, deny rules, role hierarchies, tenants, conditions
- * over the resource) and random resource sets; a plan the planner refuses must name a line that holds a construct a
+ * over the resource, Casbin's pattern functions on its id) and random resource sets; a plan the planner refuses must name a line that holds a construct a
  * filter cannot express. The plan is applied three ways: the in-memory predicate, and the SQL clause run in
  * PostgreSQL (127.0.0.1:5432, database test, or PGHOST/PGDATABASE) over a temporary table holding the same resources.
  * PDP_PLAN_SCENARIOS sets how many policies are tried.
@@ -30,23 +30,10 @@ const COLUMNS: FieldMap = {
   'resource.attributes.archived': 'archived',
 }
 
-/**
- * The database the SQL filters run in. Without a PostgreSQL server the SQL half is skipped and says so, as the Redis
- * tests are; under CI (which runs beside one) it fails instead.
- */
+/** The database the SQL filters run in, with a temporary table (private to this connection, gone with it). */
 async function database(t: Test): Promise<pg.Client | undefined> {
-  const client = new pg.Client({ host: process.env.PGHOST ?? '127.0.0.1', port: 5432, user: process.env.PGUSER ?? 'postgres', database: process.env.PGDATABASE ?? 'test', connectionTimeoutMillis: deadline(10_000) })
-  try {
-    await client.connect()
-  } catch (err) {
-    const why = `no PostgreSQL to run the plans' SQL in (${(err as Error).message})`
-    if (process.env.CI === 'true') t.fail(why)
-    else t.comment(`${why}: the SQL half of this test is skipped`)
-    return undefined
-  }
-  t.teardown(() => client.end())
-  // A temporary table: private to this connection, gone with it.
-  await client.query('CREATE TEMP TABLE plan_resources (scenario int, pos int, id text, owner text, team text, level numeric, status text, public boolean, archived boolean)')
+  const client = await postgres(t)
+  await client?.query('CREATE TEMP TABLE plan_resources (scenario int, pos int, id text, owner text, team text, level numeric, status text, public boolean, archived boolean)')
   return client
 }
 
@@ -71,6 +58,7 @@ async function bundleOf(policy: PlanPolicy, version: string): Promise<PolicyBund
 t.test('a plan filters a resource set to exactly what decisions allow one by one', async (t) => {
   const client = await database(t)
   let conditional = 0
+  let patterned = 0
   let refused = 0
   for (let seed = 1; seed <= SCENARIOS; seed++) {
     const next = random(seed)
@@ -99,6 +87,7 @@ t.test('a plan filters a resource set to exactly what decisions allow one by one
     }
     const filter = plan.filter ?? plan.plan === 'always_allowed'
     if (typeof filter !== 'boolean') conditional++
+    if (JSON.stringify(filter).includes('"op":"matches"')) patterned++
     const planned = resources.filter((r) => (typeof filter === 'boolean' ? filter : matchesFilter(filter, r))).map((r) => r.id)
     if (JSON.stringify(planned) !== JSON.stringify(allowed)) {
       t.fail(`plan and decisions differ\n${context}\nplan: ${JSON.stringify(plan)}\nplanned: ${planned}\nallowed: ${allowed}\n${JSON.stringify(resources)}`)
@@ -112,5 +101,6 @@ t.test('a plan filters a resource set to exactly what decisions allow one by one
     }
   }
   t.ok(conditional > SCENARIOS / 10, `conditional plans: ${conditional}`)
+  t.ok(patterned > SCENARIOS / 20, `plans with keyMatch2-5, regexMatch or globMatch: ${patterned}`)
   t.ok(refused > 0, `refused plans: ${refused}`)
 })
