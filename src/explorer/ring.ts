@@ -1,4 +1,4 @@
-import { decisionLine } from '../audit/audit-log.js'
+import { decisionLine, type Redaction } from '../audit/audit-log.js'
 import type { DecisionLogEntry } from '../engine/ports.js'
 
 /** A decision as the explorer shows it: the decision-log line, redacted exactly as the log redacts it. */
@@ -50,7 +50,7 @@ export class DecisionRing {
 
   constructor(
     readonly size: number,
-    private readonly redactPaths: ReadonlySet<string>,
+    private readonly redaction: Redaction,
     private readonly statsMinutes: number,
   ) {
     this.slots = new Array<Slot | undefined>(size)
@@ -80,13 +80,13 @@ export class DecisionRing {
   }
 
   lineOf(slot: Slot): DecisionLine {
-    slot.line ??= decisionLine(slot.entry, this.redactPaths) as DecisionLine
+    slot.line ??= decisionLine(slot.entry, this.redaction) as DecisionLine
     return slot.line
   }
 
   line(entry: DecisionLogEntry): DecisionLine {
     const slot = this.byId.get(entry.decision.decisionId)
-    return slot ? this.lineOf(slot) : (decisionLine(entry, this.redactPaths) as DecisionLine)
+    return slot ? this.lineOf(slot) : (decisionLine(entry, this.redaction) as DecisionLine)
   }
 
   get(decisionId: string): DecisionLine | undefined {

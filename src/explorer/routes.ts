@@ -17,6 +17,7 @@ import { DecideRequestSchema } from '../schemas/decide.js'
 import { ErrorSchema, Id } from '../schemas/common.js'
 import { requires } from '../schemas/security.js'
 import { differences, Explainer } from './explain.js'
+import { redaction } from '../audit/audit-log.js'
 import { DecisionRing, type LiveFilter } from './ring.js'
 import {
   DecisionLineSchema,
@@ -84,7 +85,7 @@ const explorerRoutes: FastifyPluginAsyncTypebox<ExplorerRoutesOptions> = async (
   const auth = app.requireScope('pdp:admin')
   const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 429: ErrorSchema }
   const security = requires('pdp:admin')
-  const ring = new DecisionRing(opts.ringSize, new Set(opts.redactPaths), opts.statsMinutes)
+  const ring = new DecisionRing(opts.ringSize, redaction(opts.redactPaths), opts.statsMinutes)
   const hub = new StreamHub({ max: opts.streamMax, heartbeatMs: opts.heartbeatMs, draining: () => app.lifecycle.draining })
   const stop = app.onDecision((entry) => {
     ring.push(entry)

@@ -32,7 +32,10 @@ export default fp<AuditPluginOptions>(
         throw new ConfigError('PDP_DECISION_LOG', `cannot append to ${opts.destination} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
       }
     }
-    const log = createAuditLog(opts)
+    const log = createAuditLog({
+      ...opts,
+      onDrop: (dropped) => app.log.error({ dropped }, 'decision log: the destination is more than 64 MiB behind; lines are dropped'),
+    })
     const listeners = new Set<(entry: DecisionLogEntry) => void>()
     const audit: AuditLog = {
       ...log,

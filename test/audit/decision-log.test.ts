@@ -1,5 +1,6 @@
 import t from 'tap'
 import { auditCapture, build, trustedContext } from '../helpers/build.js'
+import { until } from '../helpers/deadline.js'
 
 t.test('every decision is one audit line, field by field', async (t) => {
   const capture = auditCapture()
@@ -57,6 +58,31 @@ t.test('PDP_DECISION_LOG=off writes nothing; a file destination receives lines',
   const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
   t.equal(lines.length, 1)
   t.match(lines[0], { type: 'decision', subject: 'carol', verdict: 'allow' })
+})
+
+t.test('a file destination writes in batches: a lone line arrives without a close, and every line written before close is on disk after it', async (t) => {
+  const { mkdtemp, readFile, rm } = await import('node:fs/promises')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const dir = await mkdtemp(join(tmpdir(), 'pdp-log-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'decisions.log')
+  const app = await build(t, { env: { PDP_DECISION_LOG: file } })
+  const decide = (id: string) =>
+    app.inject({ method: 'POST', url: '/decide', payload: { subject: { id, tenant: 'acme' }, action: 'create', resource: { type: 'documents' }, context: trustedContext(Date.now()) } })
+  const lines = async () => (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { decision_id: string; subject: string })
+
+  // Far less than a batch: written by the periodic flush, the app still running.
+  const first = (await decide('lone')).json().decisionId
+  await until(async () => (await lines()).some((l) => l.decision_id === first), 'the lone decision line on disk')
+
+  // Many batches' worth, the last ones still waiting when the app closes.
+  const ids = [first]
+  for (let i = 0; i < 300; i++) ids.push((await decide(`user-${i}`)).json().decisionId)
+  await app.close()
+  const written = await lines()
+  t.same(written.map((l) => l.decision_id), ids, 'every decision once, in order, each line valid JSON')
+  t.equal(written.at(-1)!.subject, 'user-299')
 })
 
 t.test('a decision log file that cannot be written stops the start with one line naming the variable', async (t) => {
