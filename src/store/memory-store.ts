@@ -47,6 +47,13 @@ const LENGTH_SHIFT = 13
 const KIND_NAMES = ['string', 'hash', 'set', 'zset'] as const
 type KindName = (typeof KIND_NAMES)[number]
 
+/**
+ * Keys one owner's record holds at most. Past it (a subject with hundreds of live sessions) a new key gets a record
+ * of its own, named SPILL + key, so that no look-up scans and no write copies an ever longer record.
+ */
+const RECORD_KEYS = 64
+/** Starts no owner: a tag ends at its first "}", and a key without a tag holds no "{" followed by a "}". */
+const SPILL = '{}'
 /** Members a hash, set or sorted set keeps in the record's array before it becomes a Map or Set. */
 const SMALL_MEMBERS = 16
 /** Distinct prefixes and suffixes interned before the table starts over (ids in suffixes would grow it without end). */
@@ -137,6 +144,8 @@ export class MemoryStateStore implements StateStore {
   private readonly maxBytes: number
   private accounted = 0
   private keyCount = 0
+  /** Records of keys spilled out of their owner's full record: while there are any, a key missing from its owner's record is looked for there too. */
+  private spilled = 0
   /**
    * Records by owner. Evicted by the clock (second-chance) approximation of least-recently-used: a use only sets
    * the record's `used` element to true, and the hand (an iterator kept across evictions) clears it and passes on,
@@ -179,7 +188,10 @@ export class MemoryStateStore implements StateStore {
     return n
   }
 
-  /** Number of owners (subjects, addresses, token ids) whose keys the store holds, expired ones included until they go. */
+  /**
+   * Number of owners (subjects, addresses, token ids) whose keys the store holds, expired ones included until they
+   * go; a key spilled out of a full owner record counts as one more.
+   */
   get owners(): number {
     return this.records.size
   }
@@ -203,18 +215,32 @@ export class MemoryStateStore implements StateStore {
       this.recent = rec
     }
     this.rec = rec
-    if (rec === undefined) return -1
-    const suffixLength = key.length - end
-    for (let p = FIRST_KEY; p < rec.length; p = next(rec, p)) {
-      const prefix = rec[p + PREFIX] as string
-      const suffix = rec[p + SUFFIX] as string
-      if (prefix.length !== start || suffix.length !== suffixLength || !key.startsWith(prefix) || !key.endsWith(suffix)) continue
-      if (expired(rec, p, this.time)) {
-        this.removeKey(p)
-        return -1
+    if (rec !== undefined) {
+      const suffixLength = key.length - end
+      for (let p = FIRST_KEY; p < rec.length; p = next(rec, p)) {
+        const prefix = rec[p + PREFIX] as string
+        const suffix = rec[p + SUFFIX] as string
+        if (prefix.length !== start || suffix.length !== suffixLength || !key.startsWith(prefix) || !key.endsWith(suffix)) continue
+        if (expired(rec, p, this.time)) {
+          this.removeKey(p)
+          return -1
+        }
+        this.use(rec)
+        return p
       }
-      this.use(rec)
-      return p
+    }
+    if (this.spilled > 0) {
+      const spill = this.records.get(SPILL + key)
+      if (spill !== undefined) {
+        this.rec = spill
+        if (!expired(spill, FIRST_KEY, this.time)) {
+          this.use(spill)
+          return FIRST_KEY
+        }
+        this.removeKey(FIRST_KEY)
+        // insert() continues from the owner's record.
+        this.rec = rec
+      }
     }
     return -1
   }
@@ -273,7 +299,13 @@ export class MemoryStateStore implements StateStore {
     }
     // Keep the live keys; an owner's expired keys (last minute's counter ...) would otherwise pile up in its record.
     let length = FIRST_KEY
-    for (let p = FIRST_KEY; p < old.length; p = next(old, p)) if (!expired(old, p, this.time)) length += next(old, p) - p
+    let live = 0
+    for (let p = FIRST_KEY; p < old.length; p = next(old, p)) {
+      if (expired(old, p, this.time)) continue
+      length += next(old, p) - p
+      live++
+    }
+    if (live >= RECORD_KEYS) return this.spill(key, header, payload, expiresAt, bytes)
     const rec: Rec = new Array(length + HEADER + payload.length)
     for (let i = 0; i < FIRST_KEY; i++) rec[i] = old[i]!
     let j = FIRST_KEY
@@ -292,6 +324,20 @@ export class MemoryStateStore implements StateStore {
     this.replace(old, rec)
     this.grow(bytes)
     return j - HEADER - payload.length
+  }
+
+  /** Gives a key of a full owner record a record of its own (this.rec afterwards); returns its position. */
+  private spill(key: string, header: Slot[], payload: Slot[], expiresAt: number | undefined, bytes: number): number {
+    const name = copy(SPILL + key)
+    header[PREFIX] = header[SUFFIX] = ''
+    const rec = build(FIRST_KEY + HEADER + payload.length, [name, this.batches], header, payload)
+    setExpiry(rec, FIRST_KEY, expiresAt)
+    this.records.set(name, rec)
+    this.spilled++
+    this.rec = rec
+    // The key's suffix is not kept apart: the record's name holds the whole key.
+    this.grow(RECORD_BYTES + name.length + bytes - (key.length - this.ownerEnd))
+    return FIRST_KEY
   }
 
   /** Removes the key at p from this.rec, and the record with its last key. */
@@ -343,6 +389,7 @@ export class MemoryStateStore implements StateStore {
 
   private dropRecord(rec: Rec): void {
     this.records.delete(rec[OWNER] as string)
+    if ((rec[OWNER] as string).startsWith(SPILL)) this.spilled--
     if (this.recent === rec) this.recent = undefined
     // Counted again from what the record holds, not kept per record: a write that accounted wrongly leaves a trace.
     let bytes = RECORD_BYTES + (rec[OWNER] as string).length
@@ -724,6 +771,7 @@ export class MemoryStateStore implements StateStore {
     this.hand = this.rec = this.recent = undefined
     this.accounted = 0
     this.keyCount = 0
+    this.spilled = 0
   }
 }
 
