@@ -124,6 +124,117 @@ export interface MemoryStateStoreOptions {
   maxMembersPerKey?: number
 }
 
+/** Queued operations, OP_STRIDE elements each: code, key, up to four arguments, the Pending to fill (if any). */
+type Queued = unknown[]
+const OP_STRIDE = 7
+const GET = 0
+const SET_OP = 1
+const SET_IF_ABSENT = 2
+const GET_SET = 3
+const DEL = 4
+const INCR_BY = 5
+const H_GET_ALL = 6
+const H_SET = 7
+const H_DEL = 8
+const H_INCR_BY = 9
+const H_INCR_CLAMPED = 10
+const S_ADD = 11
+const S_REM = 12
+const S_MEMBERS = 13
+const S_CARD = 14
+const Z_ADD = 15
+const Z_REM_RANGE = 16
+const Z_COUNT = 17
+const Z_RANGE = 18
+const P_TTL = 19
+
+/**
+ * A batch of the embedded store: its operations queued as codes and arguments in one flat array (no closure per
+ * operation, no object of closures per batch), run in order by the store in exec().
+ */
+class MemoryBatch implements StoreBatch {
+  private readonly ops: Queued = []
+  private readonly run: (ops: Queued) => Promise<void>
+
+  constructor(run: (ops: Queued) => Promise<void>) {
+    this.run = run
+  }
+
+  private queue<T>(code: number, key: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): Pending<T> {
+    const slot = new PendingSlot<T>()
+    this.ops.push(code, key, a, b, c, d, slot)
+    return slot
+  }
+
+  private write(code: number, key: string, a: unknown, b: unknown, c?: unknown): void {
+    this.ops.push(code, key, a, b, c, undefined, undefined)
+  }
+
+  get(key: string) {
+    return this.queue<string | null>(GET, key)
+  }
+  set(key: string, value: string, ttlMs: number) {
+    this.write(SET_OP, key, value, ttlMs)
+  }
+  setIfAbsent(key: string, value: string, ttlMs: number) {
+    return this.queue<boolean>(SET_IF_ABSENT, key, value, ttlMs)
+  }
+  getSet(key: string, value: string, ttlMs: number) {
+    return this.queue<string | null>(GET_SET, key, value, ttlMs)
+  }
+  del(key: string) {
+    return this.queue<number>(DEL, key)
+  }
+  incrBy(key: string, by: number, ttlMs: number) {
+    return this.queue<number>(INCR_BY, key, by, ttlMs)
+  }
+  hGetAll(key: string) {
+    return this.queue<Record<string, string>>(H_GET_ALL, key)
+  }
+  hSet(key: string, fields: Record<string, string>, ttlMs: number) {
+    this.write(H_SET, key, fields, ttlMs)
+  }
+  hDel(key: string, field: string) {
+    return this.queue<number>(H_DEL, key, field)
+  }
+  hIncrBy(key: string, field: string, by: number, ttlMs: number) {
+    return this.queue<number>(H_INCR_BY, key, field, by, ttlMs)
+  }
+  hIncrClamped(key: string, field: string, by: number, initial: number, min: number, max: number, ttlMs: number) {
+    return this.queue<number>(H_INCR_CLAMPED, key, field, by, [initial, min, max], ttlMs)
+  }
+  sAdd(key: string, member: string, ttlMs: number) {
+    return this.queue<boolean>(S_ADD, key, member, ttlMs)
+  }
+  sRem(key: string, member: string) {
+    return this.queue<number>(S_REM, key, member)
+  }
+  sMembers(key: string) {
+    return this.queue<string[]>(S_MEMBERS, key)
+  }
+  sCard(key: string) {
+    return this.queue<number>(S_CARD, key)
+  }
+  zAdd(key: string, score: number, member: string, ttlMs: number) {
+    this.write(Z_ADD, key, score, member, ttlMs)
+  }
+  zRemRangeByScore(key: string, min: number, max: number) {
+    return this.queue<number>(Z_REM_RANGE, key, min, max)
+  }
+  zCount(key: string, min: number, max: number) {
+    return this.queue<number>(Z_COUNT, key, min, max)
+  }
+  zRangeByScore(key: string, min: number, max: number) {
+    return this.queue<string[]>(Z_RANGE, key, min, max)
+  }
+  pTtl(key: string) {
+    return this.queue<number>(P_TTL, key)
+  }
+  exec(): Promise<void> {
+    return this.run(this.ops)
+  }
+}
+
 class WrongTypeError extends Error {
   constructor(key: string, expected: KindName) {
     super(`WRONGTYPE: key "${key}" does not hold a ${expected}`)
@@ -618,145 +729,137 @@ export class MemoryStateStore implements StateStore {
   }
 
   batch(): StoreBatch {
-    const ops: (() => void)[] = []
-    const queue = <T>(run: () => T): Pending<T> => {
-      const slot = new PendingSlot<T>()
-      ops.push(() => slot.resolve(run()))
-      return slot
+    return new MemoryBatch(this.runner)
+  }
+
+  private readonly runner = (ops: Queued) => this.run(ops)
+
+  private async run(ops: Queued): Promise<void> {
+    if (this.closed) throw new Error('store is closed')
+    this.time = this.now()
+    this.batches++
+    try {
+      for (let i = 0; i < ops.length; i += OP_STRIDE) {
+        const result = this.operate(ops[i] as number, ops[i + 1] as string, ops[i + 2], ops[i + 3], ops[i + 4], ops[i + 5])
+        ;(ops[i + 6] as PendingSlot<unknown> | undefined)?.resolve(result)
+      }
+    } finally {
+      this.fit()
     }
-    const store = this
-    const expiry = (ttlMs: number) => (ttlMs > 0 ? store.time + ttlMs : undefined)
-    const value = (p: number) => text(store.rec![p + HEADER]!)
-    return {
-      get: (key) =>
-        queue(() => {
-          const p = store.typed(key, STRING)
-          return p < 0 ? null : value(p)
-        }),
-      set: (key, v, ttlMs) => {
-        ops.push(() => store.setString(key, store.seek(key), compact(v), expiry(ttlMs)))
-      },
-      setIfAbsent: (key, v, ttlMs) =>
-        queue(() => {
-          const p = store.seek(key)
-          if (p >= 0) return false
-          store.insert(key, STRING, [compact(v)], expiry(ttlMs))
-          return true
-        }),
-      getSet: (key, v, ttlMs) =>
-        queue(() => {
-          const p = store.typed(key, STRING)
-          const previous = p < 0 ? null : value(p)
-          store.setString(key, p, compact(v), expiry(ttlMs))
-          return previous
-        }),
-      del: (key) =>
-        queue(() => {
-          const p = store.seek(key)
-          if (p < 0) return 0
-          store.removeKey(p)
-          return 1
-        }),
-      incrBy: (key, by, ttlMs) =>
-        queue(() => {
-          const p = store.typed(key, STRING)
-          const n = p < 0 ? 0 : Number(store.rec![p + HEADER])
-          if (!Number.isFinite(n)) throw new Error(`ERR value at "${key}" is not a number`)
-          const next = n + by
-          // Like INCRBY followed by PEXPIRE only when a TTL is given: without one the key keeps its expiry.
-          store.setString(key, p, next, ttlMs > 0 ? store.time + ttlMs : p < 0 ? undefined : expiresAt(store.rec!, p))
-          return next
-        }),
-      hGetAll: (key) => queue(() => store.hGetAll(store.typed(key, HASH))),
-      hSet: (key, fields, ttlMs) => {
-        ops.push(() => {
-          const p = store.open(key, HASH, ttlMs)
-          // A written field goes last, so that the most recently written fields are the ones trimming keeps.
-          for (const [field, v] of Object.entries(fields)) store.hashSet(p, field, compact(v), true)
-          store.trim(p)
-        })
-      },
-      hDel: (key, field) =>
-        queue(() => {
-          const p = store.typed(key, HASH)
-          return p >= 0 && store.removeMember(p, field) ? 1 : 0
-        }),
-      hIncrBy: (key, field, by, ttlMs) =>
-        queue(() => {
-          const p = store.open(key, HASH, ttlMs)
-          const next = Number(store.hashGet(p, field) ?? 0) + by
-          store.hashSet(p, field, next, false)
-          store.trim(p)
-          return next
-        }),
-      hIncrClamped: (key, field, by, initial, min, max, ttlMs) =>
-        queue(() => {
-          const p = store.open(key, HASH, ttlMs)
-          const raw = store.hashGet(p, field)
-          const current = raw === undefined ? initial : Number(raw)
-          const next = Math.min(max, Math.max(min, current + by))
-          store.hashSet(p, field, next, false)
-          store.trim(p)
-          return next
-        }),
-      sAdd: (key, member, ttlMs) => queue(() => store.sAdd(store.open(key, SET, ttlMs), member)),
-      sRem: (key, member) =>
-        queue(() => {
-          const p = store.typed(key, SET)
-          return p >= 0 && store.removeMember(p, member) ? 1 : 0
-        }),
-      sMembers: (key) => queue(() => store.sMembers(store.typed(key, SET))),
-      sCard: (key) =>
-        queue(() => {
-          const p = store.typed(key, SET)
-          return p < 0 ? 0 : store.members(p)
-        }),
-      zAdd: (key, score, member, ttlMs) => {
-        ops.push(() => store.zAdd(store.open(key, ZSET, ttlMs), score, member))
-      },
-      zRemRangeByScore: (key, min, max) =>
-        queue(() => {
-          const p = store.typed(key, ZSET)
-          if (p < 0) return 0
-          const doomed = store.scored(p).filter(([, score]) => score >= min && score <= max)
-          for (const [member] of doomed) store.removeMember(p, member)
-          return doomed.length
-        }),
-      zCount: (key, min, max) =>
-        queue(() => {
-          const p = store.typed(key, ZSET)
-          if (p < 0) return 0
-          let n = 0
-          for (const [, score] of store.scored(p)) if (score >= min && score <= max) n++
-          return n
-        }),
-      zRangeByScore: (key, min, max) =>
-        queue(() => {
-          const p = store.typed(key, ZSET)
-          if (p < 0) return []
-          return store
-            .scored(p)
-            .filter(([, score]) => score >= min && score <= max)
-            .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))
-            .map(([member]) => member)
-        }),
-      pTtl: (key) =>
-        queue(() => {
-          const p = store.seek(key)
-          if (p < 0) return -2
-          const at = expiresAt(store.rec!, p)
-          return at === undefined ? -1 : at - store.time
-        }),
-      async exec() {
-        if (store.closed) throw new Error('store is closed')
-        store.time = store.now()
-        store.batches++
-        try {
-          for (const op of ops) op()
-        } finally {
-          store.fit()
-        }
-      },
+  }
+
+  private expiry(ttlMs: number): number | undefined {
+    return ttlMs > 0 ? this.time + ttlMs : undefined
+  }
+
+  /** Runs one queued operation; its arguments are in the order of StoreBatch's methods. */
+  private operate(code: number, key: string, a: unknown, b: unknown, c: unknown, d: unknown): unknown {
+    switch (code) {
+      case GET: {
+        const p = this.typed(key, STRING)
+        return p < 0 ? null : text(this.rec![p + HEADER]!)
+      }
+      case SET_OP:
+        return this.setString(key, this.seek(key), compact(a as string), this.expiry(b as number))
+      case SET_IF_ABSENT: {
+        if (this.seek(key) >= 0) return false
+        this.insert(key, STRING, [compact(a as string)], this.expiry(b as number))
+        return true
+      }
+      case GET_SET: {
+        const p = this.typed(key, STRING)
+        const previous = p < 0 ? null : text(this.rec![p + HEADER]!)
+        this.setString(key, p, compact(a as string), this.expiry(b as number))
+        return previous
+      }
+      case DEL: {
+        const p = this.seek(key)
+        if (p < 0) return 0
+        this.removeKey(p)
+        return 1
+      }
+      case INCR_BY: {
+        const p = this.typed(key, STRING)
+        const n = p < 0 ? 0 : Number(this.rec![p + HEADER])
+        if (!Number.isFinite(n)) throw new Error(`ERR value at "${key}" is not a number`)
+        const next = n + (a as number)
+        // Like INCRBY followed by PEXPIRE only when a TTL is given: without one the key keeps its expiry.
+        this.setString(key, p, next, (b as number) > 0 ? this.time + (b as number) : p < 0 ? undefined : expiresAt(this.rec!, p))
+        return next
+      }
+      case H_GET_ALL:
+        return this.hGetAll(this.typed(key, HASH))
+      case H_SET: {
+        const p = this.open(key, HASH, b as number)
+        // A written field goes last, so that the most recently written fields are the ones trimming keeps.
+        for (const [field, v] of Object.entries(a as Record<string, string>)) this.hashSet(p, field, compact(v), true)
+        return this.trim(p)
+      }
+      case H_DEL: {
+        const p = this.typed(key, HASH)
+        return p >= 0 && this.removeMember(p, a as string) ? 1 : 0
+      }
+      case H_INCR_BY: {
+        const p = this.open(key, HASH, c as number)
+        const next = Number(this.hashGet(p, a as string) ?? 0) + (b as number)
+        this.hashSet(p, a as string, next, false)
+        this.trim(p)
+        return next
+      }
+      case H_INCR_CLAMPED: {
+        // a: field, b: by, c: [initial, min, max], d: ttlMs
+        const [initial, min, max] = c as [number, number, number]
+        const p = this.open(key, HASH, d as number)
+        const raw = this.hashGet(p, a as string)
+        const current = raw === undefined ? initial : Number(raw)
+        const next = Math.min(max, Math.max(min, current + (b as number)))
+        this.hashSet(p, a as string, next, false)
+        this.trim(p)
+        return next
+      }
+      case S_ADD:
+        return this.sAdd(this.open(key, SET, b as number), a as string)
+      case S_REM: {
+        const p = this.typed(key, SET)
+        return p >= 0 && this.removeMember(p, a as string) ? 1 : 0
+      }
+      case S_MEMBERS:
+        return this.sMembers(this.typed(key, SET))
+      case S_CARD: {
+        const p = this.typed(key, SET)
+        return p < 0 ? 0 : this.members(p)
+      }
+      case Z_ADD:
+        return this.zAdd(this.open(key, ZSET, c as number), a as number, b as string)
+      case Z_REM_RANGE: {
+        const p = this.typed(key, ZSET)
+        if (p < 0) return 0
+        const doomed = this.scored(p).filter(([, score]) => score >= (a as number) && score <= (b as number))
+        for (const [member] of doomed) this.removeMember(p, member)
+        return doomed.length
+      }
+      case Z_COUNT: {
+        const p = this.typed(key, ZSET)
+        if (p < 0) return 0
+        let n = 0
+        for (const [, score] of this.scored(p)) if (score >= (a as number) && score <= (b as number)) n++
+        return n
+      }
+      case Z_RANGE: {
+        const p = this.typed(key, ZSET)
+        if (p < 0) return []
+        return this.scored(p)
+          .filter(([, score]) => score >= (a as number) && score <= (b as number))
+          .sort((x, y) => x[1] - y[1] || (x[0] < y[0] ? -1 : 1))
+          .map(([member]) => member)
+      }
+      default: {
+        // P_TTL
+        const p = this.seek(key)
+        if (p < 0) return -2
+        const at = expiresAt(this.rec!, p)
+        return at === undefined ? -1 : at - this.time
+      }
     }
   }
 
