@@ -46,6 +46,7 @@ interface Point {
   heapUsed: number
   external: number
   keys: number
+  owners: number
   storeBytes: number
 }
 
@@ -54,7 +55,7 @@ let store: MemoryStateStore | undefined
 const measure = (label: string): Point => {
   collect()
   const m = process.memoryUsage()
-  const point = { label, rss: m.rss, heapUsed: m.heapUsed, external: m.external, keys: store?.size ?? 0, storeBytes: store?.bytes ?? 0 }
+  const point = { label, rss: m.rss, heapUsed: m.heapUsed, external: m.external, keys: store?.size ?? 0, owners: store?.owners ?? 0, storeBytes: store?.bytes ?? 0 }
   points.push(point)
   console.log(`${label.padEnd(34)} rss ${mb(point.rss).padStart(7)}  heap used ${mb(point.heapUsed).padStart(7)}  external ${mb(point.external).padStart(6)}  store keys ${String(point.keys).padStart(8)}`)
   return point
@@ -108,14 +109,14 @@ try {
   await rm(dir, { recursive: true, force: true })
 }
 
-// Subjects whose state the store holds: its keys over the keys one subject takes (measured on the first 100).
+// Subjects whose state the store holds: its owners (each subject's keys share one, its hash tag).
 console.log('')
 console.log(`one subject's state: ${keysPerSubject} store keys`)
 console.log('| subjects decided | subjects held | RSS | heap used | external | store keys | store accounted | heap per subject held |')
 console.log('|---:|---:|---:|---:|---:|---:|---:|---:|')
 for (const point of points.filter((p) => p.label.endsWith('decided'))) {
   const decided = Number(point.label.split(' ')[0])
-  const held = Math.min(decided, Math.round(point.keys / keysPerSubject))
+  const held = Math.min(decided, point.owners)
   const perSubject = (point.heapUsed - baseline!.heapUsed) / held
   console.log(`| ${decided} | ${held} | ${mb(point.rss)} | ${mb(point.heapUsed)} | ${mb(point.external)} | ${point.keys} | ${mb(point.storeBytes)} | ${(perSubject / 1024).toFixed(2)} KB |`)
 }

@@ -150,8 +150,8 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   storeFailure: variable('PDP_STORE_FAILURE', 'closed', oneOf('closed', 'open'), 'When the store fails: closed denies (store_unavailable); open keeps the policy verdict but asks for a step-up'),
   storeTimeoutMs: variable('PDP_STORE_TIMEOUT_MS', '50', integer(1, 10_000), 'Longest wait for one store round trip'),
   redisPrefix: variable('PDP_REDIS_PREFIX', 'pdp:', text, 'Prefix of every Redis key'),
-  storeMaxKeys: variable('PDP_STORE_MAX_KEYS', '500000', integer(1000, 100_000_000), 'Keys the embedded store keeps before evicting the least recently used'),
-  storeMaxBytes: variable('PDP_STORE_MAX_BYTES', '100663296', integer(1024 * 1024, 64 * 1024 * 1024 * 1024), 'Approximate heap bytes the embedded store keeps (keys and values with their overhead) before evicting the least recently used'),
+  storeMaxKeys: variable('PDP_STORE_MAX_KEYS', '1000000', integer(1000, 100_000_000), 'Keys the embedded store keeps before evicting the least recently used subjects (each with all of its keys)'),
+  storeMaxBytes: variable('PDP_STORE_MAX_BYTES', '100663296', integer(1024 * 1024, 64 * 1024 * 1024 * 1024), 'Approximate heap bytes the embedded store keeps (keys and values with their overhead) before evicting the least recently used subjects (each with all of its keys)'),
   trustedProxies: variable('PDP_TRUSTED_PROXIES', '127.0.0.1/8,::1/128', cidrList, 'Addresses or CIDR ranges of proxies whose X-Forwarded-For / X-Real-IP are believed'),
   deviceHeader: variable('PDP_DEVICE_HEADER', 'x-device-id', text, 'Header carrying the device id on forward-auth requests, when PDP_DEVICE_HEADER_TRUSTED is true'),
   deviceHeaderTrusted: variable(

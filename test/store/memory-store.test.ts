@@ -139,3 +139,210 @@ t.test('the byte account follows every write, change, trim, delete and expiry ba
   t.equal(store.size, 0)
   t.equal(store.bytes, 0, 'nothing left, nothing accounted')
 })
+
+/** One subject's keys, as the risk engine, identity and response name them: one hash tag, the owner. */
+const subjectKeys = (id: string) => ({
+  device: `risk:dev:{${id}}:laptop-1`,
+  location: `risk:loc:{${id}}`,
+  countries: `risk:ctry:{${id}}`,
+  minute: `risk:bh:{${id}}:min:7`,
+  window: `resp:win:burst:{${id}}`,
+})
+
+t.test('keys sharing a hash tag are separate keys: kinds, values, expiry and deletion do not leak between them', async (t) => {
+  let now = 1_700_000_000_000
+  const store = new MemoryStateStore({ now: () => now })
+  const alice = subjectKeys('alice')
+  const w = store.batch()
+  w.hSet(alice.device, { trust: '50', note: 'x' }, 60_000)
+  w.set(alice.location, '{"lat":1}', 0)
+  w.sAdd(alice.countries, 'GB', 120_000)
+  w.incrBy(alice.minute, 2, 1000)
+  w.zAdd(alice.window, 5, 'e1', 0)
+  // Keys that differ only around the tag, and a key whose tag is a prefix of another owner's.
+  w.set('risk:loc:{alic}', 'other owner', 0)
+  w.set('risk:loc:{alice}:x', 'longer suffix', 0)
+  w.set('risk:lo:{alice}', 'shorter prefix', 0)
+  w.set('{alice}', 'the tag alone', 0)
+  w.set('alice', 'no tag', 0)
+  await w.exec()
+  t.equal(store.size, 10)
+  t.equal(store.owners, 3, '{alice}, {alic} and the untagged key')
+
+  const wrong = store.batch()
+  wrong.hGetAll(alice.location)
+  await t.rejects(wrong.exec(), /WRONGTYPE/, 'the location is a string even though the device beside it is a hash')
+
+  now += 1500
+  const r = store.batch()
+  const device = r.hGetAll(alice.device)
+  const location = r.get(alice.location)
+  const countries = r.sMembers(alice.countries)
+  const minute = r.get(alice.minute)
+  const window = r.zRangeByScore(alice.window, 0, 10)
+  const others = ['risk:loc:{alic}', 'risk:loc:{alice}:x', 'risk:lo:{alice}', '{alice}', 'alice'].map((k) => r.get(k))
+  const deleted = r.del(alice.location)
+  const afterDelete = r.get(alice.location)
+  const deviceTtl = r.pTtl(alice.device)
+  await r.exec()
+  t.same(device.value, { trust: '50', note: 'x' })
+  t.equal(location.value, '{"lat":1}')
+  t.same(countries.value, ['GB'])
+  t.equal(minute.value, null, 'the counter expired; its neighbours did not')
+  t.same(window.value, ['e1'])
+  t.same(others.map((o) => o.value), ['other owner', 'longer suffix', 'shorter prefix', 'the tag alone', 'no tag'])
+  t.equal(deleted.value, 1)
+  t.equal(afterDelete.value, null)
+  t.equal(deviceTtl.value, 58_500, 'TTLs follow the injected clock')
+  t.equal(store.size, 8)
+})
+
+t.test('eviction takes whole owners: a subject\'s state goes at once, and a used subject keeps all of it', async (t) => {
+  const store = new MemoryStateStore({ maxKeys: 50 })
+  const write = async (id: string) => {
+    const keys = subjectKeys(id)
+    const b = store.batch()
+    b.hSet(keys.device, { trust: '50' }, 0)
+    b.set(keys.location, 'here', 0)
+    b.sAdd(keys.countries, 'GB', 0)
+    b.incrBy(keys.minute, 1, 0)
+    b.zAdd(keys.window, 1, 'e', 0)
+    await b.exec()
+  }
+  await write('kept')
+  for (let i = 0; i < 40; i++) {
+    await write(`s${i}`)
+    // A read of one of its keys is a use of the subject.
+    const b = store.batch()
+    b.get(subjectKeys('kept').location)
+    await b.exec()
+  }
+  t.ok(store.size <= 50, `${store.size} keys kept`)
+  t.equal(store.size % 5, 0, 'only whole subjects were evicted')
+  t.equal(store.owners, store.size / 5)
+  const b = store.batch()
+  const kept = Object.values(subjectKeys('kept')).map((k) => b.pTtl(k))
+  const oldest = Object.values(subjectKeys('s0')).map((k) => b.pTtl(k))
+  const newest = b.hGetAll(subjectKeys('s39').device)
+  await b.exec()
+  t.same(kept.map((p) => p.value), [-1, -1, -1, -1, -1], 'the subject in use kept every key')
+  t.same(oldest.map((p) => p.value), [-2, -2, -2, -2, -2], 'the oldest subject lost every key')
+  t.same(newest.value, { trust: '50' })
+})
+
+t.test('hashes, sets and sorted sets past the small size keep working and keep their account', async (t) => {
+  const store = new MemoryStateStore({ maxMembersPerKey: 40 })
+  const keys = subjectKeys('big')
+  const w = store.batch()
+  for (let i = 0; i < 50; i++) {
+    w.hSet(keys.device, { [`f${i}`]: String(i) }, 0)
+    w.sAdd(keys.countries, `c${i}`, 0)
+    w.zAdd(keys.window, i % 7, `m${i}`, 0)
+  }
+  const counted = w.hIncrBy(keys.device, 'f49', 1, 0)
+  w.hSet(keys.device, { f10: 'newest' }, 0)
+  const again = w.sAdd(keys.countries, 'c20', 0)
+  w.zAdd(keys.window, 100, 'm20', 0)
+  const fields = w.hGetAll(keys.device)
+  const members = w.sMembers(keys.countries)
+  const card = w.sCard(keys.countries)
+  const high = w.zRangeByScore(keys.window, 6, Infinity)
+  const count = w.zCount(keys.window, -Infinity, Infinity)
+  await w.exec()
+  t.equal(counted.value, 50)
+  t.equal(Object.keys(fields.value).length, 40, 'trimmed to the member limit, oldest first')
+  t.equal(fields.value['f9'], undefined)
+  t.equal(fields.value['f10'], 'newest', 'a rewritten field counts as the newest')
+  t.equal(fields.value['f49'], '50')
+  t.equal(again.value, false)
+  t.equal(card.value, 40)
+  t.same(members.value.slice(-1), ['c20'], 're-adding moves a member to the newest end')
+  t.notOk(members.value.includes('c0'))
+  t.equal(count.value, 40)
+  // Trimming took the ten lowest scores, oldest first (m0, m7 ... m42, then m49 itself, then m1 and m8); ties sort by member.
+  t.same(high.value, ['m13', 'm27', 'm34', 'm41', 'm48', 'm6', 'm20'])
+
+  const d = store.batch()
+  for (let i = 0; i < 50; i++) {
+    d.hDel(keys.device, `f${i}`)
+    d.sRem(keys.countries, `c${i}`)
+  }
+  const removed = d.zRemRangeByScore(keys.window, -Infinity, Infinity)
+  await d.exec()
+  t.equal(removed.value, 40)
+  t.equal(store.size, 0)
+  t.equal(store.owners, 0)
+  t.equal(store.bytes, 0, 'the account is back to zero')
+})
+
+t.test('a clock with fractions of a millisecond expires keys exactly', async (t) => {
+  let now = 1_700_000_000_000.25
+  const store = new MemoryStateStore({ now: () => now })
+  const w = store.batch()
+  w.set('{f}:a', 'x', 1000.5)
+  await w.exec()
+  now += 1000.5 - 0.125
+  const r = store.batch()
+  const ttl = r.pTtl('{f}:a')
+  await r.exec()
+  t.equal(ttl.value, 0.125)
+  now += 0.125
+  const gone = store.batch()
+  const value = gone.get('{f}:a')
+  await gone.exec()
+  t.equal(value.value, null)
+})
+
+t.test('numbers written as text read back as the same text', async (t) => {
+  const store = new MemoryStateStore()
+  const texts = ['0', '-3', '007', '1e3', '1.50', '1.5', '-0', '', ' 1', '1700000000000', '12345678901234567890', 'NaN', 'Infinity']
+  const w = store.batch()
+  texts.forEach((v, i) => w.set(`n:{t}:${i}`, v, 0))
+  w.hSet('h:{t}', Object.fromEntries(texts.map((v, i) => [`f${i}`, v])), 0)
+  const values = texts.map((_, i) => w.get(`n:{t}:${i}`))
+  const fields = w.hGetAll('h:{t}')
+  await w.exec()
+  t.same(values.map((v) => v.value), texts)
+  t.same(Object.values(fields.value), texts)
+})
+
+t.test('an owner with hundreds of keys: past the record\'s size its keys still read, write, expire and go', async (t) => {
+  let now = 1_700_000_000_000
+  const store = new MemoryStateStore({ now: () => now })
+  const session = (i: number) => `id:sess:{many}:s${i}`
+  const w = store.batch()
+  for (let i = 0; i < 300; i++) w.hSet(session(i), { n: String(i) }, i % 2 === 0 ? 1000 : 0)
+  w.set('risk:loc:{many}', 'here', 0)
+  await w.exec()
+  t.equal(store.size, 301)
+  const r = store.batch()
+  const all = Array.from({ length: 300 }, (_, i) => r.hGetAll(session(i)))
+  const wrong = store.batch()
+  wrong.get(session(250))
+  await r.exec()
+  t.same(all.map((p) => p.value['n']), Array.from({ length: 300 }, (_, i) => String(i)))
+  await t.rejects(wrong.exec(), /WRONGTYPE/, 'a spilled key keeps its kind')
+
+  now += 1500
+  const after = store.batch()
+  const odd = after.hGetAll(session(299))
+  const even = after.hGetAll(session(298))
+  const added = after.setIfAbsent(session(298), 'again', 0)
+  const deleted = after.del(session(297))
+  const location = after.get('risk:loc:{many}')
+  await after.exec()
+  t.same(odd.value, { n: '299' })
+  t.same(even.value, {}, 'an expired spilled key is gone')
+  t.equal(added.value, true)
+  t.equal(deleted.value, 1)
+  t.equal(location.value, 'here')
+  t.equal(store.size, 151, 'the 150 expired keys no longer count; one came back, one was deleted')
+
+  const clear = store.batch()
+  for (let i = 0; i < 300; i++) clear.del(session(i))
+  clear.del('risk:loc:{many}')
+  await clear.exec()
+  t.equal(store.size, 0)
+  t.equal(store.owners, 0)
+  t.equal(store.bytes, 0)
+})
