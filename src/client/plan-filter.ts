@@ -20,8 +20,9 @@ export type FieldMap = Partial<Record<FilterField, string>>
 
 export interface SqlOptions {
   /**
-   * `postgres` numbers parameters $1, $2, ... and casts each to its type; `sqlite` (and most others) use `?`, and
-   * write a `matches` node as `REGEXP`, which needs `planRegexp` registered (SQLite has no regexp function of its own).
+   * `postgres` numbers parameters $1, $2, ... and casts each to its type; `sqlite` (and most others) use `?`, pass
+   * booleans as 1 and 0 (as SQLite stores them), and write a `matches` node as `REGEXP`, which needs `planRegexp`
+   * registered (SQLite has no regexp function of its own).
    */
   dialect?: 'postgres' | 'sqlite'
   /** The first parameter's number (postgres), when the clause joins a query that already has parameters. */
@@ -58,8 +59,13 @@ export function toSqlWhere(filter: PlanFilter, fields: FieldMap, options: SqlOpt
   const postgres = options.dialect === 'postgres'
   const first = options.firstParameter ?? 1
   const param = (value: FilterScalar): string => {
-    params.push(value)
-    return postgres ? `$${first + params.length - 1}::${PG_TYPES[typeof value as keyof typeof PG_TYPES]}` : '?'
+    if (postgres) {
+      params.push(value)
+      return `$${first + params.length - 1}::${PG_TYPES[typeof value as keyof typeof PG_TYPES]}`
+    }
+    // SQLite keeps booleans as 1 and 0, and its drivers refuse to bind a JavaScript boolean.
+    params.push(typeof value === 'boolean' ? (value ? 1 : 0) : value)
+    return '?'
   }
   const visit = (f: PlanFilter): string => {
     switch (f.op) {

@@ -104,3 +104,19 @@ t.test('SQL and Prisma forms keep a missing attribute as the policy does, and ta
   const hostile = toSqlWhere({ op: 'eq', field: 'resource.id', value: "x' OR '1'='1" }, FIELDS)
   t.same(hostile, { sql: '(id IS NOT NULL AND id = ?)', params: ["x' OR '1'='1"] }, 'values only travel as parameters')
 })
+
+t.test('the ? dialect passes booleans as 1 and 0, as SQLite stores them and as its drivers can bind them', async (t) => {
+  const flags: PlanFilter = {
+    op: 'and',
+    args: [
+      { op: 'eq', field: 'resource.attributes.public', value: true },
+      { op: 'ne', field: 'resource.attributes.archived', value: false },
+      { op: 'in', field: 'resource.attributes.public', values: [true, 'yes'] },
+    ],
+  }
+  const fields = { ...FIELDS, 'resource.attributes.public': 'public', 'resource.attributes.archived': 'archived' }
+  const sqlite = toSqlWhere(flags, fields, { dialect: 'sqlite' })
+  t.same(sqlite.params, [1, 0, 1, 'yes'])
+  t.ok(sqlite.params.every((p) => typeof p !== 'boolean'), 'no JavaScript boolean reaches a ? parameter')
+  t.same(toSqlWhere(flags, fields, { dialect: 'postgres' }).params, [true, false, true, 'yes'], 'PostgreSQL keeps its boolean type')
+})
