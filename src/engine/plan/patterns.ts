@@ -1,4 +1,4 @@
-import { patternProblem } from '../policy/pattern-functions.js'
+import { PARAMETER_LOOPS, patternProblem } from '../policy/pattern-functions.js'
 import type { MatchFunction } from './filter.js'
 import { portableRegex } from './regex.js'
 
@@ -10,9 +10,10 @@ import { portableRegex } from './regex.js'
  */
 
 /** Casbin's rewrite of named parameters, repeated until none is left (patterns that would loop are refused first). */
-function rewriteParameters(pattern: string, marker: string, parameter: RegExp, by: string): string {
+function rewriteParameters(pattern: string, fn: 'keyMatch2' | 'keyMatch3' | 'keyMatch4' | 'keyMatch5'): string {
+  const { marker, rewrite, by } = PARAMETER_LOOPS[fn]!
   let key = pattern.replace(/\/\*/g, '/.*')
-  while (key.includes(marker)) key = key.replace(parameter, by)
+  while (key.includes(marker)) key = key.replace(rewrite, by)
   return key
 }
 
@@ -34,14 +35,14 @@ const groupCount = (source: string): number => new RegExp(`${source}|`).exec('')
 function casbinRegex(fn: MatchFunction, pattern: string): { source: string } | { problem: string } {
   switch (fn) {
     case 'keyMatch2': {
-      const key = rewriteParameters(pattern, '/:', /(.*):[^/]+(.*)/g, '$1[^/]+$2')
+      const key = rewriteParameters(pattern, fn)
       return { source: `^${key === '*' ? '(.*)' : key}$` }
     }
     case 'keyMatch3':
     case 'keyMatch5':
-      return { source: `^${rewriteParameters(pattern, '/{', /(.*){[^/]+}(.*)/g, '$1[^/]+$2')}$` }
+      return { source: `^${rewriteParameters(pattern, fn)}$` }
     case 'keyMatch4': {
-      const source = `^${rewriteParameters(pattern, '/{', /(.*){[^/]+}(.*)/g, '$1([^/]+)$2')}$`
+      const source = `^${rewriteParameters(pattern, fn)}$`
       const tokens = keyMatch4Tokens(pattern)
       if (new Set(tokens).size < tokens.length) return { problem: 'keyMatch4 requires repeated parameters to hold equal values, which needs a back-reference, and SQL and JavaScript back-references are not held to agree here' }
       // Casbin throws on every value the pattern matches when its groups and parameters differ in number.

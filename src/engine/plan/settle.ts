@@ -1,25 +1,20 @@
 import type { PolicyQuery } from '../policy/evaluator.js'
 import type { PolicyBundle } from '../policy/bundle.js'
-import type { ReasonCode, RiskAssessment, StepUp, StepUpLevel } from '../types.js'
+import type { Decision, ReasonCode, RiskAssessment, StepUp, StepUpLevel } from '../types.js'
 import { combineVerdict, consultsPolicy, type VerdictInputs } from '../verdict.js'
 import { or, type PlanFilter } from './filter.js'
 
 /** What a plan answers for every resource of the type at once. */
 export type PlanKind = 'always_allowed' | 'always_denied' | 'conditional' | 'unsupported'
 
-/** The answer to "which resources of this type may the subject act on?" */
-export interface Plan {
+/**
+ * The answer to "which resources of this type may the subject act on?": a decision's id, subject, reasons, policy
+ * version, risk and step-up (which the allowed resources need first), with the plan's kind in place of a verdict.
+ */
+export interface Plan extends Pick<Decision, 'decisionId' | 'subject' | 'reasons' | 'policyVersion' | 'stepUp' | 'risk'> {
   plan: PlanKind
   /** For `conditional`: the resources allowed are exactly those that pass it. */
   filter?: PlanFilter
-  decisionId: string
-  /** The subject planned for, when it came from a verified token. */
-  subject?: { id: string; tenant?: string }
-  reasons: ReasonCode[]
-  policyVersion: string
-  /** The allowed resources need this step-up first (risk, a gate, or a store failing open), as a decision would ask. */
-  stepUp?: StepUp
-  risk?: RiskAssessment
   /** For `unsupported`: the rule (file:line) holding what no filter can express exactly, and why. */
   unsupported?: { rule?: string; reason: string }
 }

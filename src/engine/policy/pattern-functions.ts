@@ -22,7 +22,7 @@ export function patternFunction(name: string): (request: string, pattern: string
  * Casbin rewrites the named parameters of a keyMatch2-5 pattern in a loop that only ends when none is left; a
  * parameter its rewrite cannot take ("/:" before a "/" or the end, "/{" without "}") keeps it spinning forever.
  */
-const PARAMETER_LOOPS: Record<string, { marker: string; rewrite: RegExp; by: string }> = {
+export const PARAMETER_LOOPS: Readonly<Record<string, { marker: string; rewrite: RegExp; by: string }>> = {
   keyMatch2: { marker: '/:', rewrite: /(.*):[^/]+(.*)/g, by: '$1[^/]+$2' },
   keyGet2: { marker: '/:', rewrite: /(.*):[^/]+(.*)/g, by: '$1[^/]+$2' },
   keyMatch3: { marker: '/{', rewrite: /(.*){[^/]+}(.*)/g, by: '$1[^/]+$2' },
