@@ -411,21 +411,29 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   const holderCaches = levels.map((term) => (term.kind === 'role' ? new LRUCache<string, readonly string[]>({ max: 10_000 }) : undefined))
   const NO_HOLDERS: readonly string[] = []
 
-  /** Names the role term at this depth holds for: its name (the subject's asserted roles too), what they reach; only names some line uses. */
+  /**
+   * Names the role term at this depth holds for: its name (the subject's asserted roles too), what they reach; only
+   * names some line uses. A name with no links of its own reaches nothing but itself, so the cache keys such names
+   * by their asserted roles alone: one entry then serves every subject that asserts the same roles, however many.
+   */
   const holdersOf = (depth: number, q: PolicyQuery): readonly string[] => {
     const term = levels[depth] as Extract<Term, { kind: 'role' }>
     const name = term.name.get(q)
     const domain = term.domain ? term.domain.get(q) : ANY_DOMAIN
-    // Length-prefixed parts, so that no two requests share a key whatever their names contain.
-    let key = `${name.length}:${name}${domain.length}:${domain}`
+    const graph = graphs[depth]!
+    const linked = graph.hasLinks(name)
+    // Length-prefixed parts, so that no two requests share a key whatever their names contain ("-" never starts a length).
+    let key = linked ? `${name.length}:${name}${domain.length}:${domain}` : `-${domain.length}:${domain}`
     if (term.asserted) for (const role of q.subject.roles) key += `${role.length}:${role}`
     const cache = holderCaches[depth]!
     let holders = cache.get(key)
     if (!holders) {
-      const reached = graphs[depth]!.holders(term.asserted ? [name, ...q.subject.roles] : [name], domain, CASBIN_MAX_HIERARCHY)
+      const from = term.asserted ? (linked ? [name, ...q.subject.roles] : q.subject.roles) : linked ? [name] : NO_HOLDERS
+      const reached = graph.holders(from, domain, CASBIN_MAX_HIERARCHY)
       holders = [...reached].filter((value) => roleValues[depth]!.has(value))
       cache.set(key, holders)
     }
+    if (!linked && roleValues[depth]!.has(name) && !holders.includes(name)) holders = [name, ...holders]
     return holders
   }
 

@@ -7,6 +7,8 @@ import { ANY_DOMAIN, type PolicyLine } from './policy-files.js'
 export class RoleGraph {
   private readonly links = new Map<string, Map<string, string[]>>()
   readonly names = new Set<string>()
+  /** Names with a link of their own, in any domain. */
+  private readonly members = new Set<string>()
 
   constructor(lines: readonly PolicyLine[], ptype = 'g') {
     for (const line of lines) {
@@ -18,7 +20,13 @@ export class RoleGraph {
       if (list) list.push(to)
       else byName.set(from, [to])
       this.names.add(to)
+      this.members.add(from)
     }
+  }
+
+  /** Whether the name has a link of its own; one without reaches nothing but itself. */
+  hasLinks(name: string): boolean {
+    return this.members.has(name)
   }
 
   private direct(name: string, domain: string): string[] {

@@ -593,6 +593,40 @@ t.test('random policies with asserted roles: the indexed evaluator answers as th
   for (const [effect, floor] of Object.entries(floors)) t.ok((effects.get(effect) ?? 0) >= floor, `${effect}: ${effects.get(effect)} requests`)
 })
 
+t.test('subjects with no links of their own share role-cache entries by asserted roles, never each other\'s own lines', async (t) => {
+  const policy = [
+    'p, alice, *, documents, read, true, allow',
+    'p, editor, *, documents, update, true, allow',
+    'p, employee, *, documents, create, true, allow',
+    'g, editor, employee, *',
+    'g, carol, editor, *',
+  ].join('\n')
+  const [indexed, casbin] = await bothEvaluators(EXAMPLE_MODEL, policy)
+  const ask = (id: string, roles: string[], action: string): PolicyQuery => ({
+    subject: { id, roles, tenant: 'acme', attributes: {} },
+    domain: 'acme',
+    resource: { type: 'documents', id: 'd1', attributes: {} },
+    action,
+    env: { time: 1772366400, hour: 0, weekday: 0, ip: '10.0.0.1' },
+  })
+  // Alice fills the cache entry for "asserts editor" first; Bob, asserting the same, must not inherit her own line.
+  const asked: [PolicyQuery, string][] = [
+    [ask('alice', ['editor'], 'read'), 'allow'],
+    [ask('bob', ['editor'], 'read'), 'none'],
+    [ask('bob', ['editor'], 'create'), 'allow'],
+    [ask('alice', ['editor'], 'update'), 'allow'],
+    [ask('alice', [], 'read'), 'allow'],
+    [ask('bob', [], 'update'), 'none'],
+    [ask('carol', [], 'create'), 'allow'],
+    [ask('editor', [], 'update'), 'allow'],
+    [ask('dave', ['alice'], 'read'), 'allow'],
+  ]
+  for (const [query, effect] of asked) {
+    compare(indexed, casbin, query, false)
+    t.equal(indexed.evaluate(query, false).effect, effect, `${query.subject.id} asserting [${query.subject.roles.join(', ')}] ${query.action}`)
+  }
+})
+
 t.test('generated models with asserted roles (g with and without domains, g2, patterns): the indexed evaluator answers as the fallback does', async (t) => {
   let compared = 0
   let allowed = 0
