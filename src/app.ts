@@ -255,6 +255,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(pdpPlugin, {
     now,
     defaultTenant: config.defaultTenant,
+    turnBudgetMs: config.turnBudgetMs,
     storeFailure: config.storeFailure,
     geo,
     policyOnly: options.policyOnly === true,

@@ -170,6 +170,12 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   authFailureLimit: variable('PDP_AUTH_FAILURE_LIMIT', '20', integer(1, 1_000_000), 'Failed authentications per client address and window on /admin/* and /events; past it failures get 429'),
   authFailureWindowSec: variable('PDP_AUTH_FAILURE_WINDOW_S', '60', integer(1, 86_400), 'Length of the window PDP_AUTH_FAILURE_LIMIT counts in, seconds'),
   batchMax: variable('PDP_BATCH_MAX', '100', integer(1, 10_000), 'Most items in one POST /decide/batch (more → 400)'),
+  turnBudgetMs: variable(
+    'PDP_TURN_BUDGET_MS',
+    '2',
+    integer(0, 1000),
+    'Longest stretch of decisions in one turn of the event loop; later ones wait for the next turn, so time-outs, probes and store replies are served in between under load (0: no limit)',
+  ),
   explorerRing: variable('PDP_EXPLORER_RING', '1000', integer(1, 100_000), 'Recent decisions the explorer (/ui) keeps in memory, to look up by decisionId and to seed its live view'),
   explorerStreamMax: variable('PDP_EXPLORER_STREAM_MAX', '8', integer(1, 1000), 'Most live-view event streams open at once (more → 429)'),
   explorerHeartbeatMs: variable('PDP_EXPLORER_HEARTBEAT_MS', '15000', integer(100, 600_000), 'Interval of the comment line that keeps an idle live-view stream open through proxies'),
@@ -226,6 +232,7 @@ export interface Config {
   deviceHeaderTrusted: 'false' | 'true'
   jwtDeviceClaim: string | undefined
   batchMax: number
+  turnBudgetMs: number
   explorerRing: number
   explorerStreamMax: number
   explorerHeartbeatMs: number

@@ -4,6 +4,7 @@ import type { Pdp } from '../engine/pdp.js'
 import type { DecisionTracer } from '../engine/ports.js'
 import type { GeoLookup } from '../engine/risk/geo.js'
 import type { Clock } from '../engine/types.js'
+import { createTurnBudget, takingTurns } from '../scheduling/turn-budget.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,6 +21,8 @@ export interface PdpPluginOptions {
   policyOnly?: boolean
   /** Spans for the decision steps, when tracing is on. */
   tracer?: DecisionTracer
+  /** Milliseconds of deciding per event-loop turn before decisions wait for the next (0 or absent: no limit). */
+  turnBudgetMs?: number
 }
 
 /** The decision engine, assembled from the collaborators other plugins own. */
@@ -40,7 +43,8 @@ export default fp<PdpPluginOptions>(
       geo: opts.geo,
       ...(opts.tracer ? { tracer: opts.tracer } : {}),
     }
-    app.decorate('pdp', assemblePdp(options))
+    const pdp = assemblePdp(options)
+    app.decorate('pdp', opts.turnBudgetMs ? takingTurns(pdp, createTurnBudget({ budgetMs: opts.turnBudgetMs })) : pdp)
   },
   { name: 'pdp', dependencies: ['policy', 'audit', 'metrics', 'store', 'identity', 'response'] },
 )

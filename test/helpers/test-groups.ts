@@ -20,7 +20,7 @@ export const TEST_GROUPS: readonly { name: string; prefixes: readonly string[] }
   { name: 'routes', prefixes: ['routes/'] },
   { name: 'identity', prefixes: ['identity/', 'audit/', 'config/'] },
   { name: 'response', prefixes: ['response/', 'security/', 'store/', 'scaling/'] },
-  { name: 'edge', prefixes: ['http/', 'client/', 'cli/', 'gateways/'] },
+  { name: 'edge', prefixes: ['http/', 'client/', 'cli/', 'gateways/', 'scheduling/'] },
   { name: 'deploy', prefixes: ['deploy/', 'bench/'] },
   { name: 'root', prefixes: [''] },
 ]
