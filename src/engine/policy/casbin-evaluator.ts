@@ -30,14 +30,29 @@ export const CASBIN_MAX_HIERARCHY = 10
  * file and line where they were written (the last line, when the same rule is written twice).
  */
 export function ruleSourcer(model: ModelFile, lines: readonly PolicyLine[], file: string): (rule: readonly string[]) => MatchedRule {
-  const sources = new Map<string, string>()
-  for (const line of lines) sources.set(ruleKey(line.ptype, line.values), `${file}:${line.line}`)
+  const locate = ruleLocator(model, lines)
+  return (rule) => matchedRuleAt(file, rule, locate(rule))
+}
+
+/** Where ruleSourcer finds a rule, without building its answer: the policy type, and the line when one holds it. */
+export interface RuleLocation {
+  ptype: string
+  line: number | undefined
+}
+
+export function ruleLocator(model: ModelFile, lines: readonly PolicyLine[]): (rule: readonly string[]) => RuleLocation {
+  const sources = new Map<string, number>()
+  for (const line of lines) sources.set(ruleKey(line.ptype, line.values), line.line)
   const ptypes = [...model.policyTokens.keys()]
   return (rule) => {
     const ptype = ptypes.find((p) => sources.has(ruleKey(p, rule))) ?? 'p'
-    const source = sources.get(ruleKey(ptype, rule))
-    return source ? { ptype, rule: [...rule], source } : { ptype, rule: [...rule] }
+    return { ptype, line: sources.get(ruleKey(ptype, rule)) }
   }
+}
+
+/** A located rule as an explanation names it: a fresh copy every time, so that callers never share one. */
+export function matchedRuleAt(file: string, rule: readonly string[], at: RuleLocation): MatchedRule {
+  return at.line === undefined ? { ptype: at.ptype, rule: [...rule] } : { ptype: at.ptype, rule: [...rule], source: `${file}:${at.line}` }
 }
 
 /** Role names the policy knows: every role in the hierarchy and every subject of a p line. */

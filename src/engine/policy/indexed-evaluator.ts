@@ -7,7 +7,7 @@ import { ANY_DOMAIN, casbinOrder, type ModelFile, type PolicyLine } from './poli
 import { INDEXED_PATTERN_FUNCTIONS, patternFunction } from './pattern-functions.js'
 import { requestSource, type RequestSource } from './request-mapping.js'
 import { RoleGraph } from './role-graph.js'
-import { CASBIN_MAX_HIERARCHY, explainedRoles, policyRoleNames, requestFieldsOf, ruleSourcer } from './casbin-evaluator.js'
+import { CASBIN_MAX_HIERARCHY, explainedRoles, matchedRuleAt, policyRoleNames, requestFieldsOf, ruleLocator, type RuleLocation } from './casbin-evaluator.js'
 
 /*
  * The indexed evaluator answers exactly what node-casbin's enforcer (createCasbinEvaluator) answers, without
@@ -85,8 +85,11 @@ interface CompiledLine {
   /** undefined: the matcher has no eval or the condition is `true`, so a candidate's result is `true`. */
   condition: CompiledCondition | undefined
   eft: string | undefined
-  /** How an explanation names this line; copied per decision so callers never share it. */
-  matched: MatchedRule
+  /**
+   * How an explanation names this line (see ruleLocator); its answer is built only for the line that decides, so
+   * that a large policy does not hold one per line.
+   */
+  at: RuleLocation
 }
 
 type Trie = Map<string, Trie | number[]>
@@ -357,7 +360,7 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   const policyNames = new Set(policyFields.map((f) => `p_${f}`))
   const evalField = evalName === undefined ? -1 : policyFields.findIndex((f) => `p_${f}` === evalName)
   const eftField = policyFields.indexOf('eft')
-  const matchedRule = ruleSourcer(model, lines, file)
+  const locate = ruleLocator(model, lines)
   const compiled: CompiledLine[] = []
   for (const line of pLines) {
     let condition: CompiledCondition | undefined
@@ -378,7 +381,7 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
       }
       condition = conditions.get(source)
     }
-    compiled.push({ values: line.values, condition, eft: eftField >= 0 ? line.values[eftField] : undefined, matched: matchedRule(line.values) })
+    compiled.push({ values: line.values, condition, eft: eftField >= 0 ? line.values[eftField] : undefined, at: locate(line.values) })
   }
 
   // Trie levels, cheapest pruning first: role terms (their keys are filtered per subject), then plain equalities
@@ -547,8 +550,8 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
           }
         }
 
-        const template = explainAt >= 0 ? compiled[explainAt]!.matched : undefined
-        const matched: MatchedRule[] = template ? [{ ...template, rule: [...template.rule] }] : []
+        const decider = explainAt >= 0 ? compiled[explainAt]! : undefined
+        const matched: MatchedRule[] = decider ? [matchedRuleAt(file, decider.values, decider.at)] : []
         const result: PolicyResult = { effect: res ? 'allow' : matched.length > 0 ? 'deny' : 'none', matched }
         if (explain) result.roles = explainedRoles(graph, query)
         return result

@@ -392,6 +392,14 @@ export function parsePolicyFile(text: string, model: ModelFile, file = 'policy.c
   const lines = text.split(/\r?\n/)
   const conditionNames = expressionNames(model.requestTokens, new Map())
   const patterns = patternCalls(model.matcher)
+  // Roles, tenants, types, actions and conditions repeat from line to line: one string each, however many lines.
+  const shared = new Map<string, string>()
+  const intern = (value: string) => {
+    const known = shared.get(value)
+    if (known !== undefined) return known
+    shared.set(value, value)
+    return value
+  }
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!
     if (raw.trim() === '' || raw.trimStart().startsWith('#')) continue
@@ -438,7 +446,7 @@ export function parsePolicyFile(text: string, model: ModelFile, file = 'policy.c
         }
       })
     }
-    out.push({ ptype, values, line: i + 1 })
+    out.push({ ptype: intern(ptype), values: values.map(intern), line: i + 1 })
   }
   rejectRoleCycles(out, model, file)
   return out
