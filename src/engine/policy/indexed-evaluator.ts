@@ -93,6 +93,34 @@ interface CompiledLine {
 }
 
 type Trie = Map<string, Trie | number[]>
+/**
+ * A trie node as evaluate reads it: a Map, or, for the few keys most nodes hold, the pairs in one array
+ * ([key, child, key, child, ...]); a large policy has tens of thousands of nodes, and a Map costs several
+ * hundred bytes however few keys it has.
+ */
+type TrieNode = Map<string, TrieNode | number[]> | (string | TrieNode | number[])[]
+/** Nodes with at most this many keys become pair arrays: a scan this short costs about what a Map lookup does. */
+const PAIRS_MAX = 8
+
+/** The built trie as evaluate reads it: small nodes as pair arrays, and every array at its exact length (push leaves spare room). */
+function compact(node: Trie): TrieNode {
+  const pairs: (string | TrieNode | number[])[] | undefined = node.size <= PAIRS_MAX ? new Array(node.size * 2) : undefined
+  let i = 0
+  for (const [key, child] of node) {
+    const value = child instanceof Map ? compact(child) : child.slice()
+    if (pairs) {
+      pairs[i++] = key
+      pairs[i++] = value
+    } else node.set(key, value as Trie)
+  }
+  return pairs ?? (node as TrieNode)
+}
+
+function childOf(node: TrieNode, key: string): TrieNode | number[] | undefined {
+  if (!Array.isArray(node)) return node.get(key)
+  for (let i = 0; i < node.length; i += 2) if (node[i] === key) return node[i + 1] as TrieNode | number[]
+  return undefined
+}
 
 export type IndexedOutcome = { evaluator: PolicyEvaluator } | { code: FallbackCode; reason: string }
 
@@ -388,10 +416,10 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   // (one lookup per node), then "*"-or-equal tests (two lookups per node). The order changes nothing in the answer.
   const rank = { role: 0, equal: 1, 'equal-or-any': 2 } as const
   const levels = [...fieldTerms].sort((a, b) => rank[a.kind] - rank[b.kind])
-  const root: Trie = new Map()
+  const building: Trie = new Map()
   const roleValues = levels.map(() => new Set<string>())
   compiled.forEach((line, position) => {
-    let node = root
+    let node = building
     levels.forEach((term, depth) => {
       const key = line.values[term.field]!
       if (term.kind === 'role') roleValues[depth]!.add(key)
@@ -406,6 +434,7 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
       }
     })
   })
+  const root = compact(building)
   // Without equality or role terms every line is a candidate, and the pattern tests sort them out.
   const everyLine: readonly number[] = compiled.map((_, position) => position)
 
@@ -445,13 +474,13 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
   const merged: number[] = []
   const holders: (readonly string[])[] = levels.map(() => NO_HOLDERS)
   // Plain functions, not closures made per call: the hot path allocates nothing per visited key.
-  function visit(node: Trie, key: string, depth: number, q: PolicyQuery): void {
-    const next = node.get(key)
+  function visit(node: TrieNode, key: string, depth: number, q: PolicyQuery): void {
+    const next = childOf(node, key)
     if (next === undefined) return
     if (depth === levels.length - 1) leaves.push(next as number[])
-    else collect(next as Trie, depth + 1, q)
+    else collect(next as TrieNode, depth + 1, q)
   }
-  function collect(node: Trie, depth: number, q: PolicyQuery): void {
+  function collect(node: TrieNode, depth: number, q: PolicyQuery): void {
     const term = levels[depth]!
     if (term.kind === 'role') {
       const names = holders[depth]!
