@@ -60,7 +60,9 @@ const IPV4: Layout = { file: 'geoip-city.dat', recordSize: 24, words: 1, lastAt:
 const IPV6: Layout = { file: 'geoip-city6.dat', recordSize: 48, words: 2, lastAt: 16, locationAt: 32 }
 const NAMES = 'geoip-city-names.dat'
 
-class DataError extends Error {
+/** A data file that is missing, unreadable or not in geoip-lite's format: an operator's problem, found at start. */
+export class GeoipDataError extends Error {
+  override name = 'GeoipDataError'
   constructor(path: string, problem: string) {
     super(`geoip-lite's data file ${path} is unusable: ${problem}`)
   }
@@ -71,7 +73,7 @@ function openData(path: string): { fd: number; size: number } {
   try {
     fd = openSync(path, 'r')
   } catch (err) {
-    throw new DataError(path, (err as Error).message)
+    throw new GeoipDataError(path, (err as Error).message)
   }
   return { fd, size: fstatSync(fd).size }
 }
@@ -80,7 +82,7 @@ function readFully(fd: number, buffer: Buffer, length: number, position: number,
   let done = 0
   while (done < length) {
     const n = readSync(fd, buffer, done, length - done, position + done)
-    if (n === 0) throw new DataError(path, `it ended at byte ${position + done} while being read`)
+    if (n === 0) throw new GeoipDataError(path, `it ended at byte ${position + done} while being read`)
     done += n
   }
 }
@@ -113,7 +115,7 @@ class RangeTable {
   ) {
     const { recordSize } = layout
     if (size === 0 || size % recordSize !== 0) {
-      throw new DataError(path, `its ${size} bytes are not whole ${recordSize}-byte records`)
+      throw new GeoipDataError(path, `its ${size} bytes are not whole ${recordSize}-byte records`)
     }
     this.count = size / recordSize
     let depth = 0
@@ -148,11 +150,11 @@ class RangeTable {
         const hi = chunk.readUInt32BE(at)
         const lo = layout.words === 2 ? chunk.readUInt32BE(at + 4) : 0
         if (compare(layout.words, hi, lo, chunk, at + layout.lastAt) > 0) {
-          throw new DataError(path, `record ${start + i} ends before it starts`)
+          throw new GeoipDataError(path, `record ${start + i} ends before it starts`)
         }
         const location = chunk.readUInt32BE(at + layout.locationAt)
         if (location !== NO_LOCATION && location >= locations) {
-          throw new DataError(path, `record ${start + i} names location ${location}, and there are ${locations}`)
+          throw new GeoipDataError(path, `record ${start + i} names location ${location}, and there are ${locations}`)
         }
         const probe = probes[next]
         if (probe?.line === start + i) {
@@ -256,7 +258,7 @@ function ipv4Number(ip: string): number {
  */
 function readCountries(fd: number, size: number, path: string): { of: Uint16Array; codes: string[] } {
   if (size === 0 || size % NAME_RECORD !== 0) {
-    throw new DataError(path, `its ${size} bytes are not whole ${NAME_RECORD}-byte records`)
+    throw new GeoipDataError(path, `its ${size} bytes are not whole ${NAME_RECORD}-byte records`)
   }
   const count = size / NAME_RECORD
   const of = new Uint16Array(count)
