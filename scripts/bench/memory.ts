@@ -95,9 +95,9 @@ try {
       // As from a gateway authenticated with pdp:decide: only a vouched-for subject's state is learned and kept.
     }, { callerTrusted: true })
   }
-  // The first decision loads geoip-lite's tables (external memory) and warms the code: the baseline comes after it.
+  // The first decision opens geoip-lite's data files and warms the code: the baseline comes after it.
   await decide(0)
-  baseline = measure('after one decision (geoip loaded)')
+  baseline = measure('after one decision (geoip opened)')
   const beforeKeys = store.size
   for (let i = 1; i <= subjects; i++) {
     await decide(i)

@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { LRUCache } from 'lru-cache'
 import { classifyIp, normaliseIp } from '../ip-address.js'
+import { openGeoipData, type GeoipData } from './geoip-data.js'
 
 /** Where an IP address is, as precisely as the database knows. */
 export interface GeoFix {
@@ -27,18 +29,34 @@ export function haversineKm(a: Pick<GeoFix, 'lat' | 'lon'>, b: Pick<GeoFix, 'lat
   return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)))
 }
 
-interface GeoipLite {
-  lookup(ip: string): { ll: [number | null, number | null]; country: string; area?: number } | null
+/** One reader per data directory and process: the files do not change while it runs, and apps are many. */
+const readers = new Map<string, GeoipData>()
+
+function geoipData(dir: string | undefined): GeoipData {
+  const at = dir ?? join(dirname(createRequire(import.meta.url).resolve('geoip-lite/package.json')), 'data')
+  let data = readers.get(at)
+  if (!data) {
+    data = openGeoipData(at)
+    readers.set(at, data)
+  }
+  return data
 }
 
 /**
- * geoip-lite's bundled database. It holds about 150 MB in memory, so it is loaded on the first
- * lookup rather than at import (a process that never sees an IP never pays for it), or by warm():
- * the server warms it before it listens, so that no decision waits for the load.
+ * geoip-lite's bundled city database, read from its files on demand (see geoip-data.ts) rather than loaded. The
+ * files are opened and checked on the first lookup, or by warm(): the server warms before it listens, so that a
+ * missing or damaged database stops it there rather than failing decisions.
  */
-export function createGeoipLookup(options: { defaultRadiusKm?: number; cacheSize?: number } = {}): GeoLookup & { warm(): void } {
-  let db: GeoipLite | undefined
-  const load = () => (db ??= createRequire(import.meta.url)('geoip-lite') as GeoipLite)
+export function createGeoipLookup(
+  options: {
+    defaultRadiusKm?: number
+    cacheSize?: number
+    /** geoip-lite's data directory; its package's own by default. */
+    dataDir?: string
+  } = {},
+): GeoLookup & { warm(): void } {
+  let db: GeoipData | undefined
+  const load = () => (db ??= geoipData(options.dataDir))
   const fallbackRadius = options.defaultRadiusKm ?? 500
   const cache = new LRUCache<string, { fix: GeoFix | undefined }>({ max: options.cacheSize ?? 10_000 })
   return {
@@ -52,8 +70,8 @@ export function createGeoipLookup(options: { defaultRadiusKm?: number; cacheSize
       let fix: GeoFix | undefined
       if (classifyIp(ip) === 'public') {
         const hit = load().lookup(normaliseIp(ip))
-        if (hit && hit.ll[0] !== null && hit.ll[1] !== null && hit.country) {
-          fix = { lat: hit.ll[0], lon: hit.ll[1], radiusKm: hit.area && hit.area > 0 ? hit.area : fallbackRadius, country: hit.country }
+        if (hit?.country) {
+          fix = { lat: hit.lat, lon: hit.lon, radiusKm: hit.area > 0 ? hit.area : fallbackRadius, country: hit.country }
         }
       }
       cache.set(ip, { fix })
