@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from './config/config.js'
 import { exposureWarning } from './config/exposure.js'
 import { createGeoipLookup } from './engine/risk/geo.js'
 import { PolicyFileError } from './engine/policy/policy-files.js'
+import { GeoipDataError } from './engine/risk/geoip-data.js'
 import { TokenVerifierConfigError } from './identity/token-verifier.js'
 import { PACKAGE_VERSION } from './package-info.js'
 import { startTracing } from './tracing/index.js'
@@ -10,7 +11,7 @@ import { startTracing } from './tracing/index.js'
 /** Process entry: configuration, app, listen, and the signals an orchestrator sends. */
 async function main(): Promise<void> {
   const config = loadConfig()
-  // The geolocation database loads before the port opens, so that the first decision does not pay for it.
+  // The geolocation index loads (and the data files are checked) before the port opens, so that the first decision does not pay for it.
   const geo = createGeoipLookup()
   geo.warm()
   const tracing = await startTracing(process.env, PACKAGE_VERSION)
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   // Start-up problems are operator errors: one line naming the variable or file, no stack.
-  if (err instanceof ConfigError || err instanceof PolicyFileError || err instanceof TokenVerifierConfigError) {
+  if (err instanceof ConfigError || err instanceof PolicyFileError || err instanceof TokenVerifierConfigError || err instanceof GeoipDataError) {
     process.stderr.write(`pdp: cannot start: ${err.message}\n`)
   } else {
     process.stderr.write(`pdp: cannot start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
