@@ -58,6 +58,7 @@ const USAGE = `npm run bench -- [options]
   --timeout S             autocannon's per-request time-out (10)
   --redis-url URL         Redis of scenario c (redis://127.0.0.1:6379/14)
   --stage-seconds S       seconds of each per-stage run (bare, a, b, f) at one connection; 0 skips them (8)
+  --pdp-env KEY=VALUE     a PDP_* setting for every PDP server of the run, e.g. PDP_TURN_BUDGET_MS=0 (repeatable)
   --cerbos-cache DIR      where @cerbos/cerbos-linux-x64 is installed (npm install --no-save) for the cerbos scenario
                           (<tmpdir>/pdp-bench-cerbos; env BENCH_CERBOS_CACHE)
 `
@@ -78,6 +79,8 @@ interface Settings {
   redisUrl: string
   stageSeconds: number
   cerbosCache: string
+  /** PDP_* settings added to every PDP server's environment (--pdp-env). */
+  pdpEnv: Record<string, string>
 }
 
 function positive(name: string, value: string, zeroAllowed = false): number {
@@ -107,6 +110,7 @@ function parseSettings(argv: string[]): Settings | undefined {
       'redis-url': { type: 'string' },
       'stage-seconds': { type: 'string' },
       'cerbos-cache': { type: 'string' },
+      'pdp-env': { type: 'string', multiple: true },
     },
   })
   if (values.help) return undefined
@@ -132,6 +136,13 @@ function parseSettings(argv: string[]): Settings | undefined {
     redisUrl: values['redis-url'] ?? 'redis://127.0.0.1:6379/14',
     stageSeconds: positive('--stage-seconds', values['stage-seconds'] ?? String(quick ? 2 : 8), true),
     cerbosCache: values['cerbos-cache'] ?? env.BENCH_CERBOS_CACHE ?? join(tmpdir(), 'pdp-bench-cerbos'),
+    pdpEnv: Object.fromEntries(
+      (values['pdp-env'] ?? []).map((pair) => {
+        const match = /^(PDP_[A-Z0-9_]+)=(.*)$/.exec(pair)
+        if (!match) throw new RangeError(`--pdp-env takes PDP_NAME=value, got "${pair}"`)
+        return [match[1]!, match[2]!]
+      }),
+    ),
   }
 }
 
@@ -717,7 +728,11 @@ async function stageBreakdown(settings: Settings): Promise<void> {
   const columns: { label: string; stages: Extract<ServerMessage, { type: 'stages' }> }[] = []
   for (const run of STAGE_RUNS) {
     const log = run.log ? await decisionLogFile() : undefined
-    const server = await ServerProcess.start(run.mode, [...run.args, '--stages'], { PDP_POLICY_DIR: EXAMPLE_POLICY_DIR, ...(log ? { PDP_DECISION_LOG: log.path } : {}) })
+    const server = await ServerProcess.start(run.mode, [...run.args, '--stages'], {
+      ...(run.mode === 'pdp' ? settings.pdpEnv : {}),
+      PDP_POLICY_DIR: EXAMPLE_POLICY_DIR,
+      ...(log ? { PDP_DECISION_LOG: log.path } : {}),
+    })
     try {
       const bodies = new BodyCycle(workload)
       await load(settings, PDP_TARGET(server.port), bodies, Math.min(3, settings.stageSeconds), undefined, 1)
@@ -808,6 +823,8 @@ async function main(): Promise<void> {
   )
   say('servers: each in its own child process (compiled JavaScript, no loader, as npm start runs the PDP), PDP_DECISION_LOG=off unless said, LOG_LEVEL=warn; CPU per request = the server\'s user+system time / responses')
   say('callers: every request carries a bearer credential with pdp:decide (PDP_ADMIN_TOKEN, PDP_DECIDE_AUTH=token), so the PDP learns the subjects\' state as behind a gateway')
+  const extra = Object.entries(settings.pdpEnv)
+  if (extra.length > 0) say(`PDP servers also run with ${extra.map(([k, v]) => `${k}=${v}`).join(' ')}`)
   say('loop: event-loop delay of the server process in each measured round (monitorEventLoopDelay, 1 ms sampling, the 1 ms taken off); the worst round is shown')
   say('')
 
@@ -830,7 +847,7 @@ async function main(): Promise<void> {
       let rss = 0
       try {
         const startedAt = performance.now()
-        server = prepared.start ? await prepared.start() : await ServerProcess.start('pdp', prepared.args, prepared.env)
+        server = prepared.start ? await prepared.start() : await ServerProcess.start('pdp', prepared.args, { ...settings.pdpEnv, ...prepared.env })
         say(`${name}: ${serverName} listening after ${((performance.now() - startedAt) / 1000).toFixed(1)} s; ${prepared.workload.description}`)
         const target: Target = { port: server.port, path: prepared.path ?? '/decide', verdict: prepared.verdict ?? pdpVerdict }
         const bareTarget = PDP_TARGET(bare.port)
