@@ -6,10 +6,12 @@
  * the store holds. `npm run bench:memory` compiles it with the PDP and runs it without a loader.
  *
  *   npm run bench:memory -- [--subjects 100000] [--checkpoints 10000,50000,100000] [--lines 50000]
- *                           [--max-keys N] [--max-bytes N] [--hold-all]
+ *                           [--max-keys N] [--max-bytes N] [--hold-all] [--idle-seconds 10]
  *
  * --hold-all raises the store's bounds so that it keeps every subject's state (the per-subject cost without
  * eviction); otherwise the store's defaults (or --max-keys / --max-bytes) apply and it evicts beyond them.
+ * After the last subject it waits --idle-seconds without forcing a collection and prints the RSS again: what a
+ * replica between bursts holds once V8 has returned the heap pages it no longer uses.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -28,11 +30,13 @@ const { values } = parseArgs({
     'max-keys': { type: 'string' },
     'max-bytes': { type: 'string' },
     'hold-all': { type: 'boolean' },
+    'idle-seconds': { type: 'string' },
   },
 })
 const subjects = Number(values.subjects ?? 100_000)
 const checkpoints = new Set((values.checkpoints ?? '10000,50000,100000').split(',').map(Number).filter((n) => n <= subjects))
 const lines = Number(values.lines ?? 50_000)
+const idleSeconds = Number(values['idle-seconds'] ?? 10)
 const IPS = ['81.2.69.142', '103.86.96.100', '8.8.8.8', '5.9.0.1', '133.242.0.1', '200.160.0.8']
 // Far above what 100,000 subjects take, so that nothing is evicted.
 const HOLD_ALL = { keys: '100000000', bytes: String(64 * 1024 ** 3) }
@@ -104,6 +108,10 @@ try {
     if (i === 100) keysPerSubject = (store.size - beforeKeys) / 100
     if (checkpoints.has(i)) measure(`${i} distinct subjects decided`)
   }
+  // A replica between bursts: V8 hands free heap pages back on its own once allocation stops; no collection is forced.
+  await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000))
+  const idle = process.memoryUsage()
+  console.log(`${`then ${idleSeconds} s idle`.padEnd(34)} rss ${mb(idle.rss).padStart(7)}  heap used ${mb(idle.heapUsed).padStart(7)}  (no collection forced)`)
   await app.close()
 } finally {
   await rm(dir, { recursive: true, force: true })
