@@ -1,4 +1,4 @@
-import { PendingSlot } from './state-store.js'
+import { NO_FIELDS, PendingSlot } from './state-store.js'
 import { type Pending, type StateStore, type StoreBatch } from '../engine/ports.js'
 
 /*
@@ -411,12 +411,30 @@ export class MemoryStateStore implements StateStore {
     // Keep the live keys; an owner's expired keys (last minute's counter ...) would otherwise pile up in its record.
     let length = FIRST_KEY
     let live = 0
+    let gone = 0
+    let fits = -1
     for (let p = FIRST_KEY; p < old.length; p = next(old, p)) {
-      if (expired(old, p, this.time)) continue
+      if (expired(old, p, this.time)) {
+        gone++
+        if (next(old, p) - p === HEADER + payload.length) fits = p
+        continue
+      }
       length += next(old, p) - p
       live++
     }
     if (live >= RECORD_KEYS) return this.spill(key, header, payload, expiresAt, bytes)
+    if (gone === 1 && fits >= 0) {
+      // The one expired key takes exactly the new key's room (this minute's counter replacing the last one's): the
+      // record is written in place, not copied, so that the common insert leaves no record behind for the collector.
+      bytes -= keyBytes(old, fits)
+      this.keyCount--
+      for (let i = 0; i < HEADER; i++) old[fits + i] = header[i]!
+      for (let i = 0; i < payload.length; i++) old[fits + HEADER + i] = payload[i]!
+      this.use(old)
+      setExpiry(old, fits, expiresAt)
+      this.grow(bytes)
+      return fits
+    }
     const rec: Rec = new Array(length + HEADER + payload.length)
     for (let i = 0; i < FIRST_KEY; i++) rec[i] = old[i]!
     let j = FIRST_KEY
@@ -707,8 +725,8 @@ export class MemoryStateStore implements StateStore {
   }
 
   private hGetAll(p: number): Record<string, string> {
+    if (p < 0) return NO_FIELDS
     const record: Record<string, string> = Object.create(null)
-    if (p < 0) return record
     const map = this.large<Map<string, string | number>>(p)
     if (map) {
       for (const [field, value] of map) record[field] = text(value)

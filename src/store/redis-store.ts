@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot'
 import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis'
-import { PendingSlot, StoreUnavailableError } from './state-store.js'
+import { NO_FIELDS, PendingSlot, StoreUnavailableError } from './state-store.js'
 import { type Pending, type StateStore, type StoreBatch } from '../engine/ports.js'
 
 export interface RedisStateStoreOptions {
@@ -129,6 +129,7 @@ const asStrings: Parser = (raw) => (raw as unknown[]).map(String)
 /** HGETALL inside a script answers a flat [field, value, ...] list. */
 const asRecord: Parser = (raw) => {
   const flat = raw as unknown[]
+  if (flat.length === 0) return NO_FIELDS
   const record: Record<string, string> = Object.create(null)
   for (let i = 0; i + 1 < flat.length; i += 2) record[String(flat[i])] = String(flat[i + 1])
   return record
