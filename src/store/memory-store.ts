@@ -127,6 +127,8 @@ export interface MemoryStateStoreOptions {
 /** Queued operations, OP_STRIDE elements each: code, key, up to four arguments, the Pending to fill (if any). */
 type Queued = unknown[]
 const OP_STRIDE = 7
+/** Operations a kept array may hold: more than a decision queues, less than a control-plane listing may. */
+const SPARE_OPS = 64
 const GET = 0
 const SET_OP = 1
 const SET_IF_ABSENT = 2
@@ -153,21 +155,37 @@ const P_TTL = 19
  * operation, no object of closures per batch), run in order by the store in exec().
  */
 class MemoryBatch implements StoreBatch {
-  private readonly ops: Queued = []
-  private readonly run: (ops: Queued) => Promise<void>
+  private ops: Queued
+  /** Elements of `ops` in use: a reused array is written over from the start. */
+  private length = 0
+  private readonly run: (ops: Queued, length: number) => Promise<void>
 
-  constructor(run: (ops: Queued) => Promise<void>) {
+  constructor(run: (ops: Queued, length: number) => Promise<void>, ops: Queued) {
     this.run = run
+    this.ops = ops
   }
 
   private queue<T>(code: number, key: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): Pending<T> {
     const slot = new PendingSlot<T>()
-    this.ops.push(code, key, a, b, c, d, slot)
+    this.put(code, key, a, b, c, d, slot)
     return slot
   }
 
   private write(code: number, key: string, a: unknown, b: unknown, c?: unknown): void {
-    this.ops.push(code, key, a, b, c, undefined, undefined)
+    this.put(code, key, a, b, c, undefined, undefined)
+  }
+
+  private put(code: number, key: string, a: unknown, b: unknown, c: unknown, d: unknown, slot: PendingSlot<unknown> | undefined): void {
+    const ops = this.ops
+    let n = this.length
+    ops[n++] = code
+    ops[n++] = key
+    ops[n++] = a
+    ops[n++] = b
+    ops[n++] = c
+    ops[n++] = d
+    ops[n++] = slot
+    this.length = n
   }
 
   get(key: string) {
@@ -231,7 +249,12 @@ class MemoryBatch implements StoreBatch {
     return this.queue<number>(P_TTL, key)
   }
   exec(): Promise<void> {
-    return this.run(this.ops)
+    // The array goes back to the store once run: operations queued after exec() start a batch of their own.
+    const ops = this.ops
+    const length = this.length
+    this.ops = []
+    this.length = 0
+    return this.run(ops, length)
   }
 }
 
@@ -276,6 +299,8 @@ export class MemoryStateStore implements StateStore {
   private ownerEnd = 0
   /** The record looked up last: a decision's keys share one owner, so most look-ups compare one short string. */
   private recent: Rec | undefined
+  /** The operations array of a batch that has run, for the next batch: a decision's batch would otherwise grow a new one op by op. */
+  private spare: Queued | undefined
 
   constructor(options: MemoryStateStoreOptions = {}) {
     this.now = options.now ?? Date.now
@@ -747,21 +772,28 @@ export class MemoryStateStore implements StateStore {
   }
 
   batch(): StoreBatch {
-    return new MemoryBatch(this.runner)
+    const ops = this.spare ?? []
+    this.spare = undefined
+    return new MemoryBatch(this.runner, ops)
   }
 
-  private readonly runner = (ops: Queued) => this.run(ops)
+  private readonly runner = (ops: Queued, length: number) => this.run(ops, length)
 
-  private async run(ops: Queued): Promise<void> {
+  private async run(ops: Queued, length: number): Promise<void> {
     if (this.closed) throw new Error('store is closed')
     this.time = this.now()
     this.batches++
     try {
-      for (let i = 0; i < ops.length; i += OP_STRIDE) {
+      for (let i = 0; i < length; i += OP_STRIDE) {
         const result = this.operate(ops[i] as number, ops[i + 1] as string, ops[i + 2], ops[i + 3], ops[i + 4], ops[i + 5])
         ;(ops[i + 6] as PendingSlot<unknown> | undefined)?.resolve(result)
       }
     } finally {
+      // Emptied (it must not keep keys, values and results alive) and kept for the next batch, unless it grew large.
+      if (ops.length <= SPARE_OPS * OP_STRIDE) {
+        ops.fill(undefined, 0, length)
+        this.spare = ops
+      }
       this.fit()
     }
   }
@@ -889,7 +921,7 @@ export class MemoryStateStore implements StateStore {
     this.closed = true
     this.records.clear()
     this.interned.clear()
-    this.hand = this.rec = this.recent = undefined
+    this.hand = this.rec = this.recent = this.spare = undefined
     this.accounted = 0
     this.keyCount = 0
     this.spilled = 0
