@@ -842,7 +842,9 @@ export class MemoryStateStore implements StateStore {
       case H_SET: {
         const p = this.open(key, HASH, b as number)
         // A written field goes last, so that the most recently written fields are the ones trimming keeps.
-        for (const [field, v] of Object.entries(a as Record<string, string>)) this.hashSet(p, field, compact(v), true)
+        const fields = a as Record<string, string>
+        // for-in rather than Object.entries: no array of pairs per write (callers pass plain records).
+        for (const field in fields) this.hashSet(p, field, compact(fields[field]!), true)
         return this.trim(p)
       }
       case H_DEL: {

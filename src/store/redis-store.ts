@@ -301,9 +301,12 @@ export class RedisStateStore implements StateStore {
       incrBy: (key, by, ttlMs) => add(key, [Number.isInteger(by) ? 'incrby' : 'incrbyfloat', by, ttl(ttlMs)], asNumber),
       hGetAll: (key) => add(key, ['hgetall'], asRecord),
       hSet: (key, fields, ttlMs) => {
-        const entries = Object.entries(fields)
-        if (entries.length === 0) return
-        add(key, ['hset', entries.length, ...entries.flat(), ttl(ttlMs)], undefined, false)
+        const args: (string | number)[] = ['hset', 0]
+        for (const field in fields) args.push(field, fields[field]!)
+        if (args.length === 2) return
+        args[1] = (args.length - 2) / 2
+        args.push(ttl(ttlMs))
+        add(key, args, undefined, false)
       },
       hDel: (key, field) => add(key, ['hdel', field], asNumber),
       hIncrBy: (key, field, by, ttlMs) => add(key, [Number.isInteger(by) ? 'hincrby' : 'hincrbyfloat', field, by, ttl(ttlMs)], asNumber),
