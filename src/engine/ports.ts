@@ -256,7 +256,10 @@ export interface StoreBatch {
   getSet(key: string, value: string, ttlMs: number): Pending<string | null>
   del(key: string): Pending<number>
   incrBy(key: string, by: number, ttlMs: number): Pending<number>
-  /** Fields by name, in an object without a prototype: a field named "constructor" or "__proto__" is just a field. */
+  /**
+   * Fields by name, in an object without a prototype: a field named "constructor" or "__proto__" is just a field.
+   * Read it, never change it: drivers may answer one shared, frozen object for every hash that does not exist.
+   */
   hGetAll(key: string): Pending<Record<string, string>>
   hSet(key: string, fields: Record<string, string>, ttlMs: number): void
   hDel(key: string, field: string): Pending<number>
@@ -311,6 +314,10 @@ export function keyPart(value: string): string {
   }
 }
 
+/** The id keyTag was last asked for, and its tag. */
+let lastTagged: string | undefined
+let lastTag = ''
+
 /**
  * The component of a store key naming whom the key belongs to, as a Redis Cluster hash tag: `{alice}`. Redis hashes
  * only what stands between a key's first "{" and the next "}", so keys with the same tag share a slot. keyPart escapes
@@ -318,7 +325,12 @@ export function keyPart(value: string): string {
  * never produces alone, because an empty tag would make Redis hash the whole key.
  */
 export function keyTag(value: string): string {
-  return `{${keyPart(value) || '%'}}`
+  // A decision builds a dozen keys for one subject in a row: the last tag is kept rather than escaped and joined again.
+  if (value !== lastTagged) {
+    lastTag = `{${keyPart(value) || '%'}}`
+    lastTagged = value
+  }
+  return lastTag
 }
 
 /**

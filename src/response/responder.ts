@@ -254,7 +254,8 @@ export function createResponder(options: ResponderOptions): Responder {
       const behaviour = findings.assessment.signals.find((s) => s.name === 'behaviour')?.value as { anomaly?: number } | undefined
       const anomaly = behaviour?.anomaly ?? 0
       // Signals keep their reason even when they added no points (a new but well-kept device): facts still count here.
-      const seen = new Set([...findings.reasons, ...findings.assessment.signals.flatMap((s) => (s.reason ? [s.reason] : []))])
+      const seen = new Set(findings.reasons)
+      for (const s of findings.assessment.signals) if (s.reason) seen.add(s.reason)
       const candidates: Candidate[] = []
       for (const rule of bundle.response.rules) {
         const d = rule.detect

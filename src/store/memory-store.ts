@@ -1,4 +1,4 @@
-import { PendingSlot } from './state-store.js'
+import { NO_FIELDS, PendingSlot } from './state-store.js'
 import { type Pending, type StateStore, type StoreBatch } from '../engine/ports.js'
 
 /*
@@ -127,6 +127,8 @@ export interface MemoryStateStoreOptions {
 /** Queued operations, OP_STRIDE elements each: code, key, up to four arguments, the Pending to fill (if any). */
 type Queued = unknown[]
 const OP_STRIDE = 7
+/** Operations a kept array may hold: more than a decision queues, less than a control-plane listing may. */
+const SPARE_OPS = 64
 const GET = 0
 const SET_OP = 1
 const SET_IF_ABSENT = 2
@@ -153,21 +155,37 @@ const P_TTL = 19
  * operation, no object of closures per batch), run in order by the store in exec().
  */
 class MemoryBatch implements StoreBatch {
-  private readonly ops: Queued = []
-  private readonly run: (ops: Queued) => Promise<void>
+  private ops: Queued
+  /** Elements of `ops` in use: a reused array is written over from the start. */
+  private length = 0
+  private readonly run: (ops: Queued, length: number) => Promise<void>
 
-  constructor(run: (ops: Queued) => Promise<void>) {
+  constructor(run: (ops: Queued, length: number) => Promise<void>, ops: Queued) {
     this.run = run
+    this.ops = ops
   }
 
   private queue<T>(code: number, key: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): Pending<T> {
     const slot = new PendingSlot<T>()
-    this.ops.push(code, key, a, b, c, d, slot)
+    this.put(code, key, a, b, c, d, slot)
     return slot
   }
 
   private write(code: number, key: string, a: unknown, b: unknown, c?: unknown): void {
-    this.ops.push(code, key, a, b, c, undefined, undefined)
+    this.put(code, key, a, b, c, undefined, undefined)
+  }
+
+  private put(code: number, key: string, a: unknown, b: unknown, c: unknown, d: unknown, slot: PendingSlot<unknown> | undefined): void {
+    const ops = this.ops
+    let n = this.length
+    ops[n++] = code
+    ops[n++] = key
+    ops[n++] = a
+    ops[n++] = b
+    ops[n++] = c
+    ops[n++] = d
+    ops[n++] = slot
+    this.length = n
   }
 
   get(key: string) {
@@ -231,7 +249,12 @@ class MemoryBatch implements StoreBatch {
     return this.queue<number>(P_TTL, key)
   }
   exec(): Promise<void> {
-    return this.run(this.ops)
+    // The array goes back to the store once run: operations queued after exec() start a batch of their own.
+    const ops = this.ops
+    const length = this.length
+    this.ops = []
+    this.length = 0
+    return this.run(ops, length)
   }
 }
 
@@ -276,6 +299,8 @@ export class MemoryStateStore implements StateStore {
   private ownerEnd = 0
   /** The record looked up last: a decision's keys share one owner, so most look-ups compare one short string. */
   private recent: Rec | undefined
+  /** The operations array of a batch that has run, for the next batch: a decision's batch would otherwise grow a new one op by op. */
+  private spare: Queued | undefined
 
   constructor(options: MemoryStateStoreOptions = {}) {
     this.now = options.now ?? Date.now
@@ -411,12 +436,30 @@ export class MemoryStateStore implements StateStore {
     // Keep the live keys; an owner's expired keys (last minute's counter ...) would otherwise pile up in its record.
     let length = FIRST_KEY
     let live = 0
+    let gone = 0
+    let fits = -1
     for (let p = FIRST_KEY; p < old.length; p = next(old, p)) {
-      if (expired(old, p, this.time)) continue
+      if (expired(old, p, this.time)) {
+        gone++
+        if (next(old, p) - p === HEADER + payload.length) fits = p
+        continue
+      }
       length += next(old, p) - p
       live++
     }
     if (live >= RECORD_KEYS) return this.spill(key, header, payload, expiresAt, bytes)
+    if (gone === 1 && fits >= 0) {
+      // The one expired key takes exactly the new key's room (this minute's counter replacing the last one's): the
+      // record is written in place, not copied, so that the common insert leaves no record behind for the collector.
+      bytes -= keyBytes(old, fits)
+      this.keyCount--
+      for (let i = 0; i < HEADER; i++) old[fits + i] = header[i]!
+      for (let i = 0; i < payload.length; i++) old[fits + HEADER + i] = payload[i]!
+      this.use(old)
+      setExpiry(old, fits, expiresAt)
+      this.grow(bytes)
+      return fits
+    }
     const rec: Rec = new Array(length + HEADER + payload.length)
     for (let i = 0; i < FIRST_KEY; i++) rec[i] = old[i]!
     let j = FIRST_KEY
@@ -707,8 +750,8 @@ export class MemoryStateStore implements StateStore {
   }
 
   private hGetAll(p: number): Record<string, string> {
+    if (p < 0) return NO_FIELDS
     const record: Record<string, string> = Object.create(null)
-    if (p < 0) return record
     const map = this.large<Map<string, string | number>>(p)
     if (map) {
       for (const [field, value] of map) record[field] = text(value)
@@ -729,21 +772,28 @@ export class MemoryStateStore implements StateStore {
   }
 
   batch(): StoreBatch {
-    return new MemoryBatch(this.runner)
+    const ops = this.spare ?? []
+    this.spare = undefined
+    return new MemoryBatch(this.runner, ops)
   }
 
-  private readonly runner = (ops: Queued) => this.run(ops)
+  private readonly runner = (ops: Queued, length: number) => this.run(ops, length)
 
-  private async run(ops: Queued): Promise<void> {
+  private async run(ops: Queued, length: number): Promise<void> {
     if (this.closed) throw new Error('store is closed')
     this.time = this.now()
     this.batches++
     try {
-      for (let i = 0; i < ops.length; i += OP_STRIDE) {
+      for (let i = 0; i < length; i += OP_STRIDE) {
         const result = this.operate(ops[i] as number, ops[i + 1] as string, ops[i + 2], ops[i + 3], ops[i + 4], ops[i + 5])
         ;(ops[i + 6] as PendingSlot<unknown> | undefined)?.resolve(result)
       }
     } finally {
+      // Emptied (it must not keep keys, values and results alive) and kept for the next batch, unless it grew large.
+      if (ops.length <= SPARE_OPS * OP_STRIDE) {
+        ops.fill(undefined, 0, length)
+        this.spare = ops
+      }
       this.fit()
     }
   }
@@ -792,7 +842,9 @@ export class MemoryStateStore implements StateStore {
       case H_SET: {
         const p = this.open(key, HASH, b as number)
         // A written field goes last, so that the most recently written fields are the ones trimming keeps.
-        for (const [field, v] of Object.entries(a as Record<string, string>)) this.hashSet(p, field, compact(v), true)
+        const fields = a as Record<string, string>
+        // for-in rather than Object.entries: no array of pairs per write (callers pass plain records).
+        for (const field in fields) this.hashSet(p, field, compact(fields[field]!), true)
         return this.trim(p)
       }
       case H_DEL: {
@@ -871,7 +923,7 @@ export class MemoryStateStore implements StateStore {
     this.closed = true
     this.records.clear()
     this.interned.clear()
-    this.hand = this.rec = this.recent = undefined
+    this.hand = this.rec = this.recent = this.spare = undefined
     this.accounted = 0
     this.keyCount = 0
     this.spilled = 0

@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot'
 import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis'
-import { PendingSlot, StoreUnavailableError } from './state-store.js'
+import { NO_FIELDS, PendingSlot, StoreUnavailableError } from './state-store.js'
 import { type Pending, type StateStore, type StoreBatch } from '../engine/ports.js'
 
 export interface RedisStateStoreOptions {
@@ -129,6 +129,7 @@ const asStrings: Parser = (raw) => (raw as unknown[]).map(String)
 /** HGETALL inside a script answers a flat [field, value, ...] list. */
 const asRecord: Parser = (raw) => {
   const flat = raw as unknown[]
+  if (flat.length === 0) return NO_FIELDS
   const record: Record<string, string> = Object.create(null)
   for (let i = 0; i + 1 < flat.length; i += 2) record[String(flat[i])] = String(flat[i + 1])
   return record
@@ -300,9 +301,12 @@ export class RedisStateStore implements StateStore {
       incrBy: (key, by, ttlMs) => add(key, [Number.isInteger(by) ? 'incrby' : 'incrbyfloat', by, ttl(ttlMs)], asNumber),
       hGetAll: (key) => add(key, ['hgetall'], asRecord),
       hSet: (key, fields, ttlMs) => {
-        const entries = Object.entries(fields)
-        if (entries.length === 0) return
-        add(key, ['hset', entries.length, ...entries.flat(), ttl(ttlMs)], undefined, false)
+        const args: (string | number)[] = ['hset', 0]
+        for (const field in fields) args.push(field, fields[field]!)
+        if (args.length === 2) return
+        args[1] = (args.length - 2) / 2
+        args.push(ttl(ttlMs))
+        add(key, args, undefined, false)
       },
       hDel: (key, field) => add(key, ['hdel', field], asNumber),
       hIncrBy: (key, field, by, ttlMs) => add(key, [Number.isInteger(by) ? 'hincrby' : 'hincrbyfloat', field, by, ttl(ttlMs)], asNumber),

@@ -14,6 +14,9 @@ export class PendingSlot<T> implements Pending<T> {
   }
 }
 
+/** What hGetAll answers for a hash that does not exist: one frozen object, not a new one per read (callers only read it). */
+export const NO_FIELDS: Record<string, string> = Object.freeze(Object.create(null) as Record<string, string>)
+
 /** The store did not answer in time or refused the operation; callers turn this into a defined verdict. */
 export class StoreUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -197,6 +197,47 @@ t.test('keys sharing a hash tag are separate keys: kinds, values, expiry and del
   t.equal(store.size, 8)
 })
 
+t.test('a key taking the room of its owner\'s one expired key (the next minute\'s counter) keeps the neighbours and the account', async (t) => {
+  let now = 1_700_000_000_000
+  const store = new MemoryStateStore({ now: () => now })
+  const alice = subjectKeys('alice')
+  const next = alice.minute.replace(':min:7', ':min:8')
+  const w = store.batch()
+  w.hSet(alice.device, { trust: '50' }, 0)
+  w.incrBy(alice.minute, 2, 1000)
+  w.set(alice.location, '{"lat":1}', 0)
+  w.sAdd(alice.countries, 'GB', 0)
+  await w.exec()
+  const before = store.bytes
+
+  now += 1500
+  const r = store.batch()
+  const counted = r.incrBy(next, 1, 120_000)
+  const old = r.get(alice.minute)
+  const device = r.hGetAll(alice.device)
+  const location = r.get(alice.location)
+  const countries = r.sMembers(alice.countries)
+  const ttl = r.pTtl(next)
+  await r.exec()
+  t.equal(counted.value, 1)
+  t.equal(old.value, null, 'the expired counter is gone')
+  t.same([device.value, location.value, countries.value], [{ trust: '50' }, '{"lat":1}', ['GB']], 'the neighbours are untouched')
+  t.equal(ttl.value, 120_000)
+  t.equal(store.size, 4)
+  t.equal(store.bytes, before, 'a counter of the same size replaced one: the account is unchanged')
+
+  const again = store.batch()
+  const twice = again.incrBy(next, 1, 120_000)
+  await again.exec()
+  t.equal(twice.value, 2, 'the counter reads back where it was written')
+
+  const d = store.batch()
+  for (const key of [alice.device, next, alice.location, alice.countries]) d.del(key)
+  await d.exec()
+  t.equal(store.size, 0)
+  t.equal(store.bytes, 0, 'nothing left, nothing accounted')
+})
+
 t.test('eviction takes whole owners: a subject\'s state goes at once, and a used subject keeps all of it', async (t) => {
   const store = new MemoryStateStore({ maxKeys: 50 })
   const write = async (id: string) => {

@@ -1,6 +1,6 @@
 import type { DeviceContext, RiskSignal, StepUpLevel } from '../types.js'
 import { STEP_UP_LEVELS } from '../types.js'
-import type { DeviceState, StoreBatch } from '../ports.js'
+import type { DeviceState, Pending, StoreBatch } from '../ports.js'
 import { DAY_MS, riskKeys } from './keys.js'
 import type { RiskPolicy } from '../policy/files/risk.js'
 import { clamp, stepPoints } from './signal.js'
@@ -54,13 +54,19 @@ export function applyDeviceEvent(batch: StoreBatch, subjectId: string, deviceId:
  * signal share it, and its trust is computed once, on first use after the batch ran.
  */
 export function readDevice(subjectId: string, device: DeviceContext | undefined, policy: RiskPolicy, batch: StoreBatch): DeviceState {
-  const record = device ? batch.hGetAll(riskKeys.device(subjectId, device.id)) : undefined
-  let trust: number | undefined
-  return {
-    record,
-    get trust() {
-      return (trust ??= currentTrust(record?.value.trust, device, policy))
-    },
+  return new DeviceRead(device ? batch.hGetAll(riskKeys.device(subjectId, device.id)) : undefined, device, policy)
+}
+
+/** A class rather than an object literal with a getter, which V8 builds slowly on every decision. */
+class DeviceRead implements DeviceState {
+  private computed: number | undefined
+  constructor(
+    readonly record: Pending<Record<string, string>> | undefined,
+    private readonly device: DeviceContext | undefined,
+    private readonly policy: RiskPolicy,
+  ) {}
+  get trust(): number {
+    return (this.computed ??= currentTrust(this.record?.value.trust, this.device, this.policy))
   }
 }
 

@@ -58,7 +58,8 @@ export function prepareLocation(
   const ttl = policy.device.retentionDays * DAY_MS
   const locKey = riskKeys.lastLocation(subjectId)
   // Only a located request moves the trail; an unlocatable one must not be able to erase it.
-  const previousRaw = fix ? batch.getSet(locKey, JSON.stringify({ ...fix, at: now }), ttl) : batch.get(locKey)
+  const stored: StoredFix | undefined = fix && { lat: fix.lat, lon: fix.lon, radiusKm: fix.radiusKm, country: fix.country, at: now }
+  const previousRaw = stored ? batch.getSet(locKey, JSON.stringify(stored), ttl) : batch.get(locKey)
   const countriesBefore = fix ? batch.sCard(riskKeys.countries(subjectId)) : undefined
   const countryIsNew = fix ? batch.sAdd(riskKeys.countries(subjectId), fix.country, ttl) : undefined
   const loc = policy.location

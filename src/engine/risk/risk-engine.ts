@@ -56,7 +56,8 @@ export function createRiskEngine(policy: RiskPolicy, geo: GeoLookup): PdpRisk {
           const raw = signals.reduce((sum, s) => sum + s.contribution, 0)
           const score = Math.min(100, Math.round(raw * multiplier))
           // Top-level reasons name what moved the verdict; a signal that added nothing keeps its reason to itself.
-          const reasons = [...new Set(signals.flatMap((s) => (s.reason && (s.contribution > 0 || HARD_REASONS.has(s.reason)) ? [s.reason] : [])))]
+          const reasons: ReasonCode[] = []
+          for (const s of signals) if (s.reason && (s.contribution > 0 || HARD_REASONS.has(s.reason)) && !reasons.includes(s.reason)) reasons.push(s.reason)
           const assessment: RiskAssessment = { score, level: assessmentLevel(score, policy), sensitivity, multiplier, signals }
           const followUp = (later: StoreBatch, satisfied?: StepUpLevel) => {
             dev.followUp(later, satisfied)
