@@ -176,7 +176,12 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
     integer(0, 1000),
     'Longest stretch of decisions in one turn of the event loop; later ones wait for the next turn, so time-outs, probes and store replies are served in between under load (0: no limit)',
   ),
-  explorerRing: variable('PDP_EXPLORER_RING', '1000', integer(1, 100_000), 'Recent decisions the explorer (/ui) keeps in memory, to look up by decisionId and to seed its live view'),
+  explorerRing: variable(
+    'PDP_EXPLORER_RING',
+    '100',
+    integer(1, 100_000),
+    'Recent decisions the explorer (/ui) keeps in memory, to look up by decisionId and to seed its live view; under load, each one kept past a few hundred decisions costs garbage-collection time',
+  ),
   explorerStreamMax: variable('PDP_EXPLORER_STREAM_MAX', '8', integer(1, 1000), 'Most live-view event streams open at once (more → 429)'),
   explorerHeartbeatMs: variable('PDP_EXPLORER_HEARTBEAT_MS', '15000', integer(100, 600_000), 'Interval of the comment line that keeps an idle live-view stream open through proxies'),
   explorerEditMaxBytes: variable('PDP_EXPLORER_EDIT_MAX_BYTES', '262144', integer(1024, 16 * 1024 * 1024), 'Largest total size of the policy files a what-if edit replaces, bytes (larger → 400)'),

@@ -88,8 +88,8 @@ const explorerRoutes: FastifyPluginAsyncTypebox<ExplorerRoutesOptions> = async (
   const ring = new DecisionRing(opts.ringSize, redaction(opts.redactPaths), opts.statsMinutes)
   const hub = new StreamHub({ max: opts.streamMax, heartbeatMs: opts.heartbeatMs, draining: () => app.lifecycle.draining })
   const stop = app.onDecision((entry) => {
-    ring.push(entry)
-    if (hub.open > 0) hub.publish(ring.line(entry))
+    const slot = ring.push(entry)
+    if (hub.open > 0) hub.publish(ring.lineOf(slot))
   })
   const onReload = () => hub.broadcast('policy', app.policy.status())
   app.policy.on('reload', onReload)
