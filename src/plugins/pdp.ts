@@ -4,11 +4,14 @@ import type { Pdp } from '../engine/pdp.js'
 import type { DecisionTracer } from '../engine/ports.js'
 import type { GeoLookup } from '../engine/risk/geo.js'
 import type { Clock } from '../engine/types.js'
-import { createTurnBudget, takingTurns } from '../scheduling/turn-budget.js'
+import { createTurnBudget, takingTurns, turnHook } from '../scheduling/turn-budget.js'
+import type { onRequestHookHandler } from 'fastify'
 
 declare module 'fastify' {
   interface FastifyInstance {
     pdp: Pdp
+    /** onRequest hooks for the routes that decide: they wait for the event loop's next turn once the turn budget is spent (none without a budget). */
+    decisionTurn: onRequestHookHandler[]
   }
 }
 
@@ -44,7 +47,9 @@ export default fp<PdpPluginOptions>(
       ...(opts.tracer ? { tracer: opts.tracer } : {}),
     }
     const pdp = assemblePdp(options)
-    app.decorate('pdp', opts.turnBudgetMs ? takingTurns(pdp, createTurnBudget({ budgetMs: opts.turnBudgetMs })) : pdp)
+    const budget = opts.turnBudgetMs ? createTurnBudget({ budgetMs: opts.turnBudgetMs }) : undefined
+    app.decorate('pdp', budget ? takingTurns(pdp, budget) : pdp)
+    app.decorate('decisionTurn', budget ? [turnHook(budget) as onRequestHookHandler] : [])
   },
   { name: 'pdp', dependencies: ['policy', 'audit', 'metrics', 'store', 'identity', 'response'] },
 )

@@ -191,6 +191,7 @@ export default async function authzRoutes(app: FastifyInstance, opts: AuthzRoute
   }
 
   await app.register(async (scope) => {
+    for (const hook of app.decisionTurn) scope.addHook('onRequest', hook)
     // Whatever goes wrong in here (a body that does not parse, a failure inside the PDP) is a 403, never a 5xx.
     scope.setErrorHandler((error, request, reply) => {
       const status = (error as { statusCode?: number }).statusCode ?? 500

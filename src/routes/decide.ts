@@ -38,7 +38,7 @@ export const vouched = (request: FastifyRequest) => request.caller?.scopes.has('
 
 /** POST /decide and /decide/batch: translate the body into decision requests, ask the engine, return its answers. */
 const decideRoutes: FastifyPluginAsyncTypebox<DecideRoutesOptions> = async (app, opts) => {
-  const onRequest: onRequestHookHandler[] = opts.auth === 'token' ? [app.requireScope('pdp:decide')] : [app.acceptScope('pdp:decide')]
+  const onRequest: onRequestHookHandler[] = [...app.decisionTurn, opts.auth === 'token' ? app.requireScope('pdp:decide') : app.acceptScope('pdp:decide')]
   // With PDP_DECIDE_AUTH=token the credential is required; otherwise one with pdp:decide, when sent, still vouches for the subjects.
   const security = opts.auth === 'token' ? requires('pdp:decide') : accepts('pdp:decide')
   const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema }

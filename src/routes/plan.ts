@@ -12,7 +12,7 @@ export interface PlanRoutesOptions {
 
 /** POST /plan: which resources of a type the subject may act on, as a filter the caller runs in its own database. */
 const planRoutes: FastifyPluginAsyncTypebox<PlanRoutesOptions> = async (app, opts) => {
-  const onRequest: onRequestHookHandler[] = opts.auth === 'token' ? [app.requireScope('pdp:decide')] : [app.acceptScope('pdp:decide')]
+  const onRequest: onRequestHookHandler[] = [...app.decisionTurn, opts.auth === 'token' ? app.requireScope('pdp:decide') : app.acceptScope('pdp:decide')]
   const security = opts.auth === 'token' ? requires('pdp:decide') : accepts('pdp:decide')
 
   app.post(

@@ -55,3 +55,18 @@ export function takingTurns(pdp: Pdp, budget: TurnBudget): Pdp {
     plan: (input, options) => inTurn(() => pdp.plan(input, options)),
   }
 }
+
+/**
+ * The same budget as a callback hook for the routes that decide, so that parsing and validating a request wait for
+ * the turn too: without it, every ready connection's request is read, parsed and validated in the turn it arrives.
+ */
+export function turnHook(budget: TurnBudget): (request: unknown, reply: unknown, done: () => void) => void {
+  return (_request, _reply, done) => {
+    const go = (): void => {
+      const wait = budget.admit()
+      if (wait === undefined) done()
+      else void wait.then(go)
+    }
+    go()
+  }
+}

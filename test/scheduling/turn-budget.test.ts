@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { Pdp } from '../../src/engine/pdp.js'
 import type { Decision } from '../../src/engine/types.js'
-import { createTurnBudget, takingTurns } from '../../src/scheduling/turn-budget.js'
+import { createTurnBudget, takingTurns, turnHook } from '../../src/scheduling/turn-budget.js'
 
 /** A loop of turns driven by hand: callbacks queued for the next turn run only when the test says so. */
 function manualTurns() {
@@ -110,4 +110,18 @@ t.test('batches and plans take turns too, and an engine error reaches its caller
   t.same(calls, ['decide', 'batch', 'plan'])
   t.same(await batch, [])
   t.same(await plan, { kind: 'always_denied' })
+})
+
+t.test('the routes’ hook lets a request on at once within the budget, and on a later turn past it', async (t) => {
+  let clock = 0
+  const turns = manualTurns()
+  const hook = turnHook(createTurnBudget({ budgetMs: 2, now: () => clock, nextTurn: turns.nextTurn }))
+  const went: string[] = []
+  hook({}, {}, () => went.push('first'))
+  clock += 3
+  hook({}, {}, () => went.push('second'))
+  hook({}, {}, () => went.push('third'))
+  t.same(went, ['first'], 'past the budget, the others wait')
+  await turns.turn()
+  t.same(went, ['first', 'second', 'third'], 'and go on the next turn, in order')
 })
