@@ -33,6 +33,12 @@ export function createOtelTracing(settings: TracingSettings, version: string): T
   const tracer = provider.getTracer('zt-pdp', version)
   const contexts = new AsyncLocalStorageContextManager().enable()
   const propagator = new W3CTraceContextPropagator()
+  /**
+   * Every span's times come from this one monotonic clock. Left to itself, the SDK re-anchors each span to Date.now()
+   * (whole milliseconds, and the wall clock drifts from the monotonic one), so a step timed here could appear to start
+   * before the request that contains it.
+   */
+  const clock = () => performance.timeOrigin + performance.now()
 
   /** The current request's context, or undefined outside a traced request (the CLI, background work). */
   const traced = (): Context | undefined => {
@@ -43,7 +49,7 @@ export function createOtelTracing(settings: TracingSettings, version: string): T
   const finished = (name: string, seconds: number, attributes: Attributes, failed = false) => {
     const parent = traced()
     if (!parent) return
-    const end = performance.timeOrigin + performance.now()
+    const end = clock()
     const span = tracer.startSpan(name, { startTime: end - seconds * 1000, attributes }, parent)
     if (failed) span.setStatus({ code: SpanStatusCode.ERROR })
     span.end(end)
@@ -53,14 +59,14 @@ export function createOtelTracing(settings: TracingSettings, version: string): T
     step(name, run) {
       const parent = traced()
       if (!parent) return run()
-      const span = tracer.startSpan(`pdp.${name}`, undefined, parent)
+      const span = tracer.startSpan(`pdp.${name}`, { startTime: clock() }, parent)
       try {
         return contexts.with(trace.setSpan(parent, span), run)
       } catch (err) {
         span.setStatus({ code: SpanStatusCode.ERROR })
         throw err
       } finally {
-        span.end()
+        span.end(clock())
       }
     },
   }
@@ -78,7 +84,7 @@ export function createOtelTracing(settings: TracingSettings, version: string): T
           // Server spans fail on 5xx only: a 4xx is the client's error, answered as designed.
           if (statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
         }
-        span.end()
+        span.end(clock())
       }
       app.addHook('onRequest', (request, _reply, done) => {
         const parent = propagator.extract(ROOT_CONTEXT, request.headers, defaultTextMapGetter)
@@ -87,7 +93,7 @@ export function createOtelTracing(settings: TracingSettings, version: string): T
         const route = request.routeOptions.url
         const attributes: Attributes = { [ATTR_HTTP_REQUEST_METHOD]: method }
         if (route !== undefined) attributes[ATTR_HTTP_ROUTE] = route
-        const span = tracer.startSpan(route === undefined ? method : `${method} ${route}`, { kind: SpanKind.SERVER, attributes }, parent)
+        const span = tracer.startSpan(route === undefined ? method : `${method} ${route}`, { kind: SpanKind.SERVER, attributes, startTime: clock() }, parent)
         spans.set(request, span)
         // The request and decision logs carry the span's trace id: the caller's when it sent one, a new one otherwise.
         request.traceId = span.spanContext().traceId
