@@ -178,8 +178,8 @@ class ServerProcess implements BenchServer {
     const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('PDP_') && key !== 'REDIS_URL'))
     const child = fork(SERVER_SCRIPT, [mode, ...args], {
       cwd: ROOT,
-      // BENCH_PROFILE_DIR: CPU profiles of the PDP servers, for finding where a scenario's time goes.
-      execArgv: mode === 'pdp' && process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [],
+      // BENCH_PROFILE_DIR: CPU profiles of the servers (bare/ and pdp/ under it), for finding where a scenario's time goes.
+      execArgv: process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_PROFILE_DIR, mode)}`] : [],
       env: { ...base, PDP_DECISION_LOG: 'off', LOG_LEVEL: 'warn', PDP_ADMIN_TOKEN: CALLER_TOKEN, PDP_DECIDE_AUTH: 'token', ...env },
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     })
