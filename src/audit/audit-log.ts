@@ -1,12 +1,24 @@
+import { EventEmitter } from 'node:events'
 import pino, { type DestinationStream, type Logger } from 'pino'
 import type { DecisionLog, DecisionLogEntry } from '../engine/ports.js'
 
 /** Kinds of line in the audit stream; consumers filter on `type`. */
 export type AuditType = 'decision' | 'admin' | 'security_event' | 'response_action'
 
+/** How the destination is doing, for the metrics: read at scrape time. */
+export interface AuditLogHealth {
+  /** The last write to the destination failed (a full disk, say); lines wait, and are written once it takes them again. */
+  failing: boolean
+  /** Failed writes so far. */
+  writeErrors: number
+  /** Lines dropped so far because the destination fell 64 MiB behind. */
+  dropped: number
+}
+
 export interface AuditLog extends DecisionLog {
   /** Any other audited fact (an admin change, a security event, an automated response). */
   event(type: Exclude<AuditType, 'decision'>, fields: Record<string, unknown>): void
+  health(): AuditLogHealth
   /** Writes what is waiting and closes the destination; resolves once the lines are written. */
   close(): Promise<void>
 }
@@ -20,6 +32,10 @@ export interface AuditLogOptions {
   stream?: DestinationStream
   /** Told how many lines were dropped because the destination fell 64 MiB behind: at the first, and the total at close. */
   onDrop?: (dropped: number) => void
+  /** Told when a write fails after the start or a good write: once per outage, not once per retry. */
+  onWriteError?: (error: NodeJS.ErrnoException) => void
+  /** Told when the destination takes lines again after failing, with the failed writes in between. */
+  onRecovered?: (failedWrites: number) => void
 }
 
 const REDACTED = '[redacted]'
@@ -179,7 +195,7 @@ const MAX_PENDING_BYTES = 64 * 1024 * 1024
  */
 export function createAuditLog(options: AuditLogOptions): AuditLog {
   if (options.destination === 'off' && !options.stream) {
-    return { write() {}, event() {}, async close() {} }
+    return { write() {}, event() {}, health: () => ({ failing: false, writeErrors: 0, dropped: 0 }), async close() {} }
   }
   const toFile = !options.stream && options.destination !== 'stdout'
   const stream = options.stream
@@ -200,6 +216,31 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   let dropped = 0
   file?.on('drop', () => {
     if (dropped++ === 0) options.onDrop?.(dropped)
+  })
+  // Without a listener a failed write (ENOSPC, EIO) is an unhandled 'error' that ends the process, and with it every
+  // gateway's decisions. The destination keeps what it could not write and tries again with the next lines (up to
+  // MAX_PENDING_BYTES, then drops and counts), so decisions go on and the log resumes once the disk takes it.
+  // A destination handed in (a pino destination, tests) is watched the same way when it reports its writes.
+  const watched = file ?? (stream instanceof EventEmitter ? stream : undefined)
+  let writeErrors = 0
+  let failing = false
+  let failedSinceGood = 0
+  let lastError: unknown
+  watched?.on('error', (error: NodeJS.ErrnoException) => {
+    // pino's own listener on its destinations re-emits the first error it does not handle: one failure, seen twice.
+    if (error === lastError) return
+    lastError = error
+    writeErrors++
+    failedSinceGood++
+    if (failing) return
+    failing = true
+    options.onWriteError?.(error)
+  })
+  watched?.on('write', () => {
+    if (!failing) return
+    failing = false
+    options.onRecovered?.(failedSinceGood)
+    failedSinceGood = 0
   })
   // In buffer mode the destination takes bytes, which its types (strings only) do not say.
   const bytes = file as unknown as { write(data: Buffer): boolean }
@@ -241,6 +282,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     event(type, fields) {
       logger.info({ type, v: 1, time: new Date().toISOString(), ...fields })
     },
+    health: () => ({ failing, writeErrors, dropped }),
     close() {
       closing ??= finish()
       return closing
@@ -261,7 +303,12 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     // Ending writes everything still waiting, after any write in flight, then closes the file.
     const closed = new Promise<void>((resolve) => {
       file.once('close', resolve)
-      file.once('error', () => resolve())
+      // A destination that cannot take the last lines (a full disk) is closed without them: its flush timer and
+      // descriptor would otherwise keep the process from exiting.
+      file.once('error', () => {
+        file.destroy()
+        resolve()
+      })
     })
     file.end()
     await closed

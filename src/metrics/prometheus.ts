@@ -4,6 +4,7 @@ import { FALLBACK_CODES } from '../engine/policy/indexed-evaluator.js'
 import type { PolicySource } from '../engine/policy/policy-source.js'
 import type { PolicyEvaluator } from '../engine/policy/evaluator.js'
 import type { ResponderMetrics } from '../response/responder.js'
+import type { AuditLogHealth } from '../audit/audit-log.js'
 
 /** Engines a PolicyEvaluator reports; a closed set, so it can be a label. */
 const EVALUATOR_ENGINES = ['indexed', 'casbin'] as const
@@ -15,6 +16,8 @@ export interface PrometheusMetrics extends PdpMetrics {
   /** Security events and the response actions they set off. */
   response: ResponderMetrics
   webhook(result: 'delivered' | 'failed'): void
+  /** Reads the decision log's health at each scrape. */
+  watchDecisionLog(health: () => AuditLogHealth): void
   /** Whether the store answered its last round trip or ping. */
   storeHealth(ok: boolean): void
   /** One HTTP request: its route pattern (never the raw path), method and status. */
@@ -148,6 +151,35 @@ export function createPrometheusMetrics(build: { version: string } = { version: 
     },
     webhook(result) {
       webhooks.inc({ result })
+    },
+    watchDecisionLog(health) {
+      // Read at scrape time: nothing is added to a decision's path.
+      new Gauge({
+        name: 'pdp_decision_log_failing',
+        help: '1 while the last write to the decision log failed (lines wait and are retried), else 0',
+        registers: [registry],
+        collect() {
+          this.set(health().failing ? 1 : 0)
+        },
+      })
+      new Counter({
+        name: 'pdp_decision_log_write_errors_total',
+        help: 'Failed writes to the decision log destination',
+        registers: [registry],
+        collect() {
+          this.reset()
+          this.inc(health().writeErrors)
+        },
+      })
+      new Counter({
+        name: 'pdp_decision_log_dropped_lines_total',
+        help: 'Decision log lines dropped because the destination fell 64 MiB behind',
+        registers: [registry],
+        collect() {
+          this.reset()
+          this.inc(health().dropped)
+        },
+      })
     },
     watchPolicy(source) {
       rules.set(source.current.evaluator.ruleCount)

@@ -35,6 +35,9 @@ export default fp<AuditPluginOptions>(
     const log = createAuditLog({
       ...opts,
       onDrop: (dropped) => app.log.error({ dropped }, 'decision log: the destination is more than 64 MiB behind; lines are dropped'),
+      onWriteError: (error) =>
+        app.log.error({ code: error.code, destination: opts.destination }, 'decision log: a write failed; decisions go on, lines wait (up to 64 MiB) and are retried with the next ones'),
+      onRecovered: (failedWrites) => app.log.info({ failedWrites, destination: opts.destination }, 'decision log: writing again'),
     })
     const listeners = new Set<(entry: DecisionLogEntry) => void>()
     const audit: AuditLog = {

@@ -49,6 +49,7 @@ export default fp<MetricsPluginOptions>(
   async (app, opts) => {
     const prometheus = createPrometheusMetrics({ version: PACKAGE_VERSION })
     prometheus.watchPolicy(app.policy)
+    prometheus.watchDecisionLog(() => app.audit.health())
     const observer = opts.observer
     const metrics: PrometheusMetrics = observer
       ? {
@@ -91,5 +92,5 @@ export default fp<MetricsPluginOptions>(
       await listener.close()
     })
   },
-  { name: 'metrics', dependencies: ['policy'] },
+  { name: 'metrics', dependencies: ['policy', 'audit'] },
 )

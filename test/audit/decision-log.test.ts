@@ -1,5 +1,10 @@
 import t from 'tap'
-import { auditCapture, build, trustedContext } from '../helpers/build.js'
+import { existsSync } from 'node:fs'
+import pino from 'pino'
+import { buildApp } from '../../src/app.js'
+import { createAuditLog } from '../../src/audit/audit-log.js'
+import { loadConfig } from '../../src/config/config.js'
+import { CALLER, EXAMPLE_POLICIES, auditCapture, build, trustedContext } from '../helpers/build.js'
 import { until } from '../helpers/deadline.js'
 
 t.test('every decision is one audit line, field by field', async (t) => {
@@ -131,4 +136,68 @@ t.test('credential-like keys are redacted wherever they are in the logged reques
     const text = JSON.stringify(capture.lines)
     t.notMatch(text, /s3cr3t-|nested-pwd-value|listed-otp-value|device-token-value/, `${url}: no secret value in the stream`)
   }
+})
+
+t.test('a decision log on a full disk: decisions go on, one error line says so, the metrics show it, and close still ends', { skip: existsSync('/dev/full') ? false : '/dev/full is missing (Linux only)' }, async (t) => {
+  const serverLines: { level: number; msg: string; code?: string }[] = []
+  const config = loadConfig({ PDP_POLICY_DIR: EXAMPLE_POLICIES, PDP_DECISION_LOG: '/dev/full', ...CALLER.env })
+  const app = await buildApp({ config, logger: { level: 'info', stream: { write: (line: string) => void serverLines.push(JSON.parse(line)) } } })
+  let closed = false
+  t.teardown(() => (closed ? undefined : app.close()))
+  // About 1 KiB a line: far more than one 8 KiB batch, so the destination is written (and fails) many times.
+  const statuses = new Set<number>()
+  for (let i = 0; i < 200; i++) {
+    const res = await app.inject({ method: 'POST', url: '/decide', headers: CALLER.headers, payload: { subject: { id: `user-${i}`, tenant: 'acme' }, action: 'create', resource: { type: 'documents' }, context: trustedContext(Date.now()) } })
+    statuses.add(res.statusCode)
+  }
+  await until(() => app.audit.health().writeErrors >= 2, 'two failed writes')
+  t.same([...statuses], [200], 'every decision answered')
+  const failures = serverLines.filter((l) => l.msg.startsWith('decision log: a write failed'))
+  t.equal(failures.length, 1, 'one error line for the outage, not one per retry')
+  t.match(failures[0], { level: 50, code: 'ENOSPC' })
+  const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
+  t.match(metrics, /^pdp_decision_log_failing 1$/m)
+  t.ok(Number(/^pdp_decision_log_write_errors_total (\d+)$/m.exec(metrics)?.[1]) >= 2, 'failed writes counted')
+  t.match(metrics, /^pdp_decision_log_dropped_lines_total 0$/m)
+  await app.close()
+  closed = true
+  t.pass('close ended')
+})
+
+t.test('a destination that fails and then takes lines again: lines written during the outage are kept and written, one line each way', async (t) => {
+  const { mkdtemp, readFile, rm } = await import('node:fs/promises')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const dir = await mkdtemp(join(tmpdir(), 'pdp-log-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  // A real pino destination (sonic-boom) on a device that refuses every write, then pointed at a file, as a disk freed.
+  const destination = pino.destination({ dest: existsSync('/dev/full') ? '/dev/full' : join(dir, 'missing', 'x'), sync: false })
+  const told: string[] = []
+  const log = createAuditLog({
+    destination: 'stdout',
+    redactPaths: [],
+    stream: destination,
+    onWriteError: (error) => told.push(`error ${error.code}`),
+    onRecovered: (failed) => told.push(`recovered after ${failed}`),
+  })
+  log.event('admin', { action: 'during-outage-1' })
+  await until(() => log.health().failing, 'the first failed write')
+  log.event('admin', { action: 'during-outage-2' })
+  await until(() => log.health().writeErrors >= 2, 'the retry to fail too')
+  const file = join(dir, 'decisions.log')
+  destination.reopen(file)
+  log.event('admin', { action: 'after' })
+  await until(() => !log.health().failing, 'a good write')
+  await log.close()
+  // A destination handed in is its owner's to close.
+  await new Promise((resolve) => {
+    destination.once('close', resolve)
+    destination.end()
+  })
+  const actions = (await readFile(file, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { action: string }).action)
+  t.same(actions, ['during-outage-1', 'during-outage-2', 'after'], 'nothing lost, in order')
+  t.equal(told.length, 2)
+  t.match(told[0], /^error E/)
+  t.match(told[1], /^recovered after [2-9]\d*$/)
+  t.match(log.health(), { failing: false, dropped: 0 })
 })
