@@ -89,7 +89,10 @@ const envValue = (objects: K8sObject[], name: string) => envOf(objects).find((e)
 /** Series names the service exports: its own and prom-client's defaults, with a histogram's suffixes. */
 async function exportedSeries(): Promise<Set<string>> {
   const names = new Set<string>()
-  for (const metric of await createPrometheusMetrics().registry.getMetricsAsJSON()) {
+  const metrics = createPrometheusMetrics()
+  // As the metrics plugin does: the decision log's health is read from the audit log.
+  metrics.watchDecisionLog(() => ({ failing: false, writeErrors: 0, dropped: 0 }))
+  for (const metric of await metrics.registry.getMetricsAsJSON()) {
     names.add(metric.name)
     if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(metric.name + suffix)
   }
@@ -415,7 +418,7 @@ if (binary) {
     // `up` is Prometheus's own series for every target.
     for (const name of used) t.ok(name === 'up' || series.has(name), `${name} is exported`)
     t.ok(rules.some((r) => r.alert === 'PdpTargetDown' && metricNames(r.expr).includes('up')), 'an alert for a target that is down')
-    for (const name of ['pdp_decisions_total', 'pdp_decision_duration_seconds_bucket', 'pdp_policy_reloads_total', 'pdp_store_errors_total']) {
+    for (const name of ['pdp_decisions_total', 'pdp_decision_duration_seconds_bucket', 'pdp_policy_reloads_total', 'pdp_store_errors_total', 'pdp_decision_log_failing']) {
       t.ok(used.includes(name), `an alert reads ${name}`)
     }
     const exprs = rules.map((r) => r.expr).join('\n')
@@ -461,6 +464,9 @@ if (binary) {
           input_series: [
             { series: `up{${series}, pod="pdp-a"}`, values: '1 1 0x10' },
             { series: `pdp_policy_reloads_total{${series}, pod="pdp-a", result="failure"}`, values: '0 0 0 1x10' },
+            // pdp-b's decision log fails from minute 2 on; pdp-a's never does.
+            { series: `pdp_decision_log_failing{${series}, pod="pdp-a"}`, values: '0x12' },
+            { series: `pdp_decision_log_failing{${series}, pod="pdp-b"}`, values: '0 0 1x10' },
           ],
           alert_rule_test: [
             { eval_time: '1m', alertname: 'PdpTargetDown', exp_alerts: [] },
@@ -468,6 +474,17 @@ if (binary) {
               eval_time: '9m',
               alertname: 'PdpTargetDown',
               exp_alerts: [{ exp_labels: { severity: 'warning', job: 'pdp', namespace: 'pdp', pod: 'pdp-a' }, exp_annotations: annotations('PdpTargetDown') }],
+            },
+            { eval_time: '5m', alertname: 'PdpDecisionLogFailing', exp_alerts: [] },
+            {
+              eval_time: '9m',
+              alertname: 'PdpDecisionLogFailing',
+              exp_alerts: [
+                {
+                  exp_labels: { severity: 'warning', pod: 'pdp-b' },
+                  exp_annotations: { ...annotations('PdpDecisionLogFailing'), summary: 'The decision log cannot be written on pdp-b' },
+                },
+              ],
             },
             {
               eval_time: '5m',
