@@ -4,6 +4,7 @@
  * because operators edit and hot-reload those; these are the settings of the process itself.
  */
 
+import { isAbsolute } from 'node:path'
 import { TrustedProxies } from '../http/client-ip.js'
 
 export class ConfigError extends Error {
@@ -71,6 +72,11 @@ const secret =
     return raw
   }
 
+const absolutePath: Parser<string> = (raw, name) => {
+  if (!isAbsolute(raw)) throw new ConfigError(name, `must be an absolute path, got "${raw}"`)
+  return raw
+}
+
 const url: Parser<string> = (raw, name) => {
   try {
     new URL(raw)
@@ -133,6 +139,12 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
     'Redis Cluster nodes to start from (host:port, comma-separated; the others are discovered); REDIS_URL then only gives credentials and TLS',
   ),
   decisionLog: variable('PDP_DECISION_LOG', 'stdout', text, 'Where decision and audit lines go: stdout, off, or a file path'),
+  geoipDataDir: variable(
+    'GEODATADIR',
+    undefined,
+    absolutePath,
+    "geoip-lite's variable: the directory of its data files (a fresher database than the package's, e.g. from its updatedb script, mounted read-only); an absolute path. Unset: the data in the geoip-lite package",
+  ),
   decisionLogRedact: variable('PDP_DECISION_LOG_REDACT', '', list, 'Comma-separated input paths to redact in the decision log, e.g. subject.attributes.salary (credential-like keys are always redacted)'),
   jwksFile: variable('PDP_JWKS_FILE', undefined, text, 'Local JWKS file with the identity provider’s public keys'),
   jwksUrl: variable('PDP_JWKS_URL', undefined, url, 'Remote JWKS URL (cached, with a refetch cool-down)'),
@@ -212,6 +224,7 @@ export interface Config {
   shutdownTimeoutMs: number
   redisUrl: string | undefined
   decisionLog: string
+  geoipDataDir: string | undefined
   decisionLogRedact: string[]
   jwksFile: string | undefined
   jwksUrl: string | undefined

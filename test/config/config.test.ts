@@ -19,6 +19,7 @@ t.test('values are parsed and validated, naming the variable', async (t) => {
     [{ PDP_BODY_LIMIT: '10' }, /^PDP_BODY_LIMIT: must be between/],
     [{ REDIS_URL: 'not a url' }, /^REDIS_URL: must be a URL/],
     [{ HOST: '   ' }, /^HOST: must not be empty/],
+    [{ GEODATADIR: 'data/geoip' }, /^GEODATADIR: must be an absolute path, got "data\/geoip"$/],
   ] as const) {
     t.throws(() => loadConfig(env), ConfigError)
     t.throws(() => loadConfig(env), { message: pattern })
