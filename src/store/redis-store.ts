@@ -1,7 +1,6 @@
 import calculateSlot from 'cluster-key-slot'
 import { Cluster, Command, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { createHash } from 'node:crypto'
-import type { Socket } from 'node:net'
 import { NO_FIELDS, PendingSlot, StoreUnavailableError } from './state-store.js'
 import { type Pending, type StateStore, type StoreBatch } from '../engine/ports.js'
 
@@ -232,8 +231,6 @@ export class RedisStateStore implements StateStore {
   private readonly prefix: string
   private readonly cluster: boolean
   private readonly deadlines: Deadlines
-  /** The socket held corked until the end of this turn of the event loop, if any. */
-  private corked: Socket | undefined
 
   private constructor(
     readonly client: Redis | Cluster,
@@ -302,30 +299,12 @@ export class RedisStateStore implements StateStore {
     return new RedisStateStore(client, timeoutMs, false, prefix)
   }
 
-  /**
-   * Sends one script call. On one connection, the calls made in one turn of the event loop go out in one write: the
-   * socket stays corked until the loop's check phase, so a decision's answer-time batch, the previous decision's
-   * follow-up and the other requests read in the same turn share a system call, here and in Redis.
-   */
+  /** Sends one script call, failed by the deadline sweep if Redis has not answered by `deadline`. */
   private send(name: 'evalsha' | 'eval', args: (string | number)[], deadline: number): Promise<unknown[]> {
     const command = new Command(name, args, COMMAND_OPTIONS)
     this.deadlines.watch(command, deadline)
-    if (!this.cluster && this.corked === undefined) {
-      const stream = (this.client as Redis).stream as Socket | undefined
-      if (stream && stream.writable) {
-        stream.cork()
-        this.corked = stream
-        setImmediate(this.uncork)
-      }
-    }
     void this.client.sendCommand(command)
     return command.promise as Promise<unknown[]>
-  }
-
-  private readonly uncork = (): void => {
-    const stream = this.corked
-    this.corked = undefined
-    stream?.uncork()
   }
 
   /**

@@ -73,9 +73,9 @@ t.test('RedisStateStore', { skip: target.skip }, async (t) => {
     t.same(all.value, { d1: '100' })
   })
 
-  t.test('batches started in one turn of the event loop run in the order they were started', async (t) => {
+  t.test('batches started together run in the order they were started', async (t) => {
     const store = await connected(t, url)
-    // Sent together in one write: the read must still come after the write before it and before the one after.
+    // Sent back to back: the read must still come after the write before it and before the one after.
     const w = store.batch()
     w.set('k', 'first', 60_000)
     const r = store.batch()
