@@ -1,5 +1,6 @@
 import calculateSlot from 'cluster-key-slot'
-import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis'
+import { Cluster, Command, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis'
+import { createHash } from 'node:crypto'
 import { NO_FIELDS, PendingSlot, StoreUnavailableError } from './state-store.js'
 import { type Pending, type StateStore, type StoreBatch } from '../engine/ports.js'
 
@@ -100,16 +101,74 @@ return out
 
 type Parser = (raw: unknown) => unknown
 
-interface BatchScript {
-  pdpbatch(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<unknown[]>
-}
+/** BATCH's digest: EVALSHA sends it instead of the script; the script itself goes only when Redis does not have it yet. */
+const BATCH_SHA = createHash('sha1').update(BATCH).digest('hex')
 
-/** One queued operation: its key, its name and arguments for BATCH, and where its result goes. */
-interface Operation {
-  key: string
-  args: (string | number)[]
-  slot: PendingSlot<unknown> | undefined
-  parse: Parser
+/** Replies to the script come back as UTF-8 strings, as they would through ioredis' own commands. */
+const COMMAND_OPTIONS = { replyEncoding: 'utf8' } as const
+
+/**
+ * Fails the script calls Redis has not answered by their deadline. Every call has the same time-out, so deadlines
+ * arrive in order: one queue and one timer serve them all, instead of a timer, a race and a finally per batch.
+ * A call leaves the queue's hold when it is answered (so its arguments and reply are not kept alive until the
+ * deadline, which would move them out of the young generation); an answered call is passed over when its deadline comes.
+ */
+class Deadlines {
+  private readonly commands: (Command | undefined)[] = []
+  private readonly at: number[] = []
+  private head = 0
+  /** How many entries the queue has dropped from its front: entry n is at n - dropped. */
+  private dropped = 0
+  private timer: NodeJS.Timeout | undefined
+
+  constructor(private readonly timeoutMs: number) {}
+
+  watch(command: Command, deadline: number): void {
+    const entry = this.dropped + this.commands.length
+    this.commands.push(command)
+    this.at.push(deadline)
+    const resolve = command.resolve
+    command.resolve = (value) => {
+      const i = entry - this.dropped
+      if (i >= 0) this.commands[i] = undefined
+      resolve(value)
+    }
+    if (this.timer === undefined) this.arm(deadline - performance.now())
+  }
+
+  private arm(ms: number): void {
+    // Unreferenced: a call still waiting has an open socket under it, which keeps the process alive on its own.
+    this.timer = setTimeout(this.sweep, Math.max(1, Math.ceil(ms))).unref()
+  }
+
+  private readonly sweep = (): void => {
+    this.timer = undefined
+    const now = performance.now()
+    const { commands, at } = this
+    let i = this.head
+    for (; i < commands.length && at[i]! <= now; i++) {
+      const command = commands[i]
+      if (command === undefined) continue
+      commands[i] = undefined
+      // One unanswered call fails its batch, as a lost connection would; rejecting one that failed already changes nothing.
+      command.reject(new StoreUnavailableError(`Redis did not answer a batch within ${this.timeoutMs} ms`))
+    }
+    if (i === commands.length) {
+      this.dropped += i
+      commands.length = 0
+      at.length = 0
+      this.head = 0
+      return
+    }
+    if (i > 1024 && i * 2 > commands.length) {
+      commands.splice(0, i)
+      at.splice(0, i)
+      this.dropped += i
+      i = 0
+    }
+    this.head = i
+    this.arm(at[i]! - now)
+  }
 }
 
 /**
@@ -124,6 +183,7 @@ function assertClusterPrefix(prefix: string): void {
 }
 
 const asNumber: Parser = (raw) => Number(raw)
+const asFlag: Parser = (raw) => Number(raw) === 1
 const asNullableString: Parser = (raw) => (raw === null || raw === undefined ? null : String(raw))
 const asStrings: Parser = (raw) => (raw as unknown[]).map(String)
 /** HGETALL inside a script answers a flat [field, value, ...] list. */
@@ -167,8 +227,10 @@ function clusterOptions(common: RedisOptions, url: string | undefined): ClusterO
 export class RedisStateStore implements StateStore {
   readonly kind = 'redis' as const
   private readonly timeoutMs: number
-  /** On a cluster, the prefix the client puts before every key: slots are computed on the key Redis sees. */
-  private readonly clusterPrefix: string | undefined
+  /** What the client puts before every key: the store prefixes the keys of its script calls itself. */
+  private readonly prefix: string
+  private readonly cluster: boolean
+  private readonly deadlines: Deadlines
 
   private constructor(
     readonly client: Redis | Cluster,
@@ -177,8 +239,9 @@ export class RedisStateStore implements StateStore {
     prefix: string,
   ) {
     this.timeoutMs = timeoutMs
-    this.clusterPrefix = client instanceof Cluster ? prefix : undefined
-    client.defineCommand('pdpbatch', { lua: BATCH })
+    this.prefix = prefix
+    this.cluster = client instanceof Cluster
+    this.deadlines = new Deadlines(timeoutMs)
   }
 
   static async connect(options: RedisStateStoreOptions): Promise<RedisStateStore> {
@@ -236,35 +299,55 @@ export class RedisStateStore implements StateStore {
     return new RedisStateStore(client, timeoutMs, false, prefix)
   }
 
-  /** One script call for these operations, which must all be in one slot on a cluster; results in their order. */
-  private script(ops: readonly Operation[]): Promise<unknown[]> {
-    const keys: string[] = []
-    const args: (string | number)[] = []
-    for (const op of ops) {
-      keys.push(op.key)
-      for (const a of op.args) args.push(a)
-    }
-    return (this.client as unknown as BatchScript).pdpbatch(keys.length, ...keys, ...args)
+  /** Sends one script call, failed by the deadline sweep if Redis has not answered by `deadline`. */
+  private send(name: 'evalsha' | 'eval', args: (string | number)[], deadline: number): Promise<unknown[]> {
+    const command = new Command(name, args, COMMAND_OPTIONS)
+    this.deadlines.watch(command, deadline)
+    void this.client.sendCommand(command)
+    return command.promise as Promise<unknown[]>
+  }
+
+  /**
+   * One script call for these keys (already prefixed) and arguments, which must all be in one slot on a cluster;
+   * results in their order. Redis keeps the script once it has seen it, so the call names its digest, and sends the
+   * script itself only when Redis answers that it does not know it (a new server, a flushed script cache).
+   */
+  private script(keys: readonly string[], argv: readonly (string | number)[], deadline: number): Promise<unknown[]> {
+    const args: (string | number)[] = [BATCH_SHA, keys.length]
+    for (let i = 0; i < keys.length; i++) args.push(keys[i]!)
+    for (let i = 0; i < argv.length; i++) args.push(argv[i]!)
+    return this.send('evalsha', args, deadline).catch((err: unknown) => {
+      if (!(err instanceof ReplyError) || !(err as Error).message.startsWith('NOSCRIPT')) throw err
+      args[0] = BATCH
+      return this.send('eval', args, deadline)
+    })
   }
 
   /**
    * A cluster runs a script only on keys of one slot, so the batch runs as one script per slot, all sent at once:
    * one round trip per slot the batch touches. The keys' hash tags put one subject's (one address's, one token's)
    * keys in one slot, so what must be atomic together is; operations keep their order within a slot.
+   * `starts[i]` is where operation i's arguments begin in `argv`.
    */
-  private async scriptsBySlot(ops: readonly Operation[], prefix: string): Promise<unknown[]> {
+  private async scriptsBySlot(keys: readonly string[], argv: readonly (string | number)[], starts: readonly number[], deadline: number): Promise<unknown[]> {
     const groups = new Map<number, number[]>()
-    ops.forEach((op, i) => {
-      const slot = calculateSlot(prefix + op.key)
+    keys.forEach((key, i) => {
+      const slot = calculateSlot(key)
       const group = groups.get(slot)
       if (group) group.push(i)
       else groups.set(slot, [i])
     })
-    if (groups.size === 1) return this.script(ops)
-    const results = new Array<unknown>(ops.length)
+    if (groups.size === 1) return this.script(keys, argv, deadline)
+    const results = new Array<unknown>(keys.length)
     await Promise.all(
       [...groups.values()].map(async (indices) => {
-        const reply = await this.script(indices.map((i) => ops[i]!))
+        const groupArgs: (string | number)[] = []
+        for (const i of indices) for (let a = starts[i]!; a < (starts[i + 1] ?? argv.length); a++) groupArgs.push(argv[a]!)
+        const reply = await this.script(
+          indices.map((i) => keys[i]!),
+          groupArgs,
+          deadline,
+        )
         indices.forEach((i, j) => (results[i] = reply[j]))
       }),
     )
@@ -282,59 +365,82 @@ export class RedisStateStore implements StateStore {
   }
 
   batch(): StoreBatch {
-    const ops: Operation[] = []
-    const add = <T>(key: string, args: (string | number)[], parse: Parser = (r) => r, keep = true): Pending<T> => {
-      const slot = keep ? new PendingSlot<unknown>() : undefined
-      ops.push({ key, args, slot, parse })
+    // The batch as BATCH reads it: one key per operation (prefixed here, as the client would), and each operation's
+    // name and arguments in order; with each operation, where its result goes and how it is read.
+    const prefix = this.prefix
+    const keys: string[] = []
+    const argv: (string | number)[] = []
+    const starts: number[] = []
+    const slots: (PendingSlot<unknown> | undefined)[] = []
+    const parsers: (Parser | undefined)[] = []
+    const op = (key: string, name: string): void => {
+      keys.push(prefix + key)
+      starts.push(argv.length)
+      argv.push(name)
+    }
+    const keep = <T>(parse: Parser): Pending<T> => {
+      const slot = new PendingSlot<unknown>()
+      slots.push(slot)
+      parsers.push(parse)
       return slot as unknown as Pending<T>
+    }
+    const drop = (): void => {
+      slots.push(undefined)
+      parsers.push(undefined)
     }
     const ttl = (ms: number) => (ms > 0 ? Math.ceil(ms) : 0)
     const self = this
     return {
-      get: (key) => add(key, ['get'], asNullableString),
+      get: (key) => (op(key, 'get'), keep(asNullableString)),
       set: (key, value, ttlMs) => {
-        add(key, ['set', value, ttl(ttlMs)], undefined, false)
+        op(key, 'set')
+        argv.push(value, ttl(ttlMs))
+        drop()
       },
-      setIfAbsent: (key, value, ttlMs) => add(key, ['setnx', value, ttl(ttlMs)], (r) => Number(r) === 1),
-      getSet: (key, value, ttlMs) => add(key, ['getset', value, ttl(ttlMs)], asNullableString),
-      del: (key) => add(key, ['del'], asNumber),
-      incrBy: (key, by, ttlMs) => add(key, [Number.isInteger(by) ? 'incrby' : 'incrbyfloat', by, ttl(ttlMs)], asNumber),
-      hGetAll: (key) => add(key, ['hgetall'], asRecord),
+      setIfAbsent: (key, value, ttlMs) => (op(key, 'setnx'), argv.push(value, ttl(ttlMs)), keep(asFlag)),
+      getSet: (key, value, ttlMs) => (op(key, 'getset'), argv.push(value, ttl(ttlMs)), keep(asNullableString)),
+      del: (key) => (op(key, 'del'), keep(asNumber)),
+      incrBy: (key, by, ttlMs) => (op(key, Number.isInteger(by) ? 'incrby' : 'incrbyfloat'), argv.push(by, ttl(ttlMs)), keep(asNumber)),
+      hGetAll: (key) => (op(key, 'hgetall'), keep(asRecord)),
       hSet: (key, fields, ttlMs) => {
-        const args: (string | number)[] = ['hset', 0]
-        for (const field in fields) args.push(field, fields[field]!)
-        if (args.length === 2) return
-        args[1] = (args.length - 2) / 2
-        args.push(ttl(ttlMs))
-        add(key, args, undefined, false)
+        let n = 0
+        for (const _ in fields) n++
+        if (n === 0) return
+        op(key, 'hset')
+        argv.push(n)
+        for (const field in fields) argv.push(field, fields[field]!)
+        argv.push(ttl(ttlMs))
+        drop()
       },
-      hDel: (key, field) => add(key, ['hdel', field], asNumber),
-      hIncrBy: (key, field, by, ttlMs) => add(key, [Number.isInteger(by) ? 'hincrby' : 'hincrbyfloat', field, by, ttl(ttlMs)], asNumber),
-      hIncrClamped: (key, field, by, initial, min, max, ttlMs) => add(key, ['hincrclamped', field, by, initial, min, max, ttl(ttlMs)], asNumber),
-      sAdd: (key, member, ttlMs) => add(key, ['sadd', member, ttl(ttlMs)], (r) => Number(r) === 1),
-      sRem: (key, member) => add(key, ['srem', member], asNumber),
-      sMembers: (key) => add(key, ['smembers'], asStrings),
-      sCard: (key) => add(key, ['scard'], asNumber),
+      hDel: (key, field) => (op(key, 'hdel'), argv.push(field), keep(asNumber)),
+      hIncrBy: (key, field, by, ttlMs) => (op(key, Number.isInteger(by) ? 'hincrby' : 'hincrbyfloat'), argv.push(field, by, ttl(ttlMs)), keep(asNumber)),
+      hIncrClamped: (key, field, by, initial, min, max, ttlMs) => (op(key, 'hincrclamped'), argv.push(field, by, initial, min, max, ttl(ttlMs)), keep(asNumber)),
+      sAdd: (key, member, ttlMs) => (op(key, 'sadd'), argv.push(member, ttl(ttlMs)), keep(asFlag)),
+      sRem: (key, member) => (op(key, 'srem'), argv.push(member), keep(asNumber)),
+      sMembers: (key) => (op(key, 'smembers'), keep(asStrings)),
+      sCard: (key) => (op(key, 'scard'), keep(asNumber)),
       zAdd: (key, score, member, ttlMs) => {
-        add(key, ['zadd', score, member, ttl(ttlMs)], undefined, false)
+        op(key, 'zadd')
+        argv.push(score, member, ttl(ttlMs))
+        drop()
       },
-      zRemRangeByScore: (key, min, max) => add(key, ['zremrangebyscore', min, max], asNumber),
-      zCount: (key, min, max) => add(key, ['zcount', min, max], asNumber),
-      zRangeByScore: (key, min, max) => add(key, ['zrangebyscore', min, max], asStrings),
-      pTtl: (key) => add(key, ['pttl'], asNumber),
+      zRemRangeByScore: (key, min, max) => (op(key, 'zremrangebyscore'), argv.push(min, max), keep(asNumber)),
+      zCount: (key, min, max) => (op(key, 'zcount'), argv.push(min, max), keep(asNumber)),
+      zRangeByScore: (key, min, max) => (op(key, 'zrangebyscore'), argv.push(min, max), keep(asStrings)),
+      pTtl: (key) => (op(key, 'pttl'), keep(asNumber)),
       async exec() {
-        if (ops.length === 0) return
+        if (keys.length === 0) return
+        const deadline = performance.now() + self.timeoutMs
         let results: unknown[]
         try {
-          const prefix = self.clusterPrefix
-          results = await self.bounded(prefix === undefined ? self.script(ops) : self.scriptsBySlot(ops, prefix), 'a batch')
+          results = await (self.cluster ? self.scriptsBySlot(keys, argv, starts, deadline) : self.script(keys, argv, deadline))
         } catch (err) {
           if (err instanceof StoreUnavailableError) throw err
           // A script error (a key of the wrong type, say) is the caller's problem, not an outage.
           if (err instanceof ReplyError && !UNAVAILABLE_REPLY.test((err as Error).message)) throw new Error(`Redis batch failed: ${(err as Error).message}`)
           throw new StoreUnavailableError(`Redis batch failed: ${(err as Error).message}`, { cause: err })
         }
-        ops.forEach(({ slot, parse }, i) => slot?.resolve(parse(results[i])))
+        for (let i = 0; i < slots.length; i++) slots[i]?.resolve(parsers[i]!(results[i]))
       },
     }
   }

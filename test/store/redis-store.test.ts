@@ -73,6 +73,19 @@ t.test('RedisStateStore', { skip: target.skip }, async (t) => {
     t.same(all.value, { d1: '100' })
   })
 
+  t.test('batches started together run in the order they were started', async (t) => {
+    const store = await connected(t, url)
+    // Sent back to back: the read must still come after the write before it and before the one after.
+    const w = store.batch()
+    w.set('k', 'first', 60_000)
+    const r = store.batch()
+    const seen = r.get('k')
+    const w2 = store.batch()
+    w2.set('k', 'second', 60_000)
+    await Promise.all([w.exec(), r.exec(), w2.exec()])
+    t.equal(seen.value, 'first')
+  })
+
   t.test('the prefix isolates deployments', async (t) => {
     const a = await connected(t, url)
     const b = await connected(t, url)
@@ -122,6 +135,37 @@ t.test('a server that stops answering times out instead of hanging', async (t) =
   b.get('x')
   await t.rejects(b.exec(), { name: 'StoreUnavailableError', message: /did not answer a batch within 50 ms/ }, 'bounded by the time-out')
   await t.rejects(store.ping(), { name: 'StoreUnavailableError', message: /did not answer PING within 50 ms/ })
+})
+
+t.test('a server that does not have the script yet is sent it, and the batch goes through', async (t) => {
+  // Knows no script by its digest (as a new or flushed server), runs whatever EVAL sends it as a GET answering "v".
+  const seen: string[] = []
+  const server: Server = createServer((socket) =>
+    socket.on('data', (data) => {
+      for (const [, command] of data.toString().matchAll(/\*\d+\r\n\$\d+\r\n(\w+)\r\n/g)) {
+        const name = command!.toLowerCase()
+        seen.push(name)
+        if (name === 'client') socket.write('+OK\r\n')
+        else if (name === 'info') {
+          const body = '# Server\r\nloading:0\r\n'
+          socket.write(`$${body.length}\r\n${body}\r\n`)
+        } else if (name === 'evalsha') socket.write('-NOSCRIPT No matching script. Please use EVAL.\r\n')
+        else if (name === 'eval') socket.write('*1\r\n$1\r\nv\r\n')
+      }
+    }),
+  )
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  const store = await RedisStateStore.connect({ url: `redis://127.0.0.1:${port}`, timeoutMs: deadline(5_000), connectTimeoutMs: deadline(5_000) })
+  t.teardown(async () => {
+    store.client.disconnect()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  const b = store.batch()
+  const v = b.get('x')
+  await b.exec()
+  t.equal(v.value, 'v')
+  t.same(seen.filter((name) => name.startsWith('eval')), ['evalsha', 'eval'], 'the digest first, the script once it is missing')
 })
 
 t.test('a server that answers "still loading" (or a cluster "down") is unavailable, not a bad batch', async (t) => {
