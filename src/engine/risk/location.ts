@@ -88,8 +88,9 @@ export function prepareLocation(
   const current = fix && { fix, prefix: storedPrefix(fix) }
   // The same text as JSON.stringify of { lat, lon, radiusKm, country, at: now }.
   const previousRaw = current ? batch.getSet(locKey, `${current.prefix}${JSON.stringify(now)}}`, ttl) : batch.get(locKey)
-  const countriesBefore = fix ? batch.sCard(riskKeys.countries(subjectId)) : undefined
-  const countryIsNew = fix ? batch.sAdd(riskKeys.countries(subjectId), fix.country, ttl) : undefined
+  const countriesKey = fix && riskKeys.countries(subjectId)
+  const countriesBefore = countriesKey === undefined ? undefined : batch.sCard(countriesKey)
+  const countryIsNew = countriesKey === undefined ? undefined : batch.sAdd(countriesKey, fix!.country, ttl)
   const loc = policy.location
 
   return () => {
