@@ -103,8 +103,22 @@ function elementBytes(meta: number, index: number, item: Slot): number {
 function compact(value: string): string | number {
   const c = value.charCodeAt(0)
   if (value.length > 16 || !((c >= 48 && c <= 57) || c === 45)) return value
+  // Most are times and counters: digits without a leading zero, at most 15 (exact in a double), read back as themselves
+  // without String(n), which would build a string per write only to compare it.
+  if (c !== 48 && value.length <= 15 && digitsFrom(value, c === 45 ? 1 : 0)) return Number(value)
   const n = Number(value)
   return String(n) === value ? n : value
+}
+
+/** Whether `value` is one or more decimal digits from `at` on, the first not a zero. */
+function digitsFrom(value: string, at: number): boolean {
+  const first = value.charCodeAt(at)
+  if (!(first >= 49 && first <= 57)) return false
+  for (let i = at + 1; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if (c < 48 || c > 57) return false
+  }
+  return true
 }
 
 const text = (value: Slot): string => (typeof value === 'string' ? value : String(value))
@@ -348,7 +362,9 @@ export class MemoryStateStore implements StateStore {
     let rec = this.recent
     if (rec === undefined || (rec[OWNER] as string).length !== end - start || !key.startsWith(rec[OWNER] as string, start)) {
       rec = this.records.get(close < 0 ? key : key.slice(start, end))
-      this.recent = rec
+      // An owner without a record (a session's revocation marker, an address without a restriction) is asked about
+      // between the subject's keys: the subject's record stays the one compared first.
+      if (rec !== undefined) this.recent = rec
     }
     this.rec = rec
     if (rec !== undefined) {
@@ -941,9 +957,12 @@ function expiresAt(rec: Rec, p: number): number | undefined {
   return ms === EXACT ? (rec[p + EXPIRY] as number) : (rec[p + EXPIRY] as number) * 1000 + ms
 }
 
+/** expiresAt(rec, p) <= now, without making the time a boxed number on every key a look-up passes. */
 function expired(rec: Rec, p: number, now: number): boolean {
-  const at = expiresAt(rec, p)
-  return at !== undefined && at <= now
+  const ms = ((rec[p + META] as number) & MS_MASK) >> MS_SHIFT
+  if (ms === NO_EXPIRY) return false
+  const at = rec[p + EXPIRY] as number
+  return (ms === EXACT ? at : at * 1000 + ms) <= now
 }
 
 /** Whole seconds in `expiry`, the milliseconds in `meta`: two small integers, exact for a clock in whole ms. */

@@ -337,6 +337,8 @@ t.test('a clock with fractions of a millisecond expires keys exactly', async (t)
 t.test('numbers written as text read back as the same text', async (t) => {
   const store = new MemoryStateStore()
   const texts = ['0', '-3', '007', '1e3', '1.50', '1.5', '-0', '', ' 1', '1700000000000', '12345678901234567890', 'NaN', 'Infinity']
+  // Around the digits-only path: 15 and 16 digits, a sign alone, a sign before a zero, a digit after a non-digit.
+  texts.push('999999999999999', '-99999999999999', '9007199254740993', '-', '-07', '1x', '12 ', '+1')
   const w = store.batch()
   texts.forEach((v, i) => w.set(`n:{t}:${i}`, v, 0))
   w.hSet('h:{t}', Object.fromEntries(texts.map((v, i) => [`f${i}`, v])), 0)

@@ -23,8 +23,35 @@ export interface LocationObservation {
   reasons: ReasonCode[]
 }
 
-function parseFix(raw: string | null): StoredFix | undefined {
+/** The stored JSON of each fix the lookup answers, up to the time's digits: the same few fixes are written again and again. */
+const storedPrefixes = new WeakMap<GeoFix, GeoFix & { prefix: string }>()
+
+/** `{"lat":…,"lon":…,"radiusKm":…,"country":"…","at":`, the text JSON.stringify gives a StoredFix before its time. */
+function storedPrefix(fix: GeoFix): string {
+  const known = storedPrefixes.get(fix)
+  // Compared field by field, so that a lookup which changes the object it answered is not believed twice.
+  if (known && known.lat === fix.lat && known.lon === fix.lon && known.radiusKm === fix.radiusKm && known.country === fix.country) return known.prefix
+  const copy = { lat: fix.lat, lon: fix.lon, radiusKm: fix.radiusKm, country: fix.country }
+  // Stringified with a one-digit time, which is then cut off with the closing brace.
+  const prefix = JSON.stringify({ ...copy, at: 0 }).slice(0, -2)
+  storedPrefixes.set(fix, { ...copy, prefix })
+  return prefix
+}
+
+/** A time as JSON writes an integer; anything else (a fraction, an exponent, too many digits) is left to JSON.parse. */
+const PLAIN_TIME = /^-?(?:0|[1-9][0-9]{0,14})$/
+
+/**
+ * The stored fix, or undefined when it is missing or malformed. A subject mostly asks from where it asked last: a
+ * record that is `current`'s prefix and a plain time is that fix at that time, read without parsing the JSON again.
+ */
+function parseFix(raw: string | null, current?: { fix: GeoFix; prefix: string }): StoredFix | undefined {
   if (!raw) return undefined
+  if (current && raw.length > current.prefix.length + 1 && raw.endsWith('}') && raw.startsWith(current.prefix)) {
+    const time = raw.slice(current.prefix.length, -1)
+    const { lat, lon, radiusKm, country } = current.fix
+    if (PLAIN_TIME.test(time) && Number.isFinite(lat) && Number.isFinite(lon) && Number.isFinite(radiusKm)) return { lat, lon, radiusKm, country, at: Number(time) }
+  }
   try {
     const fix = JSON.parse(raw) as StoredFix
     return [fix.lat, fix.lon, fix.radiusKm, fix.at].every((n) => typeof n === 'number' && Number.isFinite(n)) ? fix : undefined
@@ -58,10 +85,12 @@ export function prepareLocation(
   const ttl = policy.device.retentionDays * DAY_MS
   const locKey = riskKeys.lastLocation(subjectId)
   // Only a located request moves the trail; an unlocatable one must not be able to erase it.
-  const stored: StoredFix | undefined = fix && { lat: fix.lat, lon: fix.lon, radiusKm: fix.radiusKm, country: fix.country, at: now }
-  const previousRaw = stored ? batch.getSet(locKey, JSON.stringify(stored), ttl) : batch.get(locKey)
-  const countriesBefore = fix ? batch.sCard(riskKeys.countries(subjectId)) : undefined
-  const countryIsNew = fix ? batch.sAdd(riskKeys.countries(subjectId), fix.country, ttl) : undefined
+  const current = fix && { fix, prefix: storedPrefix(fix) }
+  // The same text as JSON.stringify of { lat, lon, radiusKm, country, at: now }.
+  const previousRaw = current ? batch.getSet(locKey, `${current.prefix}${JSON.stringify(now)}}`, ttl) : batch.get(locKey)
+  const countriesKey = fix && riskKeys.countries(subjectId)
+  const countriesBefore = countriesKey === undefined ? undefined : batch.sCard(countriesKey)
+  const countryIsNew = countriesKey === undefined ? undefined : batch.sAdd(countriesKey, fix!.country, ttl)
   const loc = policy.location
 
   return () => {
@@ -69,6 +98,7 @@ export function prepareLocation(
     const reasons: ReasonCode[] = []
     const parts: { name: string; risk: number }[] = []
     let restricted = false
+    let previous: StoredFix | undefined
 
     if (!fix) {
       const cls = ip === undefined ? 'absent' : classifyIp(ip)
@@ -92,7 +122,7 @@ export function prepareLocation(
       }
       signals.push(signal)
 
-      const previous = parseFix(previousRaw.value)
+      previous = parseFix(previousRaw.value, current)
       if (previous) {
         const moved = travel(previous, fix, now)
         const impossible = moved.speedKmh > loc.maxSpeedKmh
@@ -113,7 +143,7 @@ export function prepareLocation(
         signals.push(travelSignal)
       }
     }
-    const impossibleFrom = reasons.includes('impossible_travel') ? parseFix(previousRaw.value)?.at : undefined
+    const impossibleFrom = reasons.includes('impossible_travel') ? previous?.at : undefined
     const top = parts.reduce<{ name: string; risk: number } | undefined>((best, p) => (!best || p.risk > best.risk ? p : best), undefined)
     const observation: LocationObservation = { risk: top?.risk ?? 0, restricted, signals, reasons }
     if (top) observation.driver = top.name

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { applyDeviceEvent } from '../../../src/engine/risk/device-trust.js'
 import { DEFAULT_RISK_POLICY, parseRiskPolicy } from '../../../src/engine/policy/files/risk.js'
-import { HOUR, MINUTE, T0, riskHarness, signal, trusted } from './helpers.js'
+import { riskKeys } from '../../../src/engine/risk/keys.js'
+import { HOUR, MINUTE, PLACES, T0, fakeGeo, riskHarness, signal, trusted } from './helpers.js'
 
 const LONDON = '198.51.1.1'
 const PARIS = '198.51.1.2'
@@ -118,6 +119,56 @@ t.test('impossible travel', async (t) => {
     const h = riskHarness(policy)
     const out = await h.assess({ ...trusted(h.now), ip: '192.168.1.1' })
     t.match(signal(out, 'location'), { contribution: 25 }, 'the unknown-location risk is scored like any other')
+  })
+})
+
+t.test('the trail: the last fix as JSON, read back in any form', async (t) => {
+  const readTrail = async (h: ReturnType<typeof riskHarness>) => {
+    const batch = h.store.batch()
+    const trail = batch.get(riskKeys.lastLocation('alice'))
+    await batch.exec()
+    return trail.value
+  }
+  const writeTrail = async (h: ReturnType<typeof riskHarness>, json: string) => {
+    const batch = h.store.batch()
+    batch.set(riskKeys.lastLocation('alice'), json, HOUR)
+    await batch.exec()
+  }
+  const london = PLACES[LONDON]!
+
+  t.test('the stored text is JSON.stringify of the fix and its time', async (t) => {
+    const h = riskHarness()
+    await h.assess({ ...trusted(h.now), ip: LONDON })
+    h.now += 1234
+    const again = await h.assess({ ...trusted(h.now), ip: LONDON })
+    t.match(signal(again, 'impossibleTravel'), { value: { from: 'GB', to: 'GB', elapsedSeconds: 1 } }, 'the trail read back')
+    t.equal(await readTrail(h), JSON.stringify({ ...london, at: h.now }))
+  })
+
+  t.test('a time with a fraction or an exponent is read as JSON reads it; a malformed one is no trail', async (t) => {
+    for (const [at, elapsedSeconds] of [[`${T0 - 60_000}.5`, 60], [`${(T0 - 120_000) / 1e12}e12`, 120], ['-0', Math.round(T0 / 1000)]] as const) {
+      const h = riskHarness()
+      await writeTrail(h, JSON.stringify({ ...london, at: 0 }).replace('"at":0}', `"at":${at}}`))
+      const out = await h.assess({ ...trusted(h.now), ip: LONDON })
+      t.match(signal(out, 'impossibleTravel'), { value: { from: 'GB', elapsedSeconds } }, `at ${at}`)
+    }
+    for (const at of ['"x"', '01', '1e999', '', '12,"at":"y"']) {
+      const h = riskHarness()
+      await writeTrail(h, JSON.stringify({ ...london, at: 0 }).replace('"at":0}', `"at":${at}}`))
+      const out = await h.assess({ ...trusted(h.now), ip: LONDON })
+      t.equal(signal(out, 'impossibleTravel'), undefined, `at ${at}`)
+    }
+  })
+
+  t.test('a lookup that changes the object it answers is stored as it is now', async (t) => {
+    const place = { ...london }
+    const h = riskHarness(DEFAULT_RISK_POLICY, fakeGeo({ [LONDON]: place }))
+    await h.assess({ ...trusted(h.now), ip: LONDON })
+    Object.assign(place, PLACES[SYDNEY])
+    h.now += MINUTE
+    const out = await h.assess({ ...trusted(h.now), ip: LONDON })
+    t.equal(signal(out, 'impossibleTravel')?.reason, 'impossible_travel', 'London, then Sydney a minute later')
+    t.equal(await readTrail(h), JSON.stringify({ ...PLACES[SYDNEY], at: h.now }))
   })
 })
 
