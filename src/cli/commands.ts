@@ -3,11 +3,14 @@ import { createReadStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { assemblePdp } from '../compose.js'
+import { ConfigError, VARIABLES } from '../config/config.js'
 import { toPolicyQuery, type DecisionInput, type PlanInput } from '../engine/pdp.js'
 import { describeFilter } from '../engine/plan/filter.js'
 import type { Plan } from '../engine/plan/settle.js'
 import { loadPolicyBundle, type PolicyBundle } from '../engine/policy/bundle.js'
 import { PolicyFileError } from '../engine/policy/policy-files.js'
+import { createGeoipLookup, type GeoLookup } from '../engine/risk/geo.js'
+import { GeoipDataError } from '../engine/risk/geoip-data.js'
 import type { Decision, DecisionRequest, Verdict } from '../engine/types.js'
 import { PACKAGE_VERSION } from '../package-info.js'
 import { MemoryStateStore } from '../store/memory-store.js'
@@ -35,6 +38,24 @@ async function loadOrExit<T>(dir: string, io: CliIo, load: (dir: string) => Prom
   }
 }
 
+/**
+ * Geolocation as the server reads it: from GEODATADIR when set (checked as the server checks it, so that a test or an
+ * explanation never runs on other data than production's), else the data in the geoip-lite package.
+ */
+function geoOf(env: NodeJS.ProcessEnv, io: CliIo): GeoLookup {
+  const raw = env.GEODATADIR
+  if (raw === undefined || raw === '') return createGeoipLookup()
+  try {
+    const geo = createGeoipLookup({ dataDir: VARIABLES.geoipDataDir.parse(raw, VARIABLES.geoipDataDir.name) })
+    geo.warm()
+    return geo
+  } catch (err) {
+    if (!(err instanceof ConfigError || err instanceof GeoipDataError)) throw err
+    io.err(`pdp: ${err.message}`)
+    throw new Exit(1)
+  }
+}
+
 async function validate(dir: string, io: CliIo): Promise<void> {
   const bundle = await loadOrExit(dir, io, loadPolicyBundle)
   const suites = await loadOrExit(dir, io, loadPolicySuites)
@@ -48,14 +69,14 @@ async function validate(dir: string, io: CliIo): Promise<void> {
   if (fallbackReason !== undefined) io.out(`${dir}: evaluated by node-casbin, not the indexed evaluator (${fallbackCode}): ${fallbackReason}`)
 }
 
-async function test(dir: string, io: CliIo): Promise<void> {
+async function test(dir: string, io: CliIo, env: NodeJS.ProcessEnv): Promise<void> {
   const bundle = await loadOrExit(dir, io, loadPolicyBundle)
   const suites = await loadOrExit(dir, io, loadPolicySuites)
   if (suites.length === 0) {
     io.err(`${dir}/tests: no test suites (*.yaml) to run`)
     throw new Exit(1)
   }
-  const results = await runPolicySuites(bundle, suites)
+  const results = await runPolicySuites(bundle, suites, { geo: geoOf(env, io) })
   let failed = 0
   for (const r of results) {
     const where = `${dir}/${r.file}${r.line === undefined ? '' : `:${r.line}`}`
@@ -117,12 +138,12 @@ function timeOf(option: string | undefined, io: CliIo): number {
   return at
 }
 
-async function explain(file: string, options: { policies: string; at?: string; json?: boolean }, io: CliIo): Promise<void> {
+async function explain(file: string, options: { policies: string; at?: string; json?: boolean }, io: CliIo, env: NodeJS.ProcessEnv): Promise<void> {
   const input = await readRequest<DecisionInput>(file, 'POST /decide', io)
   const bundle = await loadOrExit(options.policies, io, loadPolicyBundle)
   const at = timeOf(options.at, io)
   const store = new MemoryStateStore({ now: () => at })
-  const pdp = assemblePdp({ policy: { current: bundle }, now: () => at, defaultTenant: 'default', store })
+  const pdp = assemblePdp({ policy: { current: bundle }, now: () => at, defaultTenant: 'default', store, geo: geoOf(env, io) })
   const { token: _ignored, ...request } = input
   const decision = await pdp.decide({ ...request, explain: true }, { source: 'cli' })
   await store.close()
@@ -139,7 +160,7 @@ function describePlan(plan: Plan, io: CliIo): void {
   if (step) io.out(`step-up first: level ${step.level}, methods ${step.methods.join(', ')}, max age ${step.maxAge} s`)
 }
 
-async function plan(file: string, options: { policies: string; at?: string; json?: boolean }, io: CliIo): Promise<void> {
+async function plan(file: string, options: { policies: string; at?: string; json?: boolean }, io: CliIo, env: NodeJS.ProcessEnv): Promise<void> {
   const input = await readRequest<PlanInput>(file, 'POST /plan', io)
   if (typeof input.resource.type !== 'string') {
     io.err(`${file}: resource.type must be a string (a plan is about every resource of one type)`)
@@ -148,7 +169,7 @@ async function plan(file: string, options: { policies: string; at?: string; json
   const bundle = await loadOrExit(options.policies, io, loadPolicyBundle)
   const at = timeOf(options.at, io)
   const store = new MemoryStateStore({ now: () => at })
-  const pdp = assemblePdp({ policy: { current: bundle }, now: () => at, defaultTenant: 'default', store })
+  const pdp = assemblePdp({ policy: { current: bundle }, now: () => at, defaultTenant: 'default', store, geo: geoOf(env, io) })
   const { token: _ignored, ...request } = input
   const answer = await pdp.plan({ ...request, resource: { type: request.resource.type } })
   await store.close()
@@ -224,8 +245,8 @@ async function replay(logFile: string, options: { policies: string; failOnChange
   if (options.failOnChange && counts.changed > 0) throw new Exit(1)
 }
 
-/** Runs the `pdp` command line; resolves to the exit code. */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+/** Runs the `pdp` command line; resolves to the exit code. `env` is read for GEODATADIR, as the server reads it. */
+export async function runCli(argv: readonly string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const program = new Command('pdp')
     .description('Operate the policy decision point: validate and test policies, explain a decision, replay a decision log')
     .version(PACKAGE_VERSION)
@@ -241,7 +262,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .command('test')
     .description('run the policy test suites in <dir>/tests/*.yaml')
     .argument('[dir]', 'policy directory', 'policies')
-    .action((dir: string) => test(dir, io))
+    .action((dir: string) => test(dir, io, env))
   program
     .command('explain')
     .description('decide one request (a POST /decide body in a JSON file) and show rules, roles and the risk breakdown')
@@ -249,7 +270,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('-p, --policies <dir>', 'policy directory', 'policies')
     .option('--at <time>', 'decide as of this ISO 8601 time (default: now)')
     .option('--json', 'print the decision as JSON')
-    .action((file: string, options: { policies: string; at?: string; json?: boolean }) => explain(file, options, io))
+    .action((file: string, options: { policies: string; at?: string; json?: boolean }) => explain(file, options, io, env))
   program
     .command('plan')
     .description('which resources of a type may the subject act on (a POST /plan body in a JSON file): all, none, or a filter')
@@ -257,7 +278,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('-p, --policies <dir>', 'policy directory', 'policies')
     .option('--at <time>', 'plan as of this ISO 8601 time (default: now)')
     .option('--json', 'print the plan as JSON (the filter as the API returns it)')
-    .action((file: string, options: { policies: string; at?: string; json?: boolean }) => plan(file, options, io))
+    .action((file: string, options: { policies: string; at?: string; json?: boolean }) => plan(file, options, io, env))
   program
     .command('replay')
     .description('re-evaluate the decisions in a decision log under candidate policies and list every verdict that would change')
