@@ -1,7 +1,7 @@
 import t from 'tap'
 import { appendFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { policyCopy, trustedContext } from './helpers/build.js'
+import { partialGeoipData, policyCopy, trustedContext } from './helpers/build.js'
 import { exitOf, start } from './helpers/process.js'
 
 t.test('a bad variable stops start-up with one line naming it', async (t) => {
@@ -20,21 +20,14 @@ t.test('a broken policy stops start-up naming file and line', async (t) => {
 })
 
 t.test("GEODATADIR: geoip-lite's data directory is read from there, checked at start", async (t) => {
-  const { mkdtemp, rm, copyFile } = await import('node:fs/promises')
-  const { tmpdir } = await import('node:os')
-  const { createRequire } = await import('node:module')
-  const { dirname } = await import('node:path')
-  const dir = await mkdtemp(join(tmpdir(), 'pdp-geodata-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
   // Without its IPv6 ranges the directory is not geoip-lite's: the start stops, naming the file it looked for there.
-  const bundled = join(dirname(createRequire(import.meta.url).resolve('geoip-lite/package.json')), 'data')
-  for (const file of ['geoip-city.dat', 'geoip-city-names.dat']) await copyFile(join(bundled, file), join(dir, file))
+  const { dir, complete } = await partialGeoipData(t)
   const p = await start({ GEODATADIR: dir })
   t.equal(await exitOf(p.child), 1)
   t.ok(p.stderr().startsWith(`pdp: cannot start: geoip-lite's data file ${join(dir, 'geoip-city6.dat')} is unusable: ENOENT`), p.stderr())
   t.equal(p.stderr().trim().split('\n').length, 1, 'one line')
 
-  await copyFile(join(bundled, 'geoip-city6.dat'), join(dir, 'geoip-city6.dat'))
+  await complete()
   const served = await start({ GEODATADIR: dir })
   t.teardown(() => {
     if (served.child.exitCode === null) served.child.kill('SIGKILL')

@@ -4,8 +4,18 @@ import pino from 'pino'
 import { buildApp } from '../../src/app.js'
 import { createAuditLog } from '../../src/audit/audit-log.js'
 import { loadConfig } from '../../src/config/config.js'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { CALLER, EXAMPLE_POLICIES, auditCapture, build, trustedContext } from '../helpers/build.js'
 import { until } from '../helpers/deadline.js'
+
+/** A directory of the test's own for log files, removed after it. */
+async function logDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pdp-log-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
 
 t.test('every decision is one audit line, field by field', async (t) => {
   const capture = auditCapture()
@@ -51,11 +61,7 @@ t.test('every decision is one audit line, field by field', async (t) => {
 })
 
 t.test('PDP_DECISION_LOG=off writes nothing; a file destination receives lines', async (t) => {
-  const { mkdtemp, readFile, rm } = await import('node:fs/promises')
-  const { join } = await import('node:path')
-  const { tmpdir } = await import('node:os')
-  const dir = await mkdtemp(join(tmpdir(), 'pdp-log-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const dir = await logDir(t)
   const file = join(dir, 'sub', 'decisions.log')
   const app = await build(t, { env: { PDP_DECISION_LOG: file } })
   await app.inject({ method: 'POST', url: '/decide', payload: { subject: { id: 'carol', tenant: 'acme' }, action: 'create', resource: { type: 'documents' }, context: trustedContext(Date.now()) } })
@@ -66,11 +72,7 @@ t.test('PDP_DECISION_LOG=off writes nothing; a file destination receives lines',
 })
 
 t.test('a file destination writes in batches: a lone line arrives without a close, and every line written before close is on disk after it', async (t) => {
-  const { mkdtemp, readFile, rm } = await import('node:fs/promises')
-  const { join } = await import('node:path')
-  const { tmpdir } = await import('node:os')
-  const dir = await mkdtemp(join(tmpdir(), 'pdp-log-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const dir = await logDir(t)
   const file = join(dir, 'decisions.log')
   const app = await build(t, { env: { PDP_DECISION_LOG: file } })
   const decide = (id: string) =>
@@ -91,11 +93,7 @@ t.test('a file destination writes in batches: a lone line arrives without a clos
 })
 
 t.test('a decision log file that cannot be written stops the start with one line naming the variable', async (t) => {
-  const { mkdtemp, rm, writeFile } = await import('node:fs/promises')
-  const { join } = await import('node:path')
-  const { tmpdir } = await import('node:os')
-  const dir = await mkdtemp(join(tmpdir(), 'pdp-log-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const dir = await logDir(t)
   // A path below a regular file can never be created, whoever runs the test (root included).
   await writeFile(join(dir, 'plain-file'), '')
   await t.rejects(build(t, { env: { PDP_DECISION_LOG: join(dir, 'plain-file', 'decisions.log') } }), /^PDP_DECISION_LOG: cannot append to .* \((ENOTDIR|EEXIST)\)$/)
@@ -165,11 +163,7 @@ t.test('a decision log on a full disk: decisions go on, one error line says so, 
 })
 
 t.test('a destination that fails and then takes lines again: lines written during the outage are kept and written, one line each way', async (t) => {
-  const { mkdtemp, readFile, rm } = await import('node:fs/promises')
-  const { join } = await import('node:path')
-  const { tmpdir } = await import('node:os')
-  const dir = await mkdtemp(join(tmpdir(), 'pdp-log-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const dir = await logDir(t)
   // A real pino destination (sonic-boom) on a device that refuses every write, then pointed at a file, as a disk freed.
   const destination = pino.destination({ dest: existsSync('/dev/full') ? '/dev/full' : join(dir, 'missing', 'x'), sync: false })
   const told: string[] = []

@@ -4,15 +4,17 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { runCli } from '../../src/cli/commands.js'
-import { EXAMPLE_POLICIES, ROOT, auditCapture, build, manualClock, policyCopy, trustedContext } from '../helpers/build.js'
+import { EXAMPLE_POLICIES, ROOT, auditCapture, build, manualClock, partialGeoipData, policyCopy, trustedContext } from '../helpers/build.js'
 import { nodeArgsFor } from '../helpers/dist.js'
 
-async function cli(...argv: string[]) {
+async function cliWith(env: NodeJS.ProcessEnv, ...argv: string[]) {
   const out: string[] = []
   const err: string[] = []
-  const code = await runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) })
+  const code = await runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) }, env)
   return { code, out: out.join('\n'), err: err.join('\n') }
 }
+
+const cli = (...argv: string[]) => cliWith(process.env, ...argv)
 
 async function edit(dir: string, file: string, change: (text: string) => string): Promise<void> {
   await writeFile(join(dir, file), change(await readFile(join(dir, file), 'utf8')))
@@ -29,36 +31,23 @@ t.test('validate and test pass on the bundled policy', async (t) => {
 })
 
 t.test("GEODATADIR: test, explain and plan read geolocation where the server does, and say so when it is unusable", async (t) => {
-  const { mkdtemp, rm, copyFile } = await import('node:fs/promises')
-  const { tmpdir } = await import('node:os')
-  const { createRequire } = await import('node:module')
-  const { dirname } = await import('node:path')
-  const dir = await mkdtemp(join(tmpdir(), 'pdp-cli-geodata-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const withEnv = async (env: NodeJS.ProcessEnv, ...argv: string[]) => {
-    const out: string[] = []
-    const err: string[] = []
-    const code = await runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) }, env)
-    return { code, out: out.join('\n'), err: err.join('\n') }
-  }
-  const relative = await withEnv({ GEODATADIR: 'geodata' }, 'test', EXAMPLE_POLICIES)
+  const relative = await cliWith({ GEODATADIR: 'geodata' }, 'test', EXAMPLE_POLICIES)
   t.equal(relative.code, 1)
   t.equal(relative.err, 'pdp: GEODATADIR: must be an absolute path, got "geodata"')
 
-  const bundled = join(dirname(createRequire(import.meta.url).resolve('geoip-lite/package.json')), 'data')
-  for (const file of ['geoip-city.dat', 'geoip-city-names.dat']) await copyFile(join(bundled, file), join(dir, file))
+  const { dir, complete } = await partialGeoipData(t)
   const request = join(dir, 'request.json')
   await writeFile(request, JSON.stringify({ subject: { id: 'alice', tenant: 'acme' }, action: 'read', resource: { type: 'documents' }, context: { ip: '81.2.69.142' } }))
   for (const argv of [['test', EXAMPLE_POLICIES], ['explain', request, '--policies', EXAMPLE_POLICIES], ['plan', request, '--policies', EXAMPLE_POLICIES]]) {
-    const missing = await withEnv({ GEODATADIR: dir }, ...argv)
+    const missing = await cliWith({ GEODATADIR: dir }, ...argv)
     t.equal(missing.code, 1, `${argv[0]}: stops`)
     t.match(missing.err, /^pdp: geoip-lite's data file .*geoip-city6\.dat is unusable: ENOENT/, `${argv[0]}: names the missing file`)
   }
 
-  await copyFile(join(bundled, 'geoip-city6.dat'), join(dir, 'geoip-city6.dat'))
-  const complete = await withEnv({ GEODATADIR: dir }, 'test', EXAMPLE_POLICIES)
-  t.equal(complete.code, 0, complete.out)
-  const explained = await withEnv({ GEODATADIR: dir }, 'explain', request, '--policies', EXAMPLE_POLICIES, '--json')
+  await complete()
+  const tested = await cliWith({ GEODATADIR: dir }, 'test', EXAMPLE_POLICIES)
+  t.equal(tested.code, 0, tested.out)
+  const explained = await cliWith({ GEODATADIR: dir }, 'explain', request, '--policies', EXAMPLE_POLICIES, '--json')
   t.equal(explained.code, 0, explained.err)
   t.match(explained.out, /"country": "GB"/, 'located from the directory given')
 })

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import type { DestinationStream } from 'pino'
-import { cp, mkdtemp, rm } from 'node:fs/promises'
+import { copyFile, cp, mkdtemp, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { buildApp, type AppOptions } from '../../src/app.js'
 import { loadConfig } from '../../src/config/config.js'
 import type { Clock } from '../../src/engine/types.js'
@@ -46,6 +47,18 @@ export async function policyCopy(t: TestLike, from = EXAMPLE_POLICIES): Promise<
   await cp(from, dir, { recursive: true })
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   return dir
+}
+
+/**
+ * A GEODATADIR as an operator would mount one: geoip-lite's bundled city files except its IPv6 ranges, so that the
+ * directory is unusable until `complete()` copies those too.
+ */
+export async function partialGeoipData(t: TestLike): Promise<{ dir: string; complete(): Promise<void> }> {
+  const bundled = join(dirname(createRequire(import.meta.url).resolve('geoip-lite/package.json')), 'data')
+  const dir = await mkdtemp(join(tmpdir(), 'pdp-geodata-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  for (const file of ['geoip-city.dat', 'geoip-city-names.dat']) await copyFile(join(bundled, file), join(dir, file))
+  return { dir, complete: () => copyFile(join(bundled, 'geoip-city6.dat'), join(dir, 'geoip-city6.dat')) }
 }
 
 /** A clock the test moves by hand. */
