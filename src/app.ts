@@ -245,7 +245,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (config.redisClusterNodes !== undefined) storeOptions.clusterNodes = config.redisClusterNodes
   await app.register(storePlugin, storeOptions)
   await app.register(identityPlugin, verifierOptions(config, now))
-  const geo = options.geo ?? createGeoipLookup(config.geoipDataDir === undefined ? {} : { dataDir: config.geoipDataDir })
+  const geo = options.geo ?? createGeoipLookup({ dataDir: config.geoipDataDir })
   const responseOptions: ResponsePluginOptions = { now, geo }
   if (config.webhookUrl !== undefined && config.webhookSecret !== undefined) {
     responseOptions.webhook = { url: config.webhookUrl, secret: config.webhookSecret, timeoutMs: config.webhookTimeoutMs, retries: config.webhookRetries }

@@ -12,7 +12,7 @@ import { startTracing } from './tracing/index.js'
 async function main(): Promise<void> {
   const config = loadConfig()
   // The geolocation index loads (and the data files are checked) before the port opens, so that the first decision does not pay for it.
-  const geo = createGeoipLookup(config.geoipDataDir === undefined ? {} : { dataDir: config.geoipDataDir })
+  const geo = createGeoipLookup({ dataDir: config.geoipDataDir })
   geo.warm()
   const tracing = await startTracing(process.env, PACKAGE_VERSION)
   const app = await buildApp({ config, watchPolicies: true, geo, ...(tracing ? { tracing } : {}) })
