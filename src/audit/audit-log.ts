@@ -213,15 +213,15 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
         periodicFlush: toFile ? FILE_FLUSH_MS : 0,
         maxLength: MAX_PENDING_BYTES,
       })
+  // A destination handed in (a pino destination, tests) is watched the same way when it reports its writes and drops.
+  const watched = file ?? (stream instanceof EventEmitter ? stream : undefined)
   let dropped = 0
-  file?.on('drop', () => {
+  watched?.on('drop', () => {
     if (dropped++ === 0) options.onDrop?.(dropped)
   })
   // Without a listener a failed write (ENOSPC, EIO) is an unhandled 'error' that ends the process, and with it every
   // gateway's decisions. The destination keeps what it could not write and tries again with the next lines (up to
   // MAX_PENDING_BYTES, then drops and counts), so decisions go on and the log resumes once the disk takes it.
-  // A destination handed in (a pino destination, tests) is watched the same way when it reports its writes.
-  const watched = file ?? (stream instanceof EventEmitter ? stream : undefined)
   let writeErrors = 0
   let failing = false
   let failedSinceGood = 0
