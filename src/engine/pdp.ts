@@ -307,7 +307,7 @@ function assessRisk(run: Run, facts: DecisionFacts, state: StateRead, learns: bo
 function runLater(engine: Engine, later: FollowUp[]): void {
   const { store, onBackgroundError } = engine.components
   if (later.length === 0 || !store) return
-  const batch = store.batch()
+  const batch = store.batch({ background: true })
   for (const write of later) write(batch)
   batch.exec().catch((err: unknown) => onBackgroundError?.(err))
 }

@@ -286,9 +286,18 @@ export interface StoreBatch {
   exec(): Promise<void>
 }
 
+export interface BatchOptions {
+  /**
+   * Writes no decision waits for (activity, learning, clean-up). A store may hold such a batch briefly (Redis: until
+   * its next call, at most until the end of this turn of the event loop) and send it together with other writes, so
+   * that it costs no round trip of its own. It still applies before every batch executed after it.
+   */
+  background?: boolean
+}
+
 export interface StateStore {
   readonly kind: 'memory' | 'redis'
-  batch(): StoreBatch
+  batch(options?: BatchOptions): StoreBatch
   /** Resolves when the store answers within its time-out; rejects with StoreUnavailableError otherwise. */
   ping(): Promise<void>
   close(): Promise<void>

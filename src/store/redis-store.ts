@@ -2,7 +2,7 @@ import calculateSlot from 'cluster-key-slot'
 import { Cluster, Command, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { createHash } from 'node:crypto'
 import { NO_FIELDS, PendingSlot, StoreUnavailableError } from './state-store.js'
-import { type Pending, type StateStore, type StoreBatch } from '../engine/ports.js'
+import { type BatchOptions, type Pending, type StateStore, type StoreBatch } from '../engine/ports.js'
 
 export interface RedisStateStoreOptions {
   /** The Redis server; with `sentinels` only its credentials, database number and TLS are used, with `clusterNodes` only its credentials and TLS. */
@@ -195,6 +195,20 @@ const asRecord: Parser = (raw) => {
   return record
 }
 
+/** Hands a batch's results, from `offset` in a script's reply, to the operations that asked for them. */
+type Deliver = (results: readonly unknown[], offset: number) => void
+
+/** Background batches waiting to go out: their operations in order, as one batch, and who gets which results. */
+interface HeldBatches {
+  keys: string[]
+  argv: (string | number)[]
+  starts: number[]
+  parts: { count: number; deliver: Deliver; resolve: () => void; reject: (err: unknown) => void }[]
+}
+
+/** Past this many held operations, background batches go out at once instead of waiting for the next call. */
+const HOLD_MAX_OPERATIONS = 1024
+
 /**
  * Options for a cluster client: the same bounded, queue-free behaviour as a single connection. REDIS_URL, when given,
  * contributes credentials and TLS (a cluster has only database 0). Reads go to masters, so a decision reads what
@@ -231,6 +245,9 @@ export class RedisStateStore implements StateStore {
   private readonly prefix: string
   private readonly cluster: boolean
   private readonly deadlines: Deadlines
+  /** Background batches not sent yet, and the end-of-turn flush that sends them if no call comes first. */
+  private held: HeldBatches | undefined
+  private heldFlush: NodeJS.Immediate | undefined
 
   private constructor(
     readonly client: Redis | Cluster,
@@ -364,7 +381,7 @@ export class RedisStateStore implements StateStore {
     return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
   }
 
-  batch(): StoreBatch {
+  batch(options?: BatchOptions): StoreBatch {
     // The batch as BATCH reads it: one key per operation (prefixed here, as the client would), and each operation's
     // name and arguments in order; with each operation, where its result goes and how it is read.
     const prefix = this.prefix
@@ -389,6 +406,9 @@ export class RedisStateStore implements StateStore {
       parsers.push(undefined)
     }
     const ttl = (ms: number) => (ms > 0 ? Math.ceil(ms) : 0)
+    const deliver: Deliver = (results, offset) => {
+      for (let i = 0; i < slots.length; i++) slots[i]?.resolve(parsers[i]!(results[offset + i]))
+    }
     const self = this
     return {
       get: (key) => (op(key, 'get'), keep(asNullableString)),
@@ -430,18 +450,90 @@ export class RedisStateStore implements StateStore {
       pTtl: (key) => (op(key, 'pttl'), keep(asNumber)),
       async exec() {
         if (keys.length === 0) return
-        const deadline = performance.now() + self.timeoutMs
-        let results: unknown[]
-        try {
-          results = await (self.cluster ? self.scriptsBySlot(keys, argv, starts, deadline) : self.script(keys, argv, deadline))
-        } catch (err) {
-          if (err instanceof StoreUnavailableError) throw err
-          // A script error (a key of the wrong type, say) is the caller's problem, not an outage.
-          if (err instanceof ReplyError && !UNAVAILABLE_REPLY.test((err as Error).message)) throw new Error(`Redis batch failed: ${(err as Error).message}`)
-          throw new StoreUnavailableError(`Redis batch failed: ${(err as Error).message}`, { cause: err })
-        }
-        for (let i = 0; i < slots.length; i++) slots[i]?.resolve(parsers[i]!(results[i]))
+        if (options?.background) return self.hold(keys, argv, starts, deliver)
+        deliver(await self.runAfterHeld(keys, argv, starts), 0)
       },
+    }
+  }
+
+  /**
+   * Holds a background batch until the store's next call or the end of this turn of the event loop, whichever comes
+   * first: the activity and learning writes of every decision in a turn then go out as one script call, in the same
+   * socket write as the next decision's reads, instead of costing a round trip each.
+   */
+  private hold(keys: readonly string[], argv: readonly (string | number)[], starts: readonly number[], deliver: Deliver): Promise<void> {
+    let held = this.held
+    if (held === undefined) {
+      held = this.held = { keys: [], argv: [], starts: [], parts: [] }
+      this.heldFlush = setImmediate(this.flushHeld)
+    }
+    const base = held.argv.length
+    for (let i = 0; i < keys.length; i++) {
+      held.keys.push(keys[i]!)
+      held.starts.push(base + starts[i]!)
+    }
+    for (let i = 0; i < argv.length; i++) held.argv.push(argv[i]!)
+    const parts = held.parts
+    const done = new Promise<void>((resolve, reject) => parts.push({ count: keys.length, deliver, resolve, reject }))
+    if (held.keys.length >= HOLD_MAX_OPERATIONS) this.flushHeld()
+    return done
+  }
+
+  /** Sends the held background batches as one batch; each settles with it. */
+  private readonly flushHeld = (): void => {
+    const held = this.held
+    if (held === undefined) return
+    this.held = undefined
+    clearImmediate(this.heldFlush)
+    this.heldFlush = undefined
+    this.run(held.keys, held.argv, held.starts).then(
+      (results) => {
+        let offset = 0
+        for (const part of held.parts) {
+          try {
+            part.deliver(results, offset)
+            part.resolve()
+          } catch (err) {
+            part.reject(err)
+          }
+          offset += part.count
+        }
+      },
+      (err: unknown) => {
+        for (const part of held.parts) part.reject(err)
+      },
+    )
+  }
+
+  /**
+   * A batch somebody waits for. Held background batches go first, so that it reads what they wrote; on one connection
+   * the socket is corked around both calls, so they leave in one write and Redis answers them in one.
+   */
+  private runAfterHeld(keys: readonly string[], argv: readonly (string | number)[], starts: readonly number[]): Promise<unknown[]> {
+    if (this.held === undefined) return this.run(keys, argv, starts)
+    const stream = !this.cluster && this.client.status === 'ready' ? (this.client as Redis).stream : undefined
+    stream?.cork()
+    try {
+      this.flushHeld()
+      return this.run(keys, argv, starts)
+    } finally {
+      stream?.uncork()
+    }
+  }
+
+  /**
+   * One batch as script calls (one per slot on a cluster), with failures as the port names them. The calls are sent
+   * before this returns (nothing is awaited before them), which runAfterHeld's corking relies on.
+   */
+  private async run(keys: readonly string[], argv: readonly (string | number)[], starts: readonly number[]): Promise<unknown[]> {
+    const deadline = performance.now() + this.timeoutMs
+    try {
+      return await (this.cluster ? this.scriptsBySlot(keys, argv, starts, deadline) : this.script(keys, argv, deadline))
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) throw err
+      // A script error (a key of the wrong type, say) is the caller's problem, not an outage.
+      if (err instanceof ReplyError && !UNAVAILABLE_REPLY.test((err as Error).message)) throw new Error(`Redis batch failed: ${(err as Error).message}`)
+      throw new StoreUnavailableError(`Redis batch failed: ${(err as Error).message}`, { cause: err })
     }
   }
 
@@ -455,6 +547,8 @@ export class RedisStateStore implements StateStore {
   }
 
   async close(): Promise<void> {
+    // Held writes go out before the connection is closed (or handed back), not after.
+    this.flushHeld()
     if (!this.ownsClient) return
     try {
       await this.bounded(this.client.quit(), 'QUIT')

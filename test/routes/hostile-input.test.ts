@@ -130,6 +130,8 @@ async function fuzz(t: Test, app: FastifyInstance, lines: unknown[], snapshot: S
   await fc.assert(
     fc.asyncProperty(cases, fc.nat(), async (c, pick) => {
       await app.responder.settled()
+      // A decision's background writes may be held until the end of the event loop's turn (BatchOptions.background).
+      await new Promise((resolve) => setImmediate(resolve))
       const before = await snapshot()
       const logged = lines.length
       const headers: Record<string, string> = { authorization: `Bearer ${ADMIN}` }

@@ -40,6 +40,37 @@ export function stateStoreContract(t: Test, make: () => Promise<ContractSubject>
     t.equal(bValue.value, 'x')
   })
 
+  t.test('background batches apply before every batch executed after them, each with its own results', async (t) => {
+    const { store } = await make()
+    const first = store.batch({ background: true })
+    const one = first.incrBy('bg:n', 1, HOUR)
+    first.hSet('bg:h', { seen: 'yes' }, HOUR)
+    const second = store.batch({ background: true })
+    const three = second.incrBy('bg:n', 2, HOUR)
+    // Not awaited: a store may still hold them when the next batch is executed.
+    const written = Promise.all([first.exec(), second.exec()])
+    const read = store.batch()
+    const n = read.get('bg:n')
+    const h = read.hGetAll('bg:h')
+    await read.exec()
+    t.equal(n.value, '3', 'the batch after them reads both background writes')
+    t.same({ ...h.value }, { seen: 'yes' })
+    await written
+    t.equal(one.value, 1, 'each background batch reads its own results')
+    t.equal(three.value, 3)
+  })
+
+  t.test('a background batch with no batch after it still applies', async (t) => {
+    const { store } = await make()
+    const b = store.batch({ background: true })
+    b.set('bg:alone', 'v', HOUR)
+    await b.exec()
+    const read = store.batch()
+    const v = read.get('bg:alone')
+    await read.exec()
+    t.equal(v.value, 'v')
+  })
+
   t.test('counters: incrBy with integers and fractions', async (t) => {
     const { store } = await make()
     const b = store.batch()

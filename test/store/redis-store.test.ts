@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { createServer, type Server } from 'node:net'
+import { createServer, type Server, type Socket } from 'node:net'
 import { RedisStateStore } from '../../src/store/redis-store.js'
 import { StoreUnavailableError } from '../../src/store/state-store.js'
 import { deadline } from '../helpers/deadline.js'
@@ -86,6 +86,74 @@ t.test('RedisStateStore', { skip: target.skip }, async (t) => {
     t.equal(seen.value, 'first')
   })
 
+  t.test('the background batches of one turn go out as one script call, in one socket write with the next batch', async (t) => {
+    const store = await connected(t, url)
+    const client = store.client as Redis
+    const calls: string[] = []
+    const send = client.sendCommand.bind(client)
+    client.sendCommand = (command, stream) => (calls.push(command.name), send(command, stream))
+    // Chunks per system call on the connection's socket: Node writes corked chunks with one writev.
+    const socket = client.stream as Socket & { _write: Socket['_write']; _writev: NonNullable<Socket['_writev']> }
+    const writes: number[] = []
+    const write = socket._write
+    const writev = socket._writev
+    socket._write = function (chunk, encoding, done) {
+      writes.push(1)
+      return write.call(this, chunk, encoding, done)
+    }
+    socket._writev = function (chunks, done) {
+      writes.push(chunks.length)
+      return writev.call(this, chunks, done)
+    }
+    t.teardown(() => {
+      client.sendCommand = send
+      socket._write = write
+      socket._writev = writev
+    })
+    const background = Array.from({ length: 5 }, (_, i) => {
+      const b = store.batch({ background: true })
+      b.sAdd('bg:set', `m${i}`, 60_000)
+      return b.exec()
+    })
+    const read = store.batch()
+    const members = read.sCard('bg:set')
+    await read.exec()
+    await Promise.all(background)
+    t.equal(members.value, 5)
+    t.same(calls, ['evalsha', 'evalsha'], 'the five background batches as one call, then the read')
+    t.same(writes, [2], 'both calls in one write')
+  })
+
+  t.test('a background batch that fails does not fail the batch after it', async (t) => {
+    const store = await connected(t, url)
+    const setup = store.batch()
+    setup.set('not-a-set', 'text', 60_000)
+    await setup.exec()
+    const bad = store.batch({ background: true })
+    bad.sAdd('not-a-set', 'm', 60_000)
+    const failed = t.rejects(bad.exec(), { message: /^Redis batch failed: .*WRONGTYPE/ })
+    const read = store.batch()
+    const v = read.get('not-a-set')
+    await read.exec()
+    t.equal(v.value, 'text')
+    await failed
+  })
+
+  t.test('held background writes go out before the store closes', async (t) => {
+    const prefix = testPrefix()
+    const reader = await connected(t, url, prefix)
+    const store = await RedisStateStore.connect({ url, prefix, timeoutMs: Number(STORE_TIMEOUT_MS) })
+    const b = store.batch({ background: true })
+    b.set('last-words', 'sent', 60_000)
+    const written = b.exec()
+    await store.close()
+    await written
+    const r = reader.batch()
+    const v = r.get('last-words')
+    await r.exec()
+    t.equal(v.value, 'sent')
+  })
+
   t.test('the prefix isolates deployments', async (t) => {
     const a = await connected(t, url)
     const b = await connected(t, url)
@@ -134,6 +202,9 @@ t.test('a server that stops answering times out instead of hanging', async (t) =
   const b = store.batch()
   b.get('x')
   await t.rejects(b.exec(), { name: 'StoreUnavailableError', message: /did not answer a batch within 50 ms/ }, 'bounded by the time-out')
+  const held = store.batch({ background: true })
+  held.set('x', 'y', 60_000)
+  await t.rejects(held.exec(), { name: 'StoreUnavailableError', message: /did not answer a batch within 50 ms/ }, 'a background batch too')
   await t.rejects(store.ping(), { name: 'StoreUnavailableError', message: /did not answer PING within 50 ms/ })
 })
 
