@@ -162,6 +162,20 @@ t.test('a decision log on a full disk: decisions go on, one error line says so, 
   t.pass('close ended')
 })
 
+t.test('a decision log that stays failing keeps at most 64 MiB waiting, drops and counts the rest, and still closes', { skip: existsSync('/dev/full') ? false : '/dev/full is missing (Linux only)' }, async (t) => {
+  const told: number[] = []
+  const log = createAuditLog({ destination: '/dev/full', redactPaths: [], onDrop: (dropped) => told.push(dropped) })
+  // 80 lines of 1 MiB against a bound of 64 MiB: whatever is in flight aside, at least 16 cannot be kept.
+  const pad = 'x'.repeat(1024 * 1024)
+  for (let i = 0; i < 80; i++) log.event('admin', { action: `line-${i}`, pad })
+  await until(() => log.health().dropped >= 16 && log.health().failing, 'the lines past the bound dropped, and the writes failing')
+  const { dropped } = log.health()
+  t.ok(dropped <= 80 - 60, `the lines within the bound are kept, not dropped (${dropped} dropped)`)
+  t.same(told, [1], 'told once, at the first drop')
+  await log.close()
+  t.same(told, [1, dropped], 'and the total at close')
+})
+
 t.test('a destination that fails and then takes lines again: lines written during the outage are kept and written, one line each way', async (t) => {
   const dir = await logDir(t)
   // A real pino destination (sonic-boom) on a device that refuses every write, then pointed at a file, as a disk freed.
