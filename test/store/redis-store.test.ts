@@ -124,6 +124,26 @@ t.test('RedisStateStore', { skip: target.skip }, async (t) => {
     t.same(writes, [2], 'both calls in one write')
   })
 
+  t.test('past 1,024 held operations, background batches go out at once instead of waiting for the turn to end', async (t) => {
+    const store = await connected(t, url)
+    const client = store.client as Redis
+    const sizes: number[] = []
+    const send = client.sendCommand.bind(client)
+    // EVALSHA's third argument is the number of keys: one per operation.
+    client.sendCommand = (command, stream) => (sizes.push(Number(command.args[1])), send(command, stream))
+    t.teardown(() => {
+      client.sendCommand = send
+    })
+    const written = Array.from({ length: 1_100 }, (_, i) => {
+      const b = store.batch({ background: true })
+      b.set(`bg:many:${i}`, 'v', 60_000)
+      return b.exec()
+    })
+    t.same(sizes, [1_024], 'the first 1,024 sent as soon as they were held')
+    await Promise.all(written)
+    t.same(sizes, [1_024, 76], 'the rest at the end of the turn')
+  })
+
   t.test('a background batch that fails does not fail the batch after it', async (t) => {
     const store = await connected(t, url)
     const setup = store.batch()
