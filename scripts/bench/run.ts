@@ -235,6 +235,8 @@ class Tally {
   responses = 0
   seconds = 0
   cpuMicros = 0
+  /** The load generator's own CPU time (this process runs autocannon): it shares the cores with the server. */
+  loadCpuMicros = 0
   errors = 0
   non2xx = 0
   latencies: number[] = []
@@ -329,7 +331,9 @@ async function round(settings: Settings, server: BenchServer, target: Target, bo
   const responsesBefore = tally.responses
   const latenciesBefore = tally.latencies.length
   const started = performance.now()
+  const loadBefore = process.cpuUsage()
   await load(settings, target, bodies, settings.duration, tally)
+  const loadUsed = process.cpuUsage(loadBefore)
   const seconds = (performance.now() - started) / 1000
   // Let requests already on the wire finish before reading the CPU clock.
   await new Promise((done) => setTimeout(done, 100))
@@ -338,6 +342,7 @@ async function round(settings: Settings, server: BenchServer, target: Target, bo
   tally.responses = responsesBefore + served
   tally.seconds += seconds
   tally.cpuMicros += after.cpuMicros - before.cpuMicros
+  tally.loadCpuMicros += loadUsed.user + loadUsed.system
   if (after.loopDelay) {
     tally.loopP99.push(after.loopDelay.p99)
     tally.loopMax.push(after.loopDelay.max)
@@ -640,10 +645,10 @@ function table(header: string[], lines: string[][], leftColumns = 2): string {
 }
 
 function formatRows(rows: Row[]): string {
-  const header = ['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'p99/p50', 'loop p99 ms', 'loop max ms', 'CPU µs/req', 'errors', 'non-2xx', '/bare']
+  const header = ['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'p99/p50', 'loop p99 ms', 'loop max ms', 'CPU µs/req', 'load µs/req', 'errors', 'non-2xx', '/bare']
   const lines = rows.map((row) => {
     const t = row.tally
-    if (row.skipped) return [row.scenario, row.server, 'skipped', '', '', '', '', '', '', '', '', '']
+    if (row.skipped) return [row.scenario, row.server, 'skipped', '', '', '', '', '', '', '', '', '', '']
     const { p50, p99 } = latency(t)
     return [
       row.scenario,
@@ -655,6 +660,7 @@ function formatRows(rows: Row[]): string {
       t.loopP99.length === 0 ? '-' : Math.max(...t.loopP99).toFixed(1),
       t.loopMax.length === 0 ? '-' : Math.max(...t.loopMax).toFixed(1),
       t.responses === 0 ? '-' : (t.cpuMicros / t.responses).toFixed(0),
+      t.responses === 0 ? '-' : (t.loadCpuMicros / t.responses).toFixed(0),
       String(t.errors),
       String(t.non2xx),
       row.ratio === undefined ? '' : row.ratio.toFixed(2),
@@ -821,7 +827,7 @@ async function main(): Promise<void> {
     `load: autocannon in this process, ${settings.connections} connections, ${settings.rounds} round(s) of ${settings.duration} s per server and scenario, ` +
       `alternating bare/server after ${settings.warmup} s of warm-up each`,
   )
-  say('servers: each in its own child process (compiled JavaScript, no loader, as npm start runs the PDP), PDP_DECISION_LOG=off unless said, LOG_LEVEL=warn; CPU per request = the server\'s user+system time / responses')
+  say('servers: each in its own child process (compiled JavaScript, no loader, as npm start runs the PDP), PDP_DECISION_LOG=off unless said, LOG_LEVEL=warn; CPU per request = the server\'s user+system time / responses; load µs/req = this process\'s (the load generator\'s) over the same rounds, on the same two cores')
   say('callers: every request carries a bearer credential with pdp:decide (PDP_ADMIN_TOKEN, PDP_DECIDE_AUTH=token), so the PDP learns the subjects\' state as behind a gateway')
   const extra = Object.entries(settings.pdpEnv)
   if (extra.length > 0) say(`PDP servers also run with ${extra.map(([k, v]) => `${k}=${v}`).join(' ')}`)
