@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest, onRequestHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { isIP } from 'node:net'
 import { PdpHttpError } from '../errors.js'
 import { ErrorSchema } from '../schemas/common.js'
@@ -36,11 +36,19 @@ export function checkInput(body: Identifies): void {
 /** A caller authenticated with scope pdp:decide (and checked against revocations) vouches for the subjects it names; an anonymous one does not. */
 export const vouched = (request: FastifyRequest) => request.caller?.scopes.has('pdp:decide') === true && request.caller.unchecked !== true
 
+/**
+ * The onRequest hooks and OpenAPI security of a route that decides (/decide, /decide/batch, /plan): its turn of the
+ * event loop, then the caller's credential. With PDP_DECIDE_AUTH=token the credential is required; otherwise one with
+ * pdp:decide, when sent, still vouches for the subjects.
+ */
+export function decisionAccess(app: FastifyInstance, auth: 'none' | 'token') {
+  const onRequest: onRequestHookHandler[] = [...app.decisionTurn, auth === 'token' ? app.requireScope('pdp:decide') : app.acceptScope('pdp:decide')]
+  return { onRequest, security: auth === 'token' ? requires('pdp:decide') : accepts('pdp:decide') }
+}
+
 /** POST /decide and /decide/batch: translate the body into decision requests, ask the engine, return its answers. */
 const decideRoutes: FastifyPluginAsyncTypebox<DecideRoutesOptions> = async (app, opts) => {
-  const onRequest: onRequestHookHandler[] = [...app.decisionTurn, opts.auth === 'token' ? app.requireScope('pdp:decide') : app.acceptScope('pdp:decide')]
-  // With PDP_DECIDE_AUTH=token the credential is required; otherwise one with pdp:decide, when sent, still vouches for the subjects.
-  const security = opts.auth === 'token' ? requires('pdp:decide') : accepts('pdp:decide')
+  const { onRequest, security } = decisionAccess(app, opts.auth)
   const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema }
 
   app.post(

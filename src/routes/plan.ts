@@ -1,9 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { onRequestHookHandler } from 'fastify'
 import { ErrorSchema } from '../schemas/common.js'
 import { PlanRequestSchema, PlanResponseSchema } from '../schemas/plan.js'
-import { accepts, requires } from '../schemas/security.js'
-import { checkInput, vouched } from './decide.js'
+import { checkInput, decisionAccess, vouched } from './decide.js'
 
 export interface PlanRoutesOptions {
   /** `token`: callers must present a credential with scope `pdp:decide`, as for /decide. */
@@ -12,8 +10,7 @@ export interface PlanRoutesOptions {
 
 /** POST /plan: which resources of a type the subject may act on, as a filter the caller runs in its own database. */
 const planRoutes: FastifyPluginAsyncTypebox<PlanRoutesOptions> = async (app, opts) => {
-  const onRequest: onRequestHookHandler[] = [...app.decisionTurn, opts.auth === 'token' ? app.requireScope('pdp:decide') : app.acceptScope('pdp:decide')]
-  const security = opts.auth === 'token' ? requires('pdp:decide') : accepts('pdp:decide')
+  const { onRequest, security } = decisionAccess(app, opts.auth)
 
   app.post(
     '/plan',
