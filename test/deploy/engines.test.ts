@@ -33,3 +33,24 @@ t.test('every production dependency supports the oldest Node version package.jso
   t.ok(checked > 20, `the lockfile names the engines of the production packages (${checked} checked)`)
   t.same(refusing, [], `every one accepts Node ${oldest}`)
 })
+
+/**
+ * npm 11 skips a dependency's install scripts unless package.json's allowScripts says yes, and lists every package it
+ * skipped without a recorded answer. Each package in the lockfile with an install script must have that answer, so a
+ * fresh install asks the operator nothing and runs no script nobody reviewed.
+ */
+t.test('every package with an install script has a recorded answer in allowScripts', async (t) => {
+  const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> }
+  const lock = JSON.parse(await readFile(join(ROOT, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, LockEntry & { hasInstallScript?: boolean }>
+  }
+  const answered = (name: string, version: string | undefined) =>
+    Object.keys(pkg.allowScripts ?? {}).some((key) => key === name || key === `${name}@${version}`)
+  const withScripts = Object.entries(lock.packages).filter(([path, entry]) => path !== '' && entry.hasInstallScript)
+  t.ok(withScripts.length > 0, `the lockfile marks packages with install scripts (${withScripts.length})`)
+  const unanswered = withScripts
+    .map(([path, entry]) => ({ name: path.replace(/^.*node_modules\//, ''), version: entry.version }))
+    .filter(({ name, version }) => !answered(name, version))
+    .map(({ name, version }) => `${name}@${version}`)
+  t.same(unanswered, [], 'allowScripts answers for each of them')
+})
