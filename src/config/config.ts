@@ -184,7 +184,7 @@ export const VARIABLES: { [K in keyof Config]: Variable<NonNullable<Config[K]>> 
   batchMax: variable('PDP_BATCH_MAX', '100', integer(1, 10_000), 'Most items in one POST /decide/batch (more → 400)'),
   turnBudgetMs: variable(
     'PDP_TURN_BUDGET_MS',
-    '2',
+    '1',
     integer(0, 1000),
     'Longest stretch of decisions in one turn of the event loop; later ones wait for the next turn, so time-outs, probes and store replies are served in between under load (0: no limit)',
   ),
