@@ -19,7 +19,6 @@ import pdpPlugin from './plugins/pdp.js'
 import responsePlugin, { type ResponsePluginOptions } from './plugins/response.js'
 import rateLimit from '@fastify/rate-limit'
 import { createGeoipLookup } from './engine/risk/geo.js'
-import { RedisStateStore } from './store/redis-store.js'
 import { stateStoreRateLimit } from './store/rate-limit-store.js'
 import eventRoutes from './routes/events.js'
 import responseRoutes from './routes/admin/response.js'
@@ -287,7 +286,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       // A Redis hiccup must not shut the control plane; authentication still applies.
       skipOnError: true,
       // On Redis, counted through the state store so that a count waits no longer than PDP_STORE_TIMEOUT_MS.
-      ...(app.store instanceof RedisStateStore ? { store: stateStoreRateLimit(app.store, 'ratelimit:') } : {}),
+      ...(app.store.kind === 'redis' ? { store: stateStoreRateLimit(app.store, 'ratelimit:') } : {}),
     })
     await plane.register(adminPolicyRoutes)
     await plane.register(identityRoutes, { now, maxTokenLifetimeSec: config.jwtMaxLifetimeSec })

@@ -56,7 +56,8 @@ export {
   type Subject,
   type Verdict,
 } from './engine/types.js'
-export { createStateStore, MemoryStateStore, RedisStateStore, StoreUnavailableError, type StateStore, type StateStoreOptions } from './store/index.js'
+export { createStateStore, MemoryStateStore, StoreUnavailableError, type StateStore, type StateStoreOptions } from './store/index.js'
+export { RedisStateStore } from './store/redis-store.js'
 export * from './client/index.js'
 export {
   createResponder,

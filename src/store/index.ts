@@ -1,9 +1,8 @@
 import { MemoryStateStore } from './memory-store.js'
-import { RedisStateStore } from './redis-store.js'
+import type { RedisStateStoreOptions } from './redis-store.js'
 import type { StateStore } from '../engine/ports.js'
 
 export { MemoryStateStore } from './memory-store.js'
-export { RedisStateStore } from './redis-store.js'
 export { StoreUnavailableError } from './state-store.js'
 export type { Pending, StateStore, StoreBatch } from '../engine/ports.js'
 
@@ -25,7 +24,7 @@ export interface StateStoreOptions {
 export async function createStateStore(options: StateStoreOptions): Promise<StateStore> {
   const cluster = options.clusterNodes !== undefined && options.clusterNodes.length > 0
   if (options.redisUrl || (options.sentinels && options.sentinels.length > 0) || cluster) {
-    const redis: Parameters<typeof RedisStateStore.connect>[0] = {}
+    const redis: RedisStateStoreOptions = {}
     if (options.redisUrl) redis.url = options.redisUrl
     if (options.sentinels && options.sentinels.length > 0) redis.sentinels = options.sentinels
     if (options.sentinelMaster !== undefined) redis.sentinelMaster = options.sentinelMaster
@@ -33,6 +32,8 @@ export async function createStateStore(options: StateStoreOptions): Promise<Stat
     if (options.prefix !== undefined) redis.prefix = options.prefix
     if (options.timeoutMs !== undefined) redis.timeoutMs = options.timeoutMs
     if (options.onError) redis.onError = options.onError
+    // Loaded only here: the Redis client is a tenth of the server's start-up, and the embedded store needs none of it.
+    const { RedisStateStore } = await import('./redis-store.js')
     return RedisStateStore.connect(redis)
   }
   const memory: ConstructorParameters<typeof MemoryStateStore>[0] = {}
