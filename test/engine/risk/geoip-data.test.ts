@@ -1,10 +1,13 @@
 import { closeSync, openSync, readSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { seededRandom } from '../../../scripts/bench/generate-policy.js'
 import { classifyIp } from '../../../src/engine/ip-address.js'
 import { createGeoipLookup, type GeoFix } from '../../../src/engine/risk/geo.js'
+import { openGeoipData } from '../../../src/engine/risk/geoip-data.js'
 
 /**
  * The reader of geoip-lite's files against geoip-lite itself, loaded whole: every answer must be the one the lookup
@@ -172,5 +175,65 @@ t.test('private, reserved and malformed addresses have no fix', async (t) => {
     '',
   ]) {
     t.equal(geo.lookup(ip), undefined, ip)
+  }
+})
+
+/**
+ * Files in geoip-lite's format written by the test: 1,000 IPv4 and 300 IPv6 ranges (enough for the in-memory levels
+ * of the search) over three locations, with `damage` applied to the IPv4 or IPv6 records before they are written.
+ */
+async function syntheticData(
+  t: Test,
+  damage: { v4?: (records: number[][]) => void; v6?: (records: number[][]) => void; trailingByte?: boolean } = {},
+): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pdp-geoip-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const names = Buffer.alloc(3 * 88)
+  names.write('GB', 0)
+  names.write('AU', 88)
+  const write = async (file: string, records: number[][]) => {
+    const buffer = Buffer.alloc(records.length * records[0]!.length * 4 + (damage.trailingByte ? 1 : 0))
+    records.flat().forEach((word, i) => buffer.writeUInt32BE(word >>> 0, i * 4))
+    await writeFile(join(dir, file), buffer)
+  }
+  // [first, last, location, lat, lon, radius]; latitude and longitude in 1/10,000 degree, signed.
+  const v4 = Array.from({ length: 1000 }, (_, i) => [0x05000000 + i * 1000, 0x05000000 + i * 1000 + 999, i % 3 === 2 ? 0xffffffff : i % 3, 515000 + i, -1000 - i, 10 + i])
+  // [first hi, lo, 0, 0, last hi, lo, 0, 0, location, lat, lon, radius]: ranges by their first 64 bits.
+  const v6 = Array.from({ length: 300 }, (_, i) => [0x2a000000, i * 16, 0, 0, 0x2a000000, i * 16 + 15, 0xffffffff, 0xffffffff, i % 2, -338000 - i, 1512000 + i, 50])
+  damage.v4?.(v4)
+  damage.v6?.(v6)
+  await writeFile(join(dir, 'geoip-city-names.dat'), names)
+  await write('geoip-city.dat', v4)
+  await write('geoip-city6.dat', v6)
+  return dir
+}
+
+t.test('its own reading of the files: every field of a record, in both files', async (t) => {
+  const data = openGeoipData(await syntheticData(t))
+  for (const i of [0, 1, 499, 998]) {
+    const hit = data.lookup(v4Text(0x05000000 + i * 1000 + 500))
+    t.same(hit, i % 3 === 2 ? undefined : { country: i % 3 === 0 ? 'GB' : 'AU', lat: (515000 + i) / 10000, lon: (-1000 - i) / 10000, area: 10 + i }, `IPv4 range ${i}`)
+  }
+  t.equal(data.lookup('4.255.255.255'), undefined, 'below the first range')
+  for (const i of [0, 150, 299]) {
+    const hit = data.lookup(`2a00:0:0:${(i * 16 + 7).toString(16)}::1`)
+    t.same(hit, { country: i % 2 === 0 ? 'GB' : 'AU', lat: (-338000 - i) / 10000, lon: (1512000 + i) / 10000, area: 50 }, `IPv6 range ${i}`)
+  }
+})
+
+t.test('damaged files stop the reader at the record at fault, naming it', async (t) => {
+  const cases: [string, Parameters<typeof syntheticData>[1], RegExp][] = [
+    ['an IPv4 range that ends before it starts', { v4: (r) => (r[700]![1] = r[700]![0]! - 1) }, /geoip-city\.dat is unusable: record 700 ends before it starts/],
+    [
+      'an IPv6 range whose last address is below its first in the second word',
+      { v6: (r) => (r[42]![5] = r[42]![1]! - 1) },
+      /geoip-city6\.dat is unusable: record 42 ends before it starts/,
+    ],
+    ['a location that does not exist', { v4: (r) => (r[3]![2] = 3) }, /geoip-city\.dat is unusable: record 3 names location 3, and there are 3/],
+    ['a file that is not whole records', { trailingByte: true }, /geoip-city\.dat is unusable: its 24001 bytes are not whole 24-byte records/],
+  ]
+  for (const [name, damage, message] of cases) {
+    const dir = await syntheticData(t, damage)
+    t.throws(() => openGeoipData(dir), message, name)
   }
 })
