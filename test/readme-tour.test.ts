@@ -48,6 +48,7 @@ t.test("the README's tour answers what the README shows", async (t) => {
 
   // "Bob's next request, even from his laptop in London with a fresh hardware-key login, is denied": the
   // account_takeover rule froze the account and revoked his sessions after the second answer.
+  await app.responder.settled()
   clock.advance(2000)
   const [london] = steps
   const context = london!.body.context as { session: Record<string, unknown> }
