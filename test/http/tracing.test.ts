@@ -118,7 +118,7 @@ t.test('without OpenTelemetry variables or Redis, neither the tracing SDK nor th
   t.equal(code, 0, code === 0 ? 'SIGTERM: a clean exit' : server.stderr())
   const loaded = loadedPackages(server.stderr())
   t.ok(loaded.has('fastify'), 'the report lists what the server loads')
-  t.same([...loaded].filter((name) => name.startsWith('@opentelemetry/')), ['@opentelemetry/api'], 'no @opentelemetry package but the API prom-client requires')
+  t.same([...loaded].filter((name) => name.startsWith('@opentelemetry/') && name !== '@opentelemetry/api'), [], 'no @opentelemetry package but the API prom-client requires')
   t.notOk(loaded.has('ioredis'), 'no Redis client')
   t.equal(server.lines.find((l) => l.type === 'decision')?.trace_id, TRACE_ID, 'traceparent still reaches the decision log')
 })
