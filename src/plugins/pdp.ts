@@ -49,7 +49,7 @@ export default fp<PdpPluginOptions>(
     const pdp = assemblePdp(options)
     const budget = opts.turnBudgetMs ? createTurnBudget({ budgetMs: opts.turnBudgetMs }) : undefined
     app.decorate('pdp', budget ? takingTurns(pdp, budget) : pdp)
-    app.decorate('decisionTurn', budget ? [turnHook(budget) as onRequestHookHandler] : [])
+    app.decorate('decisionTurn', budget ? [turnHook(budget)] : [])
   },
   { name: 'pdp', dependencies: ['policy', 'audit', 'metrics', 'store', 'identity', 'response'] },
 )

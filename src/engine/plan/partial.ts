@@ -2,7 +2,7 @@ import { FunctionMap, Util } from 'casbin'
 import expressionEval from '@casbin/expression-eval'
 import { CASBIN_MAX_HIERARCHY } from '../policy/casbin-evaluator.js'
 import { readOnlyQuery, type PolicyQuery } from '../policy/evaluator.js'
-import { ALLOW, DENY, EFFECT_KINDS, INDETERMINATE, type EffectKind } from '../policy/indexed-evaluator.js'
+import { ALLOW, DENY, EFFECT_KINDS, effectOf, INDETERMINATE, type EffectKind } from '../policy/indexed-evaluator.js'
 import { casbinOrder, type ModelFile, type PolicyLine } from '../policy/policy-files.js'
 import { RoleGraph } from '../policy/role-graph.js'
 import { and, isMatchFunction, not, or, type ComparisonOp, type Condition, type FilterField, type FilterScalar, type PlanFilter } from './filter.js'
@@ -35,17 +35,6 @@ class NotFilterable extends Error {}
 
 /** Which resources a policy allows and which no rule decides (a just-in-time permission allows those). */
 export type PolicyPlan = { allowed: Condition; undecided: Condition } | { unsupported: { rule?: string; reason: string } }
-
-/** A matcher result as node-casbin's enforce loop maps it to an effect; undefined where Casbin throws. */
-function effectOf(result: unknown, eft: string | undefined): number | undefined {
-  let effect: number
-  if (typeof result === 'boolean') effect = result ? ALLOW : INDETERMINATE
-  else if (typeof result === 'number') effect = result === 0 ? INDETERMINATE : result
-  else if (typeof result === 'string') effect = result === '' ? INDETERMINATE : ALLOW
-  else return undefined
-  if (eft && effect === ALLOW) return eft === 'allow' ? ALLOW : eft === 'deny' ? DENY : INDETERMINATE
-  return effect
-}
 
 const literal = (value: unknown): AstNode => ({ type: 'Literal', value })
 

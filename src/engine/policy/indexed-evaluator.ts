@@ -280,22 +280,16 @@ function parseOrUndefined(text: string): AstNode | undefined {
   }
 }
 
-/** Maps a matcher result to an effect exactly as node-casbin's enforce loop does. */
-function effectOf(result: unknown, eft: string | undefined): number {
+/**
+ * Maps a matcher result to an effect exactly as node-casbin's enforce loop does; undefined for a result of a type
+ * Casbin throws on (the evaluator then fails the decision as Casbin would, the planner marks the rule unplannable).
+ */
+export function effectOf(result: unknown, eft: string | undefined): number | undefined {
   let effect: number
-  switch (typeof result) {
-    case 'boolean':
-      effect = result ? ALLOW : INDETERMINATE
-      break
-    case 'number':
-      effect = result === 0 ? INDETERMINATE : result
-      break
-    case 'string':
-      effect = result === '' ? INDETERMINATE : ALLOW
-      break
-    default:
-      throw new Error(RESULT_TYPE_ERROR)
-  }
+  if (typeof result === 'boolean') effect = result ? ALLOW : INDETERMINATE
+  else if (typeof result === 'number') effect = result === 0 ? INDETERMINATE : result
+  else if (typeof result === 'string') effect = result === '' ? INDETERMINATE : ALLOW
+  else return undefined
   if (eft && effect === ALLOW) return eft === 'allow' ? ALLOW : eft === 'deny' ? DENY : INDETERMINATE
   return effect
 }
@@ -560,7 +554,9 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
               if (condition.readsPolicyFields) for (let i = 0; i < policyKeys.length; i++) context[policyKeys[i]!] = line.values[i]
               result = condition.evaluate(context)
             }
-            eft = effectOf(result, line.eft)
+            const mapped = effectOf(result, line.eft)
+            if (mapped === undefined) throw new Error(RESULT_TYPE_ERROR)
+            eft = mapped
           } catch (err) {
             return { effect: 'error', matched: [], error: (err as Error).message }
           }
