@@ -555,7 +555,7 @@ export function buildIndexedEvaluator(model: ModelFile, lines: readonly PolicyLi
               result = condition.evaluate(context)
             }
             const mapped = effectOf(result, line.eft)
-            if (mapped === undefined) throw new Error(RESULT_TYPE_ERROR)
+            if (mapped === undefined) return { effect: 'error', matched: [], error: RESULT_TYPE_ERROR }
             eft = mapped
           } catch (err) {
             return { effect: 'error', matched: [], error: (err as Error).message }
