@@ -6,7 +6,8 @@
  * see the same machine conditions. Per scenario it prints requests/s, p50/p99 latency and their ratio, the
  * server's event-loop delay under load, CPU per request, errors and non-2xx answers, the throughput ratio to the
  * bare route and the verdict mix. Then the HTTP path stage by stage (bench-only instrumented servers at one
- * connection) and issue 17's targets, met or not.
+ * connection), the calibration (scenario k: which ratio so many µs of added work per request yields) and issue 17's
+ * targets, met or not.
  */
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
@@ -21,6 +22,7 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { DEFAULT_TOKEN_CACHE_SIZE } from '../../src/identity/token-verifier.js'
 import { checkBody } from '../../src/schemas/body-guard.js'
+import { addedWorkAt, type Rung } from './calibration.js'
 import { CerbosServer, cerbosVerdict, installCerbos, toCerbosCheck } from './cerbos.js'
 import { EXAMPLE_POLICY_DIR, generatePolicy, writePolicyDir } from './generate-policy.js'
 import { ROOT } from './paths.js'
@@ -39,7 +41,10 @@ const CALLER_TOKEN = randomBytes(24).toString('hex')
 // npm run bench compiles the scripts with the PDP (tsconfig.bench.json), so that no loader runs in the servers.
 const SERVER_SCRIPT = join(import.meta.dirname, 'servers.js')
 
-const ALL_SCENARIOS = 'a,b,f,c,g,p,cerbos,d,e'
+const ALL_SCENARIOS = 'a,b,f,c,g,p,cerbos,d,e,k'
+
+/** The calibration rungs (scenario k): the bare route plus this many µs of computation per request. */
+const RUNGS_MICROS = [25, 50, 100]
 
 const USAGE = `npm run bench -- [options]
 
@@ -48,7 +53,8 @@ const USAGE = `npm run bench -- [options]
   --duration S            seconds per round (10; env BENCH_DURATION)
   --warmup S              unmeasured seconds per server before a scenario's rounds (3; env BENCH_WARMUP)
   --connections N         concurrent connections (32)
-  --scenarios LIST        which of ${ALL_SCENARIOS} to run (all; env BENCH_SCENARIOS)
+  --scenarios LIST        which of ${ALL_SCENARIOS} to run (all; env BENCH_SCENARIOS); k is the calibration:
+                          the bare route plus ${RUNGS_MICROS.join(', ')} µs of computation per request (k${RUNGS_MICROS[0]} ... alone)
   --subjects N            distinct subjects of the example-policy workload (20000)
   --tokens N              distinct JWTs of scenarios d and g (1000)
   --policy-lines N        policy lines of scenario e (50000)
@@ -119,7 +125,7 @@ function parseSettings(argv: string[]): Settings | undefined {
   const number = (name: string, flag: string | undefined, envValue: string | undefined, normal: number, quickValue = normal) =>
     positive(name, flag ?? envValue ?? String(quick ? quickValue : normal))
   const scenarios = (values.scenarios ?? env.BENCH_SCENARIOS ?? ALL_SCENARIOS).split(',').map((s) => s.trim().toLowerCase())
-  for (const s of scenarios) if (!SCENARIOS.some((known) => known.key === s)) throw new RangeError(`unknown scenario "${s}" (${ALL_SCENARIOS})`)
+  for (const s of scenarios) if (!SCENARIOS.some((known) => known.key === s || known.group === s)) throw new RangeError(`unknown scenario "${s}" (${ALL_SCENARIOS}, or one rung: ${RUNGS_MICROS.map((m) => `k${m}`).join(', ')})`)
   return {
     rounds: Math.round(number('--rounds', values.rounds, env.BENCH_ROUNDS, 3, 1)),
     duration: number('--duration', values.duration, env.BENCH_DURATION, 10, 2),
@@ -386,6 +392,8 @@ interface Prepared {
 
 interface Scenario {
   key: string
+  /** A name for several scenarios at once in --scenarios (k: every calibration rung). */
+  group?: string
   title: string
   /** The name of the server it measures in the table. */
   server?: string
@@ -587,6 +595,24 @@ const SCENARIOS: Scenario[] = [
       }
     },
   },
+  ...RUNGS_MICROS.map(
+    (micros): Scenario => ({
+      key: `k${micros}`,
+      group: 'k',
+      title: `calibration: the bare route plus ${micros} µs of computation`,
+      server: `bare+${micros}µs`,
+      async prepare(settings, nowMs) {
+        return {
+          env: {},
+          args: [],
+          workload: exampleWorkload(settings.subjects, { nowMs }),
+          start: () => ServerProcess.start('bare', ['--burn-us', String(micros)], {}),
+          notes: noNotes,
+          cleanup: nothing,
+        }
+      },
+    }),
+  ),
 ]
 
 /** Tokens must outlive the whole bench: every scenario's rounds and warm-ups, and a margin. */
@@ -777,18 +803,51 @@ interface TargetCheck {
   met: boolean | undefined
 }
 
+const cpuPerRequest = (t: Tally) => t.cpuMicros / t.responses
+
+/** The calibration rungs the run measured (scenario k), with their ratios to the bare route. */
+function rungsOf(rows: Row[]): Rung[] {
+  return RUNGS_MICROS.flatMap((micros) => {
+    const row = rows.find((r) => r.key === `k${micros}` && r.ratio !== undefined && !r.skipped)
+    return row ? [{ addedMicros: micros, ratio: row.ratio! }] : []
+  })
+}
+
+const asWork = (found: { micros: number; extrapolated: boolean } | undefined) =>
+  found === undefined ? 'unreadable' : `${found.extrapolated ? '~' : '≈ '}${found.micros.toFixed(0)} µs${found.extrapolated ? ' (past the last rung)' : ''}`
+
+/** The calibration's own table: each rung's ratio, and the CPU it added per request over its bare rounds. */
+function calibrationReport(rows: Row[]): string[] {
+  const rungs = rungsOf(rows)
+  if (rungs.length === 0) return []
+  const lines = rungs.map((rung) => {
+    const server = rows.find((r) => r.key === `k${rung.addedMicros}` && r.ratio !== undefined)!
+    const bareRow = rows.find((r) => r.key === `k${rung.addedMicros}` && r.server === 'bare')!
+    return [`bare route + ${rung.addedMicros} µs`, rung.ratio.toFixed(2), `+${(cpuPerRequest(server.tally) - cpuPerRequest(bareRow.tally)).toFixed(0)}`]
+  })
+  const scenarios = rows
+    .filter((r) => r.ratio !== undefined && !r.skipped && !r.key.startsWith('k'))
+    .map((r) => `${r.key === 'cerbos' ? 'Cerbos' : `(${r.key})`} ${asWork(addedWorkAt(rungs, r.ratio!))}`)
+  return [
+    table(['rung', '/bare', 'CPU µs/req added (rung − its bare rounds)'], lines, 1),
+    `each server as the bare route plus this much work per request (1/ratio interpolated between the rungs): ${scenarios.join(', ') || 'none run'}`,
+  ]
+}
+
 function targets(rows: Row[]): TargetCheck[] {
   const pdpRow = (key: string) => rows.find((r) => r.key === key && r.ratio !== undefined && !r.skipped)
   const checks: TargetCheck[] = []
-  const cpuPerRequest = (t: Tally) => t.cpuMicros / t.responses
+  const rungs = rungsOf(rows)
   const ratioTarget = (key: string, name: string, min: number) => {
     const row = pdpRow(key)
     const bareRow = rows.find((r) => r.key === key && r.server === 'bare')
     // What the throughput ratio would be with the server alone on saturated cores: its CPU per request against the bare route's.
     const byCpu = row && bareRow ? cpuPerRequest(bareRow.tally) / cpuPerRequest(row.tally) : NaN
+    // Through the calibration: how much work beyond the bare route the target leaves, and how much the server adds.
+    const budget = rungs.length === 0 || !row ? '' : `; the target allows ${asWork(addedWorkAt(rungs, min))} beyond the bare route, this adds ${asWork(addedWorkAt(rungs, row.ratio!))}`
     checks.push(
       row
-        ? { target: `${name} ≥ ${min}× bare`, measured: `${row.ratio!.toFixed(2)}× (by CPU per request: ${byCpu.toFixed(2)}×)`, met: row.ratio! >= min }
+        ? { target: `${name} ≥ ${min}× bare`, measured: `${row.ratio!.toFixed(2)}× (by CPU per request: ${byCpu.toFixed(2)}×)${budget}`, met: row.ratio! >= min }
         : { target: `${name} ≥ ${min}× bare`, measured: 'not run', met: undefined },
     )
   }
@@ -803,7 +862,7 @@ function targets(rows: Row[]): TargetCheck[] {
     const times = b.ratio! / cerbos.ratio!
     checks.push({ target: '(b) ≥ 3× Cerbos', measured: `${times.toFixed(2)}× (${b.tally.rate.toFixed(0)} vs ${cerbos.tally.rate.toFixed(0)} req/s; ratio of their /bare ratios)`, met: times >= 3 })
   } else checks.push({ target: '(b) ≥ 3× Cerbos', measured: 'not run', met: undefined })
-  for (const row of rows.filter((r) => r.ratio !== undefined && !r.skipped && r.key !== 'cerbos')) {
+  for (const row of rows.filter((r) => r.ratio !== undefined && !r.skipped && r.key !== 'cerbos' && !r.key.startsWith('k'))) {
     const { p50, p99 } = latency(row.tally)
     const name = rows.find((r) => r.key === row.key && r.server === 'bare')?.scenario ?? row.key
     checks.push({ target: `${name}: p99 ≤ 4× p50`, measured: `${(p99 / p50).toFixed(1)}× (${p50.toFixed(1)} / ${p99.toFixed(1)} ms)`, met: p99 <= 4 * p50 })
@@ -839,7 +898,7 @@ async function main(): Promise<void> {
   const notes: string[] = []
   const mixes: string[] = []
   try {
-    for (const scenario of SCENARIOS.filter((s) => settings.scenarios.includes(s.key))) {
+    for (const scenario of SCENARIOS.filter((s) => settings.scenarios.includes(s.key) || (s.group !== undefined && settings.scenarios.includes(s.group)))) {
       const name = `(${scenario.key}) ${scenario.title}`
       const serverName = scenario.server ?? 'pdp'
       const prepared = await scenario.prepare(settings, Date.now())
@@ -906,6 +965,12 @@ async function main(): Promise<void> {
   if (settings.stageSeconds > 0) {
     say('')
     await stageBreakdown(settings)
+  }
+  const calibration = calibrationReport(rows)
+  if (calibration.length > 0) {
+    say('')
+    say('calibration (k): the throughput ratio a fixed amount of added work per request yields on this machine, in this run')
+    for (const line of calibration) say(line)
   }
   say('')
   say(`issue 17's targets (load average ${load1()} at the end):`)

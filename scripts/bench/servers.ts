@@ -2,6 +2,7 @@
  * A server under benchmark, run as a child process of scripts/bench/run.ts (forked with an IPC channel):
  *
  *   bare [--stages]                  a Fastify route answering POST /decide with a constant verdict (the floor)
+ *   bare --burn-us N                 the same route doing N µs of computation per request first (calibration)
  *   pdp [--policy-only] [--stages]   the PDP as src/server.ts builds it, configured by the environment
  *
  * It listens on 127.0.0.1 with a free port and tells the parent over IPC ({ type: 'listening', port });
@@ -14,13 +15,21 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { IncomingMessage } from 'node:http'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { calibratedBurn } from './calibration.js'
 import { STAGE_MARKS, type ParentMessage, type ServerMessage, type StageMark } from './protocol.js'
 
 const CONSTANT_VERDICT = { decision: 'allow', reasons: ['policy_allow'] }
 
-async function bare(): Promise<FastifyInstance> {
+/** The bare route; with `burnMicros`, plus that much computation per request (the bench's calibration rungs). */
+async function bare(burnMicros: number): Promise<FastifyInstance> {
   const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'warn' } })
-  app.post('/decide', async () => CONSTANT_VERDICT)
+  if (burnMicros > 0) {
+    const { burn } = calibratedBurn()
+    app.post('/decide', async () => {
+      burn(burnMicros)
+      return CONSTANT_VERDICT
+    })
+  } else app.post('/decide', async () => CONSTANT_VERDICT)
   return app
 }
 
@@ -116,7 +125,8 @@ async function main(): Promise<void> {
   if (!process.send) throw new Error('servers.ts runs as a child of scripts/bench/run.ts (it needs an IPC channel)')
   const [mode, ...flags] = process.argv.slice(2)
   if (mode !== 'bare' && mode !== 'pdp') throw new Error(`unknown server "${mode}" (bare or pdp)`)
-  const app = mode === 'bare' ? await bare() : await pdp(flags.includes('--policy-only'))
+  const burnAt = flags.indexOf('--burn-us')
+  const app = mode === 'bare' ? await bare(burnAt < 0 ? 0 : Number(flags[burnAt + 1])) : await pdp(flags.includes('--policy-only'))
   const stages = flags.includes('--stages') ? instrument(app) : undefined
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
