@@ -23,8 +23,8 @@ export function addedWorkAt(rungs: readonly Rung[], ratio: number): { micros: nu
   const points = [{ addedMicros: 0, ratio: 1 }, ...[...rungs].sort((a, b) => a.addedMicros - b.addedMicros)]
   if (points.length < 2) return undefined
   for (let i = 1; i < points.length; i++) if (!(points[i]!.ratio < points[i - 1]!.ratio)) return undefined
-  const inverse = 1 / ratio
   if (ratio >= 1) return { micros: 0, extrapolated: false }
+  const inverse = 1 / ratio
   for (let i = 1; i < points.length; i++) {
     const low = points[i - 1]!
     const high = points[i]!

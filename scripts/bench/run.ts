@@ -45,6 +45,8 @@ const ALL_SCENARIOS = 'a,b,f,c,g,p,cerbos,d,e,k'
 
 /** The calibration rungs (scenario k): the bare route plus this many µs of computation per request. */
 const RUNGS_MICROS = [25, 50, 100]
+const rungKey = (micros: number) => `k${micros}`
+const isRung = (key: string) => RUNGS_MICROS.some((micros) => rungKey(micros) === key)
 
 const USAGE = `npm run bench -- [options]
 
@@ -54,7 +56,7 @@ const USAGE = `npm run bench -- [options]
   --warmup S              unmeasured seconds per server before a scenario's rounds (3; env BENCH_WARMUP)
   --connections N         concurrent connections (32)
   --scenarios LIST        which of ${ALL_SCENARIOS} to run (all; env BENCH_SCENARIOS); k is the calibration:
-                          the bare route plus ${RUNGS_MICROS.join(', ')} µs of computation per request (k${RUNGS_MICROS[0]} ... alone)
+                          the bare route plus ${RUNGS_MICROS.join(', ')} µs of computation per request (${rungKey(RUNGS_MICROS[0]!)} ... alone)
   --subjects N            distinct subjects of the example-policy workload (20000)
   --tokens N              distinct JWTs of scenarios d and g (1000)
   --policy-lines N        policy lines of scenario e (50000)
@@ -125,7 +127,7 @@ function parseSettings(argv: string[]): Settings | undefined {
   const number = (name: string, flag: string | undefined, envValue: string | undefined, normal: number, quickValue = normal) =>
     positive(name, flag ?? envValue ?? String(quick ? quickValue : normal))
   const scenarios = (values.scenarios ?? env.BENCH_SCENARIOS ?? ALL_SCENARIOS).split(',').map((s) => s.trim().toLowerCase())
-  for (const s of scenarios) if (!SCENARIOS.some((known) => known.key === s || known.group === s)) throw new RangeError(`unknown scenario "${s}" (${ALL_SCENARIOS}, or one rung: ${RUNGS_MICROS.map((m) => `k${m}`).join(', ')})`)
+  for (const s of scenarios) if (!SCENARIOS.some((known) => known.key === s || known.group === s)) throw new RangeError(`unknown scenario "${s}" (${ALL_SCENARIOS}, or one rung: ${RUNGS_MICROS.map(rungKey).join(', ')})`)
   return {
     rounds: Math.round(number('--rounds', values.rounds, env.BENCH_ROUNDS, 3, 1)),
     duration: number('--duration', values.duration, env.BENCH_DURATION, 10, 2),
@@ -597,7 +599,7 @@ const SCENARIOS: Scenario[] = [
   },
   ...RUNGS_MICROS.map(
     (micros): Scenario => ({
-      key: `k${micros}`,
+      key: rungKey(micros),
       group: 'k',
       title: `calibration: the bare route plus ${micros} µs of computation`,
       server: `bare+${micros}µs`,
@@ -805,28 +807,32 @@ interface TargetCheck {
 
 const cpuPerRequest = (t: Tally) => t.cpuMicros / t.responses
 
-/** The calibration rungs the run measured (scenario k), with their ratios to the bare route. */
-function rungsOf(rows: Row[]): Rung[] {
+/** The calibration rungs the run measured (scenario k): each rung's ratio to the bare route, with its two rows. */
+function measuredRungs(rows: Row[]): { rung: Rung; server: Row; bare: Row }[] {
   return RUNGS_MICROS.flatMap((micros) => {
-    const row = rows.find((r) => r.key === `k${micros}` && r.ratio !== undefined && !r.skipped)
-    return row ? [{ addedMicros: micros, ratio: row.ratio! }] : []
+    const server = rows.find((r) => r.key === rungKey(micros) && r.ratio !== undefined && !r.skipped)
+    const bare = rows.find((r) => r.key === rungKey(micros) && r.server === 'bare')
+    return server && bare ? [{ rung: { addedMicros: micros, ratio: server.ratio! }, server, bare }] : []
   })
 }
+
+const rungsOf = (rows: Row[]): Rung[] => measuredRungs(rows).map((measured) => measured.rung)
 
 const asWork = (found: { micros: number; extrapolated: boolean } | undefined) =>
   found === undefined ? 'unreadable' : `${found.extrapolated ? '~' : '≈ '}${found.micros.toFixed(0)} µs${found.extrapolated ? ' (past the last rung)' : ''}`
 
 /** The calibration's own table: each rung's ratio, and the CPU it added per request over its bare rounds. */
 function calibrationReport(rows: Row[]): string[] {
-  const rungs = rungsOf(rows)
-  if (rungs.length === 0) return []
-  const lines = rungs.map((rung) => {
-    const server = rows.find((r) => r.key === `k${rung.addedMicros}` && r.ratio !== undefined)!
-    const bareRow = rows.find((r) => r.key === `k${rung.addedMicros}` && r.server === 'bare')!
-    return [`bare route + ${rung.addedMicros} µs`, rung.ratio.toFixed(2), `+${(cpuPerRequest(server.tally) - cpuPerRequest(bareRow.tally)).toFixed(0)}`]
-  })
+  const measured = measuredRungs(rows)
+  if (measured.length === 0) return []
+  const rungs = measured.map((m) => m.rung)
+  const lines = measured.map(({ rung, server, bare }) => [
+    `bare route + ${rung.addedMicros} µs`,
+    rung.ratio.toFixed(2),
+    `+${(cpuPerRequest(server.tally) - cpuPerRequest(bare.tally)).toFixed(0)}`,
+  ])
   const scenarios = rows
-    .filter((r) => r.ratio !== undefined && !r.skipped && !r.key.startsWith('k'))
+    .filter((r) => r.ratio !== undefined && !r.skipped && !isRung(r.key))
     .map((r) => `${r.key === 'cerbos' ? 'Cerbos' : `(${r.key})`} ${asWork(addedWorkAt(rungs, r.ratio!))}`)
   return [
     table(['rung', '/bare', 'CPU µs/req added (rung − its bare rounds)'], lines, 1),
@@ -862,7 +868,7 @@ function targets(rows: Row[]): TargetCheck[] {
     const times = b.ratio! / cerbos.ratio!
     checks.push({ target: '(b) ≥ 3× Cerbos', measured: `${times.toFixed(2)}× (${b.tally.rate.toFixed(0)} vs ${cerbos.tally.rate.toFixed(0)} req/s; ratio of their /bare ratios)`, met: times >= 3 })
   } else checks.push({ target: '(b) ≥ 3× Cerbos', measured: 'not run', met: undefined })
-  for (const row of rows.filter((r) => r.ratio !== undefined && !r.skipped && r.key !== 'cerbos' && !r.key.startsWith('k'))) {
+  for (const row of rows.filter((r) => r.ratio !== undefined && !r.skipped && r.key !== 'cerbos' && !isRung(r.key))) {
     const { p50, p99 } = latency(row.tally)
     const name = rows.find((r) => r.key === row.key && r.server === 'bare')?.scenario ?? row.key
     checks.push({ target: `${name}: p99 ≤ 4× p50`, measured: `${(p99 / p50).toFixed(1)}× (${p50.toFixed(1)} / ${p99.toFixed(1)} ms)`, met: p99 <= 4 * p50 })
