@@ -31,10 +31,18 @@ const inImage = (path: string) => (path === APP || path.startsWith(APP + '/') ? 
 /** Without tap's NODE_OPTIONS (its process-info hook), as outside the test runner. */
 const { NODE_OPTIONS: _tapHooks, ...plainEnv } = process.env
 
-function run(command: string, args: string[], cwd: string) {
-  // npm ci from a warm cache is some 10 CPU-seconds; a cold cache adds the registry's time.
-  const result = spawnSync(command, args, { cwd, env: plainEnv, encoding: 'utf8', timeout: deadline(300_000) })
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr}`)
+/**
+ * Runs a command to its end without blocking this process: npm test runs a whole group of test files in one process,
+ * and a synchronous npm ci (some 10 CPU-seconds from a warm cache, plus the registry's time from a cold one) would
+ * stall the other files' tests for as long, past their own time-outs on a busy machine.
+ */
+async function run(command: string, args: string[], cwd: string): Promise<void> {
+  const child = spawn(command, args, { cwd, env: plainEnv, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const timer = setTimeout(() => child.kill('SIGKILL'), deadline(300_000))
+  const [code, signal] = (await once(child, 'close').finally(() => clearTimeout(timer))) as [number | null, NodeJS.Signals | null]
+  if (code !== 0) throw new Error(`${command} ${args.join(' ')} failed (${code ?? signal}): ${stderr}`)
 }
 
 // The build stage's output: its WORKDIR/dist is tsc's outDir. The repository's dist/ is that output when it is
@@ -47,7 +55,7 @@ for (const ins of runtime.instructions.filter((i) => i.keyword === 'COPY')) {
       const outDir = posix.relative(workdir(build), source)
       // Only dist/src: dist/ may also hold the bench scripts' build (tsconfig.bench.json), which the image does not.
       if (outDir === 'dist' && (await distIsCurrent())) await cp(join(ROOT, 'dist/src'), join(dir, 'dist/src'), { recursive: true })
-      else run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', join(dir, outDir)], ROOT)
+      else await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', join(dir, outDir)], ROOT)
     } else {
       await cp(join(ROOT, source), dest.endsWith('/') ? join(target, posix.basename(source)) : target, { recursive: true })
     }
@@ -60,7 +68,7 @@ const npmCi = runtime.instructions
   .flatMap((i) => i.args.split('&&').map((part) => part.trim()))
   .find((part) => part.startsWith('npm ci'))
 if (!npmCi) throw new Error('the runtime stage runs no npm ci')
-run('npm', npmCi.split(/\s+/).slice(1), dir)
+await run('npm', npmCi.split(/\s+/).slice(1), dir)
 
 const imageEnv = Object.fromEntries(Object.entries(stageEnv(runtime)).map(([k, v]) => [k, inImage(v)]))
 const cmd = execForm(runtime.instructions.filter((i) => i.keyword === 'CMD').at(-1)!.args)
